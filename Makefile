@@ -1,0 +1,30 @@
+# Quick start: `make demo` (run the getting-started notebook against the local
+# collector) and `make test` (the whole suite). Both create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo collector clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check segment_magics tests scripts
+	$(PY) -m ruff format --check segment_magics tests scripts
+
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+collector: $(STAMP)
+	$(PY) -m segment_magics.collector
+
+clean:
+	rm -rf $(VENV) build test-artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,129 @@
+"""Every call of a session, newest first, shared by the magics and the form."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..display import Cell, Rendered, Table
+from .result import Result
+
+COLUMNS = (
+    "time", "type", "event/name", "userId/anonymousId", "StatusCode",
+    "OriginalStatusCode", "ErrorMessage", "messageId",
+)  # fmt: skip
+
+
+def _row(result: Result) -> dict[str, Any]:
+    return {
+        "time": result.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        "type": result.type + (" (dry run)" if result.dry_run else ""),
+        "event/name": result.label,
+        "userId/anonymousId": result.who,
+        "StatusCode": result.status_code,
+        "OriginalStatusCode": result.original_status_code,
+        "ErrorMessage": result.error_message,
+        "messageId": result.message_id or "",
+    }
+
+
+class History:
+    """A bounded, thread-safe log of Results."""
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._items: deque[Result] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def record(self, result: Result) -> None:
+        with self._lock:
+            self._items.append(result)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Result]:
+        """Newest first."""
+        with self._lock:
+            items = list(self._items)
+        return reversed(items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def select(
+        self,
+        *,
+        failed: bool = False,
+        type: str | None = None,
+        event: str | None = None,
+        limit: int | None = None,
+        display_limit: int = 20,
+    ) -> HistoryView:
+        chosen = [
+            r
+            for r in self
+            if (not failed or not r.ok)
+            and (type is None or r.type == type)
+            and (event is None or r.label == event)
+        ]
+        if limit is not None:
+            chosen = chosen[:limit]
+        return HistoryView(chosen, display_limit)
+
+
+@dataclass(eq=False)
+class HistoryView(Rendered):
+    """A selection of the history: a table, a list of Results, or a DataFrame."""
+
+    results: list[Result]
+    display_limit: int = 20
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> Result:
+        return self.results[index]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.results]
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame of the rows (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is in the test extras
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.records(), columns=list(COLUMNS))
+
+    to_dataframe = to_pandas
+
+    def table(self) -> Table:
+        limit = self.display_limit if self.display_limit > 0 else len(self.results)
+        shown = self.results[:limit]
+        rows = []
+        failed = set()
+        for index, result in enumerate(shown):
+            row = _row(result)
+            status = "ok" if result.ok else "fail"
+            if not result.ok:
+                failed.add(index)
+            rows.append(
+                [Cell(row[c], status=status) if c == "StatusCode" else row[c] for c in COLUMNS]
+            )
+        return Table(
+            title=f"Segment history ({len(self.results)} calls, newest first)",
+            columns=COLUMNS,
+            rows=rows,
+            total=len(self.results),
+            failed_rows=frozenset(failed),
+        )
+
+    def __repr__(self) -> str:
+        return f"<HistoryView {len(self.results)} calls>"

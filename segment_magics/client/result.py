@@ -1,0 +1,130 @@
+"""The outcome of a call, in the node spec's contract (Sent, StatusCode 200/-1/500, ...)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..display import Cell, Rendered, Table, pretty_json
+
+OK = 200
+VALIDATION_ERROR = -1
+SYSTEM_ERROR = 500
+
+
+@dataclass(eq=False)
+class Result(Rendered):
+    """What happened to one call.
+
+    ``status_code`` is 200 when the API answered (check ``error_message`` for a 4xx),
+    -1 for a validation error (nothing went on the wire) and 500 for a network
+    failure or 429/5xx after the retries ran out.
+    """
+
+    type: str
+    sent: bool = False
+    status_code: int = OK
+    original_status_code: int = 0
+    response_body: dict[str, Any] = field(default_factory=dict)
+    error_message: str = ""
+    message: dict[str, Any] | None = None
+    message_id: str | None = None
+    warnings: tuple[str, ...] = ()
+    dry_run: bool = False
+    attempts: int = 0
+    elapsed: float = 0.0
+    endpoint: str = ""
+    error_field: str | None = None
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @property
+    def ok(self) -> bool:
+        """True when the call did what was asked (a dry run that validated counts)."""
+        if self.status_code != OK or self.error_message:
+            return False
+        return self.dry_run or 200 <= self.original_status_code < 300
+
+    @property
+    def label(self) -> str:
+        """The event, page name or group id: what a person calls this call."""
+        msg = self.message or {}
+        for key in ("event", "name", "groupId", "previousId"):
+            if msg.get(key):
+                return str(msg[key])
+        return ""
+
+    @property
+    def who(self) -> str:
+        msg = self.message or {}
+        return str(msg.get("userId") or msg.get("anonymousId") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The node spec's output contract, exactly these five keys."""
+        return {
+            "Sent": self.sent,
+            "ResponseBody": self.response_body,
+            "OriginalStatusCode": self.original_status_code,
+            "StatusCode": self.status_code,
+            "ErrorMessage": self.error_message,
+        }
+
+    @property
+    def outcome(self) -> str:
+        if self.ok:
+            return "dry run: validated, not sent" if self.dry_run else "delivered"
+        if self.status_code == VALIDATION_ERROR:
+            return "invalid: not sent"
+        if self.status_code == SYSTEM_ERROR:
+            return "failed: not delivered"
+        return "rejected by the API"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Result {self.type} {self.label!r} StatusCode={self.status_code} "
+            f"OriginalStatusCode={self.original_status_code} ok={self.ok}>"
+        )
+
+    def table(self) -> Table:
+        mark = "✓" if self.ok else "✗"
+        rows: list[list[Any]] = [
+            ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")],
+            ["StatusCode", self.status_code],
+            ["OriginalStatusCode", self.original_status_code],
+            ["Sent", self.sent],
+        ]
+        if self.error_message:
+            rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
+        rows.extend(["Warning", w] for w in self.warnings)
+        if self.message_id:
+            rows.append(["messageId", self.message_id])
+        if self.sent or self.response_body:
+            rows.append(["ResponseBody", self.response_body])
+        if self.endpoint:
+            rows.append(["Endpoint", self.endpoint])
+        if self.attempts > 1:
+            rows.append(["Attempts", self.attempts])
+        if self.message is not None:
+            rows.append(["Payload", Cell(pretty_json(self.message), pre=True)])
+        title = f"Segment {self.type}" + (f" · {self.label}" if self.label else "")
+        return Table(title=title, rows=rows)
+
+
+@dataclass(eq=False, repr=False)
+class BatchResult(Result):
+    """One summary for a ``/v1/batch`` call, with every message's own Result."""
+
+    results: list[Result] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{len(self.results)} messages"
+
+    def table(self) -> Table:
+        base = super().table()
+        ok = sum(r.ok for r in self.results)
+        rows = [row for row in base.rows if row[0] != "Payload"]
+        rows.insert(1, ["Messages", f"{len(self.results)} ({ok} ok, {len(self.results) - ok} not)"])
+        rows.insert(2, ["Requests", self.requests])
+        return Table(title=base.title, rows=rows)

@@ -1,0 +1,58 @@
+"""When to retry and how long to wait: Segment's cross-SDK rules, bounded in time."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+
+NEVER_RETRIED_5XX = frozenset({501, 505})
+
+
+def is_retryable_status(status: int) -> bool:
+    """408, 429 and 5xx except 501/505 are worth another try; other 4xx are final."""
+    if status in {408, 429}:
+        return True
+    return 500 <= status < 600 and status not in NEVER_RETRIED_5XX
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, capped per wait and in total.
+
+    An interactive call must not hang for minutes: by default at most 3 retries
+    and 30 s of waiting in all; ``Retry-After`` is honoured up to 20 s.
+    """
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    max_retry_after: float = 20.0
+    total_budget: float = 30.0
+
+    def backoff(self, retry_number: int) -> float:
+        """Wait before retry ``retry_number`` (1-based): base·2ⁿ⁻¹ with ±25 % jitter."""
+        raw = min(self.backoff_cap, self.backoff_base * 2 ** (retry_number - 1))
+        return raw * random.uniform(0.75, 1.25)
+
+    def wait(self, retry_number: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        return self.backoff(retry_number)

@@ -1,0 +1,86 @@
+"""The embedded Segment-compatible collector: ``start_collector()`` or ``python -m``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .server import CollectorServer
+from .store import EventStore
+
+__all__ = ["Collector", "start_collector"]
+
+
+class Collector:
+    """A running collector: ``url``, ``events()``, ``reset()``, ``stop()``."""
+
+    def __init__(self, server: CollectorServer, thread: threading.Thread | None) -> None:
+        self._server = server
+        self._thread = thread
+        host, port = server.server_address[:2]
+        self.host, self.port = str(host), int(port)
+        self.url = f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL a SegmentClient posts to (``<url>/v1``)."""
+        return f"{self.url}/v1"
+
+    @property
+    def debugger_url(self) -> str:
+        return f"{self.url}/"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def events(
+        self,
+        type: str | None = None,
+        event: str | None = None,
+        user_id: str | None = None,
+        message_id: str | None = None,
+        limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        """Received messages, newest first, each with its ``receivedAt``."""
+        filters = {"type": type, "event": event, "userId": user_id, "messageId": message_id}
+        return self._server.store.query(limit=limit, **{k: v for k, v in filters.items() if v})[1]
+
+    def count(self) -> int:
+        return self._server.store.count()
+
+    def reset(self) -> None:
+        self._server.store.reset()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Collector {self.url} {'running' if self.running else 'stopped'}>"
+
+
+def make_server(
+    host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None
+) -> CollectorServer:
+    return CollectorServer((host, port), EventStore(db))
+
+
+def start_collector(
+    host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None
+) -> Collector:
+    """Run a collector in a background thread (port 0: a free port) and return it."""
+    server = make_server(host, port, db)
+    thread = threading.Thread(target=server.serve_forever, name="segment-collector", daemon=True)
+    thread.start()
+    return Collector(server, thread)

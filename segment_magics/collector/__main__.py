@@ -1,0 +1,43 @@
+"""``python -m segment_magics.collector [--host H] [--port P] [--db FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import make_server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m segment_magics.collector",
+        description="A local Segment-compatible collector (no account needed).",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 = any free)")
+    parser.add_argument(
+        "--db", default=None, help="sqlite file to keep events in (default: memory)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    server = make_server(args.host, args.port, args.db)
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}"
+    print(f"segment-magics collector listening on {url}", flush=True)
+    print(f"  send to:   SegmentClient(endpoint={url!r})", flush=True)
+    print(f"  debugger:  {url}/    events: {url}/v1/events", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

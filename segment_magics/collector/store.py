@@ -1,0 +1,93 @@
+"""Where the collector keeps what it received: sqlite3, in memory or in a file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    event TEXT,
+    user_id TEXT,
+    anonymous_id TEXT,
+    message_id TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_type ON events(type);
+CREATE INDEX IF NOT EXISTS events_message_id ON events(message_id);
+"""
+
+FILTERS = {"type": "type", "event": "event", "userId": "user_id", "messageId": "message_id"}
+
+
+class EventStore:
+    """Thread-safe append-only event log with simple filters."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            if path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+
+    def add(self, messages: Iterable[dict[str, Any]]) -> int:
+        rows = [
+            (
+                m["receivedAt"],
+                str(m.get("type", "")),
+                _text(m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")),
+                _text(m.get("userId")),
+                _text(m.get("anonymousId")),
+                _text(m.get("messageId")),
+                json.dumps(m, ensure_ascii=False),
+            )
+            for m in messages
+        ]
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT INTO events (received_at, type, event, user_id, anonymous_id, "
+                "message_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def query(self, limit: int = 100, **filters: str) -> tuple[int, list[dict[str, Any]]]:
+        """Matching count and up to ``limit`` payloads, newest first."""
+        where, args = [], []
+        for key, value in filters.items():
+            if value is None or value == "":
+                continue
+            where.append(f"{FILTERS[key]} = ?")
+            args.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            (count,) = self._db.execute(f"SELECT COUNT(*) FROM events{clause}", args).fetchone()  # noqa: S608 - columns from FILTERS
+            rows = self._db.execute(
+                f"SELECT payload FROM events{clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                [*args, max(0, limit)],
+            ).fetchall()
+        return count, [json.loads(payload) for (payload,) in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def reset(self) -> int:
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM events").rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,16 @@
+"""Exceptions shared by every layer. None of them ever carries the write key."""
+
+from __future__ import annotations
+
+
+class SegmentError(Exception):
+    """Base class for every error segment-magics raises on purpose."""
+
+
+class ValidationError(SegmentError, ValueError):
+    """A message cannot be sent as given; ``field`` names the offending path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem)

@@ -1,0 +1,152 @@
+"""Turn notebook values (numpy, pandas, datetimes, Decimal, ...) into plain JSON.
+
+Conversion never drops a value silently: NaN/infinity become ``null`` with a
+warning, anything that has no JSON meaning is a :class:`ValidationError` naming
+its path, e.g. ``properties.products[1].price``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import math
+import sys
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ValidationError
+
+JSON = dict[str, Any] | list[Any] | str | int | float | bool | None
+
+
+def _child(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def format_datetime(value: dt.datetime | dt.date) -> str:
+    """ISO 8601 in UTC with milliseconds; naive datetimes are taken as UTC."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    elif value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    utc = value.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def is_missing(value: object) -> bool:
+    """True for None, NaN, pandas NaT/NA and numpy NaT: values that mean "no value"."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    kind = type(value)
+    if kind.__module__.startswith("pandas") and kind.__name__ in {"NaTType", "NAType"}:
+        return True
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(value, np.floating):
+            return bool(np.isnan(value))
+        if isinstance(value, np.datetime64 | np.timedelta64):
+            return bool(np.isnat(value))
+    return False
+
+
+def _key_text(key: object, path: str) -> str:
+    """Dict keys must be text; ints (row labels, numpy ints) are stringified."""
+    if isinstance(key, str):
+        return key
+    np = sys.modules.get("numpy")
+    if isinstance(key, int) or (np is not None and isinstance(key, np.integer)):
+        return str(int(key))  # type: ignore[call-overload]
+    raise ValidationError(
+        _child(path, repr(key)), f"keys must be strings, got {type(key).__name__}"
+    )
+
+
+def _numpy_value(value: Any) -> tuple[bool, Any]:
+    """Unwrap numpy scalars/arrays without importing numpy when unused."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return False, None
+    if isinstance(value, np.ndarray):
+        return True, value.tolist()
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return True, None
+        return True, value.astype("datetime64[us]").item()
+    if isinstance(value, np.generic):
+        return True, value.item()
+    return False, None
+
+
+class _Converter:
+    def __init__(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+
+    def convert(self, value: Any, path: str) -> JSON:
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return float(value)
+            self.warnings.append(f"{path} was {value!r}; sent as null (JSON has no NaN/infinity)")
+            return None
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                name = _key_text(key, path)
+                out[name] = self.convert(item, _child(path, name))
+            return out
+        if isinstance(value, list | tuple):
+            return [self.convert(item, _child(path, i)) for i, item in enumerate(value)]
+        if isinstance(value, set | frozenset):
+            items = sorted(value, key=repr)
+            return [self.convert(item, _child(path, i)) for i, item in enumerate(items)]
+        if is_missing(value):
+            return None
+        if isinstance(value, dt.datetime | dt.date):
+            return format_datetime(value)
+        if isinstance(value, dt.time):
+            return value.isoformat()
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                self.warnings.append(f"{path} was {value}; sent as null (JSON has no NaN)")
+                return None
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, enum.Enum):
+            return self.convert(value.value, path)
+        unwrapped, plain = _numpy_value(value)
+        if unwrapped:
+            return self.convert(plain, path)
+        if type(value).__module__.startswith("pandas"):
+            if hasattr(value, "to_pydatetime"):
+                return self.convert(value.to_pydatetime(), path)
+            if hasattr(value, "to_dict"):
+                return self.convert(value.to_dict(), path)
+        raise ValidationError(
+            path,
+            f"cannot send a {type(value).__name__} as JSON; "
+            "convert it to a string, number, list or dict first",
+        )
+
+
+def to_json_safe(value: Any, path: str, warnings: list[str]) -> JSON:
+    """Return a JSON-safe deep copy of ``value``; appends notes to ``warnings``."""
+    return _Converter(warnings).convert(value, path)
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of dicts/lists: ``{"a": 1}`` is 1, ``{"a": {"b": 1}}`` is 2."""
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    return 0

@@ -1,0 +1,67 @@
+"""Parse the timestamp forms analysts have at hand into aware UTC datetimes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from ..errors import ValidationError
+from .jsonsafe import format_datetime, is_missing
+
+EXAMPLE = "2024-01-15T10:30:00Z or 2024-01-15T10:30:00.000-08:00"
+
+_ISO = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
+    r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+
+
+def _parse_offset(text: str) -> dt.timezone:
+    if text in {"Z", "z"}:
+        return dt.timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def parse_iso8601(text: str) -> dt.datetime:
+    """Parse ISO 8601 (``Z``, ``±HH:MM``, ``±HHMM``, up to nanoseconds); naive means UTC."""
+    match = _ISO.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(text)
+    date = dt.date.fromisoformat(match["date"])
+    frac = (match["frac"] or "").ljust(6, "0")[:6]
+    tz = _parse_offset(match["tz"]) if match["tz"] else dt.timezone.utc
+    return dt.datetime(
+        date.year,
+        date.month,
+        date.day,
+        int(match["h"] or 0),
+        int(match["m"] or 0),
+        int(match["s"] or 0),
+        int(frac or 0),
+        tzinfo=tz,
+    )
+
+
+def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
+    """Return ISO 8601 UTC with milliseconds, ``None`` when absent, or raise."""
+    if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return format_datetime(value)
+    if isinstance(value, str):
+        try:
+            return format_datetime(parse_iso8601(value))
+        except ValueError:
+            pass
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValidationError(field, f"{shown!r} is not an ISO 8601 timestamp; use e.g. {EXAMPLE}")
+    raise ValidationError(
+        field,
+        f"got a {type(value).__name__}; pass a datetime, a date, a pandas Timestamp "
+        f"or an ISO 8601 string such as {EXAMPLE}",
+    )
