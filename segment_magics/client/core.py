@@ -42,6 +42,7 @@ class SegmentClient:
         dry_run: bool = False,
         history: History | None = None,
         write_key_env: str = ENV_VAR,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         key = find_write_key(write_key, write_key_env)
@@ -51,7 +52,7 @@ class SegmentClient:
         self.key_env = write_key_env
         self.dry_run = dry_run
         self.history = history if history is not None else History()
-        self.policy = RetryPolicy(
+        self.policy = retry or RetryPolicy(
             max_retries=max_retries, total_budget=retry_budget, max_retry_after=max_retry_after
         )
         self._transport = Transport(

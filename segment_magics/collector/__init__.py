@@ -81,6 +81,8 @@ def start_collector(
 ) -> Collector:
     """Run a collector in a background thread (port 0: a free port) and return it."""
     server = make_server(host, port, db)
-    thread = threading.Thread(target=server.serve_forever, name="segment-collector", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="segment-collector", daemon=True
+    )
     thread.start()
     return Collector(server, thread)

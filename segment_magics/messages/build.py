@@ -279,7 +279,8 @@ def arguments_from_segment_dict(
         if key == "type" or key in _IGNORED_KEYS:
             continue
         if key not in _ACCEPTED_KEYS:
-            close = difflib.get_close_matches(key, sorted(_ACCEPTED_KEYS), n=1)
+            same_case = [k for k in sorted(_ACCEPTED_KEYS) if k.lower() == str(key).lower()]
+            close = same_case or difflib.get_close_matches(str(key), sorted(_ACCEPTED_KEYS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValidationError(f"{prefix}{key}", f"is not a Segment message field{hint}")
         kwargs[WIRE_NAMES.get(key, key)] = value

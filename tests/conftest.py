@@ -1,0 +1,135 @@
+"""Shared fixtures: a real collector and a fault-injecting server, both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from segment_magics import SegmentClient, start_collector
+from segment_magics.client import RetryPolicy
+from segment_magics.collector import Collector
+
+SENTINEL_KEY = "SENTINEL-write-key-9f3c2b7e41d0"
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    with start_collector() as running:
+        yield running
+
+
+@pytest.fixture
+def client(collector: Collector) -> SegmentClient:
+    return SegmentClient(endpoint=collector.url, write_key=SENTINEL_KEY, timeout=5)
+
+
+@dataclass
+class Step:
+    """One scripted answer: a status (with headers/body), a delay, or a dropped connection."""
+
+    status: int = 200
+    body: bytes = b'{"success": true}'
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FaultServer:
+    """Answers POSTs from a script, then 200; records every request that arrived."""
+
+    def __init__(self) -> None:
+        self.script: list[Step] = []
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.lock:
+                    outer.received.append(
+                        Received(self.path, dict(self.headers.items()), json.loads(raw or b"{}"))
+                    )
+                    step = outer.script.pop(0) if outer.script else Step()
+                if step.delay:
+                    time.sleep(step.delay)
+                if step.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(step.status)
+                for key, value in step.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(step.body)))
+                self.end_headers()
+                self.wfile.write(step.body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def then(self, *steps: Step) -> FaultServer:
+        self.script.extend(steps)
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def faults() -> Iterator[FaultServer]:
+    server = FaultServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL where nothing listens: connection refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def fast_client(
+    url: str,
+    *,
+    max_retries: int = 3,
+    max_retry_after: float = 2.0,
+    budget: float = 10.0,
+    **kwargs: Any,
+) -> SegmentClient:
+    """A client whose backoff waits milliseconds, not seconds."""
+    policy = RetryPolicy(
+        max_retries=max_retries,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        max_retry_after=max_retry_after,
+        total_budget=budget,
+    )
+    kwargs.setdefault("write_key", SENTINEL_KEY)
+    return SegmentClient(endpoint=url, retry=policy, **kwargs)
