@@ -147,7 +147,16 @@ def _html_td(cell: Cell) -> str:
 
 
 class Rendered:
-    """Mixin: anything with ``table()`` renders in notebooks and terminals."""
+    """Mixin: anything with ``table()`` renders in notebooks and terminals.
+
+    Every subclass gets ``_repr_pretty_`` in its own ``__dict__``, because IPython's
+    pretty printer stops at the first class in the MRO that defines ``__repr__``
+    (dataclasses always do).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._repr_pretty_ = Rendered._repr_pretty_  # type: ignore[method-assign]
 
     def table(self) -> Table:  # pragma: no cover - overridden
         raise NotImplementedError

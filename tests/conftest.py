@@ -133,3 +133,75 @@ def fast_client(
     )
     kwargs.setdefault("write_key", SENTINEL_KEY)
     return SegmentClient(endpoint=url, retry=policy, **kwargs)
+
+
+@pytest.fixture
+def make_shell():
+    """Fresh InteractiveShells with the extension loaded; unloaded afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    shells = []
+
+    def make(endpoint: str | None = None, **config: Any):
+        cfg = Config()
+        cfg.HistoryManager.hist_file = ":memory:"
+        for key, value in config.items():
+            setattr(cfg.SegmentMagics, key, value)
+        if endpoint:
+            cfg.SegmentMagics.endpoint = endpoint
+        shell = InteractiveShell(config=cfg)
+        shell.run_line_magic("load_ext", "segment_magics")
+        shells.append(shell)
+        return shell
+
+    yield make
+    for shell in shells:
+        shell.run_line_magic("unload_ext", "segment_magics")
+        shell.history_manager.end_session()
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def ip(make_shell, collector):
+    """A fresh shell whose calls go to the test's collector."""
+    return make_shell(collector.url)
+
+
+@dataclass
+class CellRun:
+    result: Any
+    error: BaseException | None
+    outputs: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+
+    @property
+    def html(self) -> str:
+        return "\n".join(o.get("text/html", "") for o in self.outputs)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(o.get("text/plain", "") for o in self.outputs) + self.stdout
+
+
+def run(shell, code: str) -> CellRun:
+    """Run a cell the way a notebook does and capture its displays, streams and error."""
+    import contextlib
+    import io
+
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    publisher, saved = CapturingDisplayPublisher(), shell.display_pub
+    shell.display_pub = publisher
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            outcome = shell.run_cell(code, store_history=True)
+    finally:
+        shell.display_pub = saved
+    error = outcome.error_in_exec or outcome.error_before_exec
+    outputs = [o["data"] for o in publisher.outputs]
+    if outcome.result is not None:  # what a kernel sends as execute_result
+        outputs.append(shell.display_formatter.format(outcome.result)[0])
+    return CellRun(outcome.result, error, outputs, stdout.getvalue(), stderr.getvalue())

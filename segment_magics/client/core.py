@@ -31,7 +31,7 @@ class SegmentClient:
 
     def __init__(
         self,
-        write_key: str | None = None,
+        write_key: str | WriteKey | None = None,
         endpoint: str = "us",
         *,
         timeout: float = 10.0,

@@ -37,8 +37,10 @@ class WriteKey:
         raise TypeError("a write key is not picklable")
 
 
-def find_write_key(explicit: str | None, env_var: str = ENV_VAR) -> WriteKey | None:
+def find_write_key(explicit: str | WriteKey | None, env_var: str = ENV_VAR) -> WriteKey | None:
     """The key from the argument, else from the environment; ``None`` when neither has one."""
+    if isinstance(explicit, WriteKey):
+        return explicit
     if explicit:
         return WriteKey(explicit, "argument")
     value = os.environ.get(env_var, "").strip()

@@ -1,0 +1,61 @@
+"""The thin IPython layer: ``%load_ext segment_magics`` registers ``%segment_*``."""
+
+from __future__ import annotations
+
+import warnings
+
+from IPython.core.interactiveshell import InteractiveShell
+
+from .core import SegmentMagics
+from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
+from .session import SegmentSession
+
+__all__ = [
+    "SegmentCallFailed",
+    "SegmentMagicError",
+    "SegmentMagics",
+    "SegmentSession",
+    "SegmentUsageError",
+    "get_session",
+    "load",
+    "unload",
+]
+
+
+def load(shell: InteractiveShell) -> SegmentMagics:
+    """Register the magics, leaving alone any same-named magic another package owns."""
+    existing = shell.magics_manager.registry.get(SegmentMagics.__name__)
+    if isinstance(existing, SegmentMagics):
+        return existing
+    magics = SegmentMagics(shell)
+    for kind in ("line", "cell"):
+        taken = shell.magics_manager.magics[kind]
+        for name in list(magics.magics[kind]):
+            if name in taken:
+                warnings.warn(
+                    f"%{name} already exists; segment-magics leaves it alone", stacklevel=2
+                )
+                del magics.magics[kind][name]
+    shell.register_magics(magics)
+    return magics
+
+
+def unload(shell: InteractiveShell) -> None:
+    """Remove the magics and stop the embedded collector, if one was started."""
+    magics = shell.magics_manager.registry.pop(SegmentMagics.__name__, None)
+    if not isinstance(magics, SegmentMagics):
+        return
+    for kind in ("line", "cell"):
+        table = shell.magics_manager.magics[kind]
+        for name in magics.magics[kind]:
+            bound = table.get(name)
+            if getattr(bound, "__self__", None) is magics:
+                del table[name]
+    magics.session.close()
+    if magics in shell.configurables:
+        shell.configurables.remove(magics)
+
+
+def get_session(shell: InteractiveShell) -> SegmentSession:
+    """The shell's shared session (client, history, collector); loads the magics if needed."""
+    return load(shell).session

@@ -1,0 +1,295 @@
+"""SegmentMagics: parse the line, resolve notebook values, call the client, display.
+
+The magics never build payloads or talk HTTP: they hand keyword arguments to the
+shared SegmentClient and show the Result it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+    output_can_be_silenced,
+)
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+
+from ..client import HistoryView, Result, resolve_endpoint
+from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
+from .parsing import MagicSpec, Parsed, Token
+from .session import LOCAL, ConnectionSummary, SegmentSession
+from .specs import BODY_FIELD, CALL_SPECS, CONNECT, HISTORY, POSITIONAL_FIELDS
+from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
+
+
+@magics_class
+class SegmentMagics(Magics):
+    """Segment calls from notebook variables. Configure with ``%config SegmentMagics``."""
+
+    endpoint = Unicode(
+        LOCAL,
+        help="Where calls go: 'local' (the embedded collector, started on first use), "
+        "'us', 'eu', or the URL of a Segment-compatible server.",
+    ).tag(config=True)
+    write_key_env = Unicode(
+        "SEGMENT_WRITE_KEY", help="Environment variable that holds the write key."
+    ).tag(config=True)
+    dry_run = Bool(False, help="Validate and show payloads without sending anything.").tag(
+        config=True
+    )
+    timeout = Float(10.0, help="Seconds to wait for each HTTP attempt.").tag(config=True)
+    max_retries = Int(3, help="Retries after the first attempt (retryable errors only).").tag(
+        config=True
+    )
+    retry_budget = Float(
+        30.0, help="Most seconds a call may spend waiting between retries in all."
+    ).tag(config=True)
+    gzip = Bool(False, help="gzip-compress request bodies.").tag(config=True)
+    short_errors = Bool(
+        True, help="Fail cells with a one-line message; False shows the full traceback."
+    ).tag(config=True)
+    display_limit = Int(20, help="Rows shown in history tables (0 = all).").tag(config=True)
+    anonymous_id = Enum(
+        ["per_call", "session"],
+        "per_call",
+        help="When a call has no userId/anonymousId: 'per_call' generates a new UUID each "
+        "time (the node spec's default); 'session' uses one stable id for this kernel.",
+    ).tag(config=True)
+
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session = SegmentSession(self)
+
+    @validate("endpoint")
+    def _check_endpoint(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value.lower() == LOCAL:
+            return LOCAL
+        try:
+            resolve_endpoint(value)
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return value
+
+    @validate("display_limit", "max_retries")
+    def _non_negative(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return int(proposal["value"])
+
+    # -- helpers ------------------------------------------------------------------
+    @property
+    def _shell(self) -> InteractiveShell:
+        return cast("InteractiveShell", self.shell)
+
+    def _namespace(self, local_ns: dict[str, Any] | None) -> Namespace:
+        user_ns = self._shell.user_ns
+        return Namespace(user_ns, local_ns if local_ns is not user_ns else None)
+
+    def _parse(self, spec: MagicSpec, line: str) -> Parsed:
+        try:
+            return spec.parse(line)
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+
+    def _short(self, exc: SegmentMagicError) -> SegmentMagicError:
+        exc.short = self.short_errors
+        return exc
+
+    def _display(self, value: Any) -> None:
+        """display() on this shell (IPython.display.display targets the global instance)."""
+        data, metadata = self._shell.display_formatter.format(value)
+        self._shell.display_pub.publish(data=data, metadata=metadata)
+
+    def _store(self, name: str | Token | None, value: Any) -> None:
+        if name is None:
+            return
+        text = name.text if isinstance(name, Token) else name
+        if not text.isidentifier():
+            raise self._short(SegmentUsageError(f"-o/--output needs a variable name, got {text!r}"))
+        self._shell.user_ns[text] = value
+
+    # -- the call magics ----------------------------------------------------------
+    def run_call(
+        self, kind: str, line: str, cell: str | None, local_ns: dict[str, Any] | None
+    ) -> Result:
+        """Shared body of %segment_track, %segment_identify, ... (line and cell forms)."""
+        spec = CALL_SPECS[kind]
+        parsed = self._parse(spec, line)
+        ns = self._namespace(local_ns)
+        try:
+            fields = self._fields(kind, spec, parsed, ns, cell)
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+        if kind != "alias" and fields.get("user_id") is None and fields.get("anonymous_id") is None:
+            fields["anonymous_id"] = self.session.session_anonymous_id()
+        dry = bool(parsed.values["dry_run"]) or self.dry_run
+        result = self.session.client.send(kind, dry_run=dry, **fields)
+        self._store(parsed.values["output"], result)
+        if not result.ok:
+            self._display(result)
+            raise self._short(SegmentCallFailed(result))
+        return result
+
+    def _fields(
+        self, kind: str, spec: MagicSpec, parsed: Parsed, ns: Namespace, cell: str | None
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for option in spec.options:
+            if option.dest in {"dry_run", "output"}:
+                continue
+            token = parsed.values[option.dest]
+            if token is None:
+                continue
+            where = option.flags[-1]
+            resolve = resolve_object if option.kind == "object" else resolve_scalar
+            fields[option.dest] = resolve(token, ns, where)
+        self._positionals(kind, spec, parsed.positional, ns, fields)
+        if cell is not None:
+            body_field = BODY_FIELD.get(kind)
+            if body_field is None:
+                raise SegmentUsageError(f"%%{spec.name} takes no cell body; use the line form")
+            if fields.get(body_field) is not None:
+                raise SegmentUsageError(
+                    f"%%{spec.name}: give {body_field} in the cell body or with "
+                    f"--{body_field}, not both"
+                )
+            fields[body_field] = parse_cell_body(cell, ns, f"%%{spec.name} cell body")
+        return fields
+
+    def _positionals(
+        self, kind: str, spec: MagicSpec, tokens: list[Token], ns: Namespace, fields: dict[str, Any]
+    ) -> None:
+        names = POSITIONAL_FIELDS[kind]
+        if not tokens:
+            return
+        if len(names) == 1:
+            (name,) = names
+            if len(tokens) == 1:
+                value = resolve_scalar(tokens[0], ns, spec.positional or name)
+            elif all(t.kind == "word" and not t.text.startswith("$") for t in tokens):
+                value = " ".join(t.text for t in tokens)  # %segment_track Order Completed
+            else:
+                raise SegmentUsageError(
+                    f"%{spec.name}: expected one {spec.positional}, got {len(tokens)} values; "
+                    "quote names that contain spaces"
+                )
+            values = [(name, value)]
+        else:
+            if len(tokens) > len(names):
+                raise SegmentUsageError(
+                    f"%{spec.name}: expected {spec.positional}, got {len(tokens)} values"
+                )
+            values = [(n, resolve_scalar(t, ns, n)) for n, t in zip(names, tokens, strict=False)]
+        for name, value in values:
+            if fields.get(name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise SegmentUsageError(f"%{spec.name}: {name} given twice (first and {flag})")
+            fields[name] = value
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_track(
+        self, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call("track", line, cell, local_ns)
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_identify(
+        self, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call("identify", line, cell, local_ns)
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_page(self, line: str = "", cell: str | None = None, local_ns: Any = None) -> Result:
+        return self.run_call("page", line, cell, local_ns)
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_screen(
+        self, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call("screen", line, cell, local_ns)
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_group(
+        self, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call("group", line, cell, local_ns)
+
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_alias(
+        self, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call("alias", line, cell, local_ns)
+
+    # -- connection and history ---------------------------------------------------
+    @no_var_expand
+    @line_magic
+    def segment_connect(self, line: str = "") -> ConnectionSummary:
+        parsed = self._parse(CONNECT, line)
+        if len(parsed.positional) > 1:
+            raise self._short(
+                SegmentUsageError("%segment_connect takes one target: us, eu, local or a URL")
+            )
+        target = parsed.positional[0].text if parsed.positional else None
+        env = parsed.values["write_key_env"]
+        try:
+            return self.session.connect(target, env.text if env else None)
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+
+    @no_var_expand
+    @output_can_be_silenced
+    @line_magic
+    def segment_history(self, line: str = "") -> HistoryView:
+        parsed = self._parse(HISTORY, line)
+        v = parsed.values
+        limit = None
+        if v["limit"] is not None:
+            try:
+                limit = int(v["limit"].text)
+            except ValueError:
+                raise self._short(SegmentUsageError("--limit needs a whole number")) from None
+        view = self.session.history.select(
+            failed=bool(v["failed"]),
+            type=v["type"].text if v["type"] else None,
+            event=v["event"].text if v["event"] else None,
+            limit=limit,
+            display_limit=self.display_limit,
+        )
+        self._store(v["output"], view)
+        return view
+
+
+def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
+    method.__doc__ = spec.help
+
+
+for _kind, _spec in CALL_SPECS.items():
+    _document(getattr(SegmentMagics, f"segment_{_kind}"), _spec)
+_document(SegmentMagics.segment_connect, CONNECT)
+_document(SegmentMagics.segment_history, HISTORY)

@@ -1,0 +1,154 @@
+"""Per-shell state shared by the magics and the form: one client, one history."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..client import History, SegmentClient, WriteKey, display_url, is_loopback, resolve_endpoint
+from ..collector import Collector, start_collector
+from ..display import Rendered, Table
+from .errors import SegmentUsageError
+
+if TYPE_CHECKING:
+    from .core import SegmentMagics
+
+LOCAL = "local"
+
+
+@dataclass(eq=False)
+class ConnectionSummary(Rendered):
+    endpoint: str
+    key: str
+    debugger: str | None
+    dry_run: bool
+
+    def table(self) -> Table:
+        rows: list[list[Any]] = [["Endpoint", self.endpoint], ["Write key", self.key]]
+        if self.debugger:
+            rows.append(["Debugger", self.debugger])
+        if self.dry_run:
+            rows.append(["Dry run", "on: calls are validated, nothing is sent"])
+        return Table(title="Segment connection", rows=rows)
+
+
+class SegmentSession:
+    """Builds the shared SegmentClient from the SegmentMagics configuration, lazily."""
+
+    def __init__(self, config: SegmentMagics) -> None:
+        self.config = config
+        self.history = History()
+        self.collector: Collector | None = None
+        self.anonymous_id = str(uuid.uuid4())
+        self._typed_key: WriteKey | None = None
+        self._client: SegmentClient | None = None
+        self._built_for: tuple[Any, ...] | None = None
+
+    # -- the client ---------------------------------------------------------------
+    def _settings(self) -> tuple[Any, ...]:
+        c = self.config
+        return (c.endpoint, c.write_key_env, c.timeout, c.max_retries, c.retry_budget, c.gzip,
+                self._typed_key is not None)  # fmt: skip
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.config.endpoint == LOCAL:
+            return self.ensure_collector().url
+        return resolve_endpoint(self.config.endpoint)
+
+    @property
+    def client(self) -> SegmentClient:
+        settings = self._settings()
+        if self._client is None or settings != self._built_for or self._collector_gone():
+            if self._client is not None:
+                self._client.close()
+            c = self.config
+            self._client = SegmentClient(
+                write_key=self._typed_key,
+                endpoint=self.endpoint_url,
+                timeout=c.timeout,
+                max_retries=c.max_retries,
+                retry_budget=c.retry_budget,
+                gzip=c.gzip,
+                history=self.history,
+                write_key_env=c.write_key_env,
+            )
+            self._built_for = settings
+        return self._client
+
+    def _collector_gone(self) -> bool:
+        return self.config.endpoint == LOCAL and (
+            self.collector is None or not self.collector.running
+        )
+
+    def ensure_collector(self) -> Collector:
+        if self.collector is None or not self.collector.running:
+            self.collector = start_collector()
+        return self.collector
+
+    def session_anonymous_id(self) -> str | None:
+        return self.anonymous_id if self.config.anonymous_id == "session" else None
+
+    # -- %segment_connect ---------------------------------------------------------
+    def connect(self, target: str | None, write_key_env: str | None) -> ConnectionSummary:
+        if write_key_env:
+            self.config.write_key_env = write_key_env
+        target = (target or self.config.endpoint).strip()
+        if target.lower() != LOCAL:
+            try:
+                url = resolve_endpoint(target)
+            except ValueError as exc:
+                raise SegmentUsageError(f"%segment_connect: {exc}") from None
+            if url != self.endpoint_url_for(self.config.endpoint):
+                self._typed_key = None
+            self.config.endpoint = target
+            if not is_loopback(url) and self.client.key_source == "missing":
+                self._prompt_for_key(url)
+        else:
+            self.config.endpoint = LOCAL
+        client = self.client
+        debugger = (
+            self.collector.debugger_url
+            if self.config.endpoint == LOCAL and self.collector
+            else None
+        )
+        name = "local collector" if self.config.endpoint == LOCAL else self.config.endpoint
+        shown = display_url(client.endpoint)
+        key = (
+            "not needed (local endpoint)"
+            if client.key_source.startswith("not needed")
+            else f"{client.masked_key} from {client.key_source}"
+        )
+        return ConnectionSummary(
+            endpoint=f"{name} ({shown})" if name != shown else shown,
+            key=key,
+            debugger=debugger,
+            dry_run=self.config.dry_run,
+        )
+
+    def endpoint_url_for(self, endpoint: str) -> str | None:
+        if endpoint == LOCAL:
+            return self.collector.url + "/v1" if self.collector else None
+        try:
+            return resolve_endpoint(endpoint)
+        except ValueError:
+            return None
+
+    def _prompt_for_key(self, url: str) -> None:
+        env = self.config.write_key_env
+        typed = getpass.getpass(f"Segment write key for {display_url(url)} (${env} is not set): ")
+        if not typed.strip():
+            raise SegmentUsageError(
+                f"%segment_connect: no write key given; set ${env} or type it at the prompt"
+            )
+        self._typed_key = WriteKey(typed.strip(), "typed at the getpass prompt")
+        self._built_for = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector = None
