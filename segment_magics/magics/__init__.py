@@ -56,6 +56,12 @@ def unload(shell: InteractiveShell) -> None:
         shell.configurables.remove(magics)
 
 
-def get_session(shell: InteractiveShell) -> SegmentSession:
+def get_session(shell: InteractiveShell | None = None) -> SegmentSession:
     """The shell's shared session (client, history, collector); loads the magics if needed."""
+    if shell is None:
+        from IPython import get_ipython  # noqa: PLC0415
+
+        shell = get_ipython()
+        if shell is None:
+            raise RuntimeError("get_session() needs a running IPython shell")
     return load(shell).session
