@@ -25,7 +25,8 @@ def _text_of(output: dict) -> str:
     if kind == "stream":
         return output.get("text", "")
     if kind == "error":
-        return f"{output['ename']}: {output['evalue']}  (expected: the cell is tagged raises-exception)"
+        expected = "(expected: the cell is tagged raises-exception)"
+        return f"{output['ename']}: {output['evalue']}  {expected}"
     data = output.get("data", {})
     return data.get("text/plain", "")
 

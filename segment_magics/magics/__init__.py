@@ -59,7 +59,7 @@ def unload(shell: InteractiveShell) -> None:
 def get_session(shell: InteractiveShell | None = None) -> SegmentSession:
     """The shell's shared session (client, history, collector); loads the magics if needed."""
     if shell is None:
-        from IPython import get_ipython  # noqa: PLC0415
+        from IPython import get_ipython
 
         shell = get_ipython()
         if shell is None:
