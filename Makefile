@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo collector clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test lint demo collector clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +19,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check segment_magics tests scripts
 	$(PY) -m ruff format --check segment_magics tests scripts
 
-test: $(STAMP) lint
+# The browser test drives Debian's chromium (never a downloaded browser build).
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(STAMP) lint chromium
 	$(PY) -m pytest
 
 demo: $(STAMP)

@@ -28,6 +28,8 @@ def _text_of(output: dict) -> str:
         expected = "(expected: the cell is tagged raises-exception)"
         return f"{output['ename']}: {output['evalue']}  {expected}"
     data = output.get("data", {})
+    if "application/vnd.jupyter.widget-view+json" in data:
+        return "(an ipywidgets form: open the notebook in JupyterLab to use it)"
     return data.get("text/plain", "")
 
 

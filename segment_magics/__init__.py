@@ -25,6 +25,7 @@ __all__ = [
     "SegmentError",
     "ValidationError",
     "__version__",
+    "form",
     "load_ipython_extension",
     "start_collector",
     "unload_ipython_extension",
@@ -46,4 +47,8 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "form":  # a callable module: segment_magics.form("track", ...)
+        import importlib
+
+        return importlib.import_module(".form", __name__)
     raise AttributeError(f"module 'segment_magics' has no attribute {name!r}")

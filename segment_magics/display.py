@@ -89,7 +89,7 @@ class Table:
         parts = [_STYLE, '<table class="sm-table">']
         parts.append(f"<caption>{html.escape(self.title)}</caption>")
         if self.columns:
-            head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+            head = "".join(f"<th{_LEFT}>{html.escape(c)}</th>" for c in self.columns)
             parts.append(f"<thead><tr>{head}</tr></thead>")
         parts.append("<tbody>")
         for index, row in enumerate(self.rows):
@@ -97,7 +97,9 @@ class Table:
             cells = [_cell(v) for v in row]
             if not self.columns and cells:
                 label, *rest = cells
-                tds = f"<th>{html.escape(label.text)}</th>" + "".join(_html_td(c) for c in rest)
+                tds = f"<th{_LEFT}>{html.escape(label.text)}</th>" + "".join(
+                    _html_td(c) for c in rest
+                )
             else:
                 tds = "".join(_html_td(c) for c in cells)
             parts.append(f"<tr{cls}>{tds}</tr>")
@@ -137,13 +139,18 @@ class Table:
         return "\n".join(out)
 
 
+# Inline, because JupyterLab's rendered-HTML stylesheet right-aligns table cells
+# with selectors that beat a <style> block.
+_LEFT = ' style="text-align:left;vertical-align:top"'
+
+
 def _html_td(cell: Cell) -> str:
     text = html.escape(cell.text)
     if cell.pre:
-        return f"<td><pre>{text}</pre></td>"
+        return f'<td{_LEFT}><pre style="text-align:left;margin:0">{text}</pre></td>'
     if cell.status:
-        return f'<td><span class="sm-{cell.status}">{text}</span></td>'
-    return f"<td>{text}</td>"
+        return f'<td{_LEFT}><span class="sm-{cell.status}">{text}</span></td>'
+    return f"<td{_LEFT}>{text}</td>"
 
 
 class Rendered:

@@ -6,9 +6,9 @@ import warnings
 
 from IPython.core.interactiveshell import InteractiveShell
 
+from ..session import SegmentSession, register_session, unregister_session
 from .core import SegmentMagics
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
-from .session import SegmentSession
 
 __all__ = [
     "SegmentCallFailed",
@@ -37,6 +37,7 @@ def load(shell: InteractiveShell) -> SegmentMagics:
                 )
                 del magics.magics[kind][name]
     shell.register_magics(magics)
+    register_session(shell, magics.session)
     return magics
 
 
@@ -52,6 +53,7 @@ def unload(shell: InteractiveShell) -> None:
             if getattr(bound, "__self__", None) is magics:
                 del table[name]
     magics.session.close()
+    unregister_session(shell)
     if magics in shell.configurables:
         shell.configurables.remove(magics)
 

@@ -22,10 +22,10 @@ from IPython.core.magic import (
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
 from ..client import HistoryView, Result, resolve_endpoint
+from ..session import LOCAL, ConnectError, ConnectionSummary, SegmentSession
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import MagicSpec, Parsed, Token
-from .session import LOCAL, ConnectionSummary, SegmentSession
-from .specs import BODY_FIELD, CALL_SPECS, CONNECT, HISTORY, POSITIONAL_FIELDS
+from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
 
 
@@ -128,10 +128,7 @@ class SegmentMagics(Magics):
             fields = self._fields(kind, spec, parsed, ns, cell)
         except SegmentMagicError as exc:
             raise self._short(exc) from None
-        if kind != "alias" and fields.get("user_id") is None and fields.get("anonymous_id") is None:
-            fields["anonymous_id"] = self.session.session_anonymous_id()
-        dry = bool(parsed.values["dry_run"]) or self.dry_run
-        result = self.session.client.send(kind, dry_run=dry, **fields)
+        result = self.session.send(kind, dry_run=bool(parsed.values["dry_run"]), **fields)
         self._store(parsed.values["output"], result)
         if not result.ok:
             self._display(result)
@@ -246,6 +243,27 @@ class SegmentMagics(Magics):
     ) -> Result:
         return self.run_call("alias", line, cell, local_ns)
 
+    # -- the form -----------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @line_magic
+    def segment_form(self, line: str = "", local_ns: Any = None) -> Any:
+        words = line.split(None, 1)
+        kind = "track"
+        if words and words[0] in CALL_SPECS:
+            kind, line = words[0], words[1] if len(words) > 1 else ""
+        spec = CALL_SPECS[kind]
+        parsed = self._parse(spec, line)
+        try:
+            prefill = self._fields(kind, spec, parsed, self._namespace(local_ns), None)
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+        from ..form import SegmentForm  # ipywidgets only when a form is asked for
+
+        form = SegmentForm(self.session.send, kind, **prefill)
+        self._store(parsed.values["output"], form)
+        return form
+
     # -- connection and history ---------------------------------------------------
     @no_var_expand
     @line_magic
@@ -259,8 +277,8 @@ class SegmentMagics(Magics):
         env = parsed.values["write_key_env"]
         try:
             return self.session.connect(target, env.text if env else None)
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
+        except ConnectError as exc:
+            raise self._short(SegmentUsageError(str(exc))) from None
 
     @no_var_expand
     @output_can_be_silenced
@@ -292,4 +310,5 @@ def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
 for _kind, _spec in CALL_SPECS.items():
     _document(getattr(SegmentMagics, f"segment_{_kind}"), _spec)
 _document(SegmentMagics.segment_connect, CONNECT)
+SegmentMagics.segment_form.__doc__ = FORM_HELP
 _document(SegmentMagics.segment_history, HISTORY)

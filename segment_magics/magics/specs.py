@@ -139,3 +139,11 @@ HISTORY = MagicSpec(
         Option(("-o", "--output"), "output", "also store the selection in this variable", "name"),
     ],
 )
+
+FORM_HELP = """%segment_form [track|identify|page|screen|group|alias] [options]
+
+Show an ipywidgets form for a call, sharing this session's client, configuration
+and history. Preview does a dry run (the exact payload, nothing sent); Send sends.
+The options are those of the matching call magic and prefill the form, e.g.
+    %segment_form track --properties order --user-id $uid
+"""

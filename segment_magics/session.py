@@ -1,21 +1,62 @@
-"""Per-shell state shared by the magics and the form: one client, one history."""
+"""Per-shell state shared by the magics and the form: one client, one history.
+
+Below both UI layers and free of IPython: the configuration is any object with
+the SegmentMagics settings as attributes, and shells are only used as keys.
+"""
 
 from __future__ import annotations
 
 import getpass
 import uuid
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..client import History, SegmentClient, WriteKey, display_url, is_loopback, resolve_endpoint
-from ..collector import Collector, start_collector
-from ..display import Rendered, Table
-from .errors import SegmentUsageError
-
-if TYPE_CHECKING:
-    from .core import SegmentMagics
+from .client import (
+    History,
+    Result,
+    SegmentClient,
+    WriteKey,
+    display_url,
+    is_loopback,
+    resolve_endpoint,
+)
+from .collector import Collector, start_collector
+from .display import Rendered, Table
+from .errors import SegmentError
 
 LOCAL = "local"
+
+
+class ConnectError(SegmentError):
+    """%segment_connect could not set up the connection; nothing changed that matters."""
+
+
+class SessionConfig(Protocol):
+    endpoint: str
+    write_key_env: str
+    dry_run: bool
+    timeout: float
+    max_retries: int
+    retry_budget: float
+    gzip: bool
+    anonymous_id: str
+
+
+_SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
+
+
+def register_session(shell: Any, session: SegmentSession) -> None:
+    _SESSIONS[shell] = session
+
+
+def unregister_session(shell: Any) -> None:
+    _SESSIONS.pop(shell, None)
+
+
+def session_for(shell: Any) -> SegmentSession | None:
+    """The session the magics registered for this shell, if they are loaded."""
+    return _SESSIONS.get(shell)
 
 
 @dataclass(eq=False)
@@ -37,7 +78,7 @@ class ConnectionSummary(Rendered):
 class SegmentSession:
     """Builds the shared SegmentClient from the SegmentMagics configuration, lazily."""
 
-    def __init__(self, config: SegmentMagics) -> None:
+    def __init__(self, config: SessionConfig) -> None:
         self.config = config
         self.history = History()
         self.collector: Collector | None = None
@@ -88,8 +129,17 @@ class SegmentSession:
             self.collector = start_collector()
         return self.collector
 
-    def session_anonymous_id(self) -> str | None:
-        return self.anonymous_id if self.config.anonymous_id == "session" else None
+    def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
+        """One call through the shared client, with this session's settings applied
+        (configured dry run, one anonymous id per session when asked for)."""
+        if (
+            kind != "alias"
+            and self.config.anonymous_id == "session"
+            and fields.get("user_id") is None
+            and fields.get("anonymous_id") is None
+        ):
+            fields["anonymous_id"] = self.anonymous_id
+        return self.client.send(kind, dry_run=bool(dry_run) or self.config.dry_run, **fields)
 
     # -- %segment_connect ---------------------------------------------------------
     def connect(self, target: str | None, write_key_env: str | None) -> ConnectionSummary:
@@ -100,7 +150,7 @@ class SegmentSession:
             try:
                 url = resolve_endpoint(target)
             except ValueError as exc:
-                raise SegmentUsageError(f"%segment_connect: {exc}") from None
+                raise ConnectError(f"%segment_connect: {exc}") from None
             if url != self.endpoint_url_for(self.config.endpoint):
                 self._typed_key = None
             self.config.endpoint = target
@@ -114,8 +164,12 @@ class SegmentSession:
             if self.config.endpoint == LOCAL and self.collector
             else None
         )
-        name = "local collector" if self.config.endpoint == LOCAL else self.config.endpoint
         shown = display_url(client.endpoint)
+        name = self.config.endpoint
+        if name == LOCAL:
+            name = "local collector"
+        elif resolve_endpoint(name) == client.endpoint and name not in ("us", "eu"):
+            name = shown
         key = (
             "not needed (local endpoint)"
             if client.key_source.startswith("not needed")
@@ -140,7 +194,7 @@ class SegmentSession:
         env = self.config.write_key_env
         typed = getpass.getpass(f"Segment write key for {display_url(url)} (${env} is not set): ")
         if not typed.strip():
-            raise SegmentUsageError(
+            raise ConnectError(
                 f"%segment_connect: no write key given; set ${env} or type it at the prompt"
             )
         self._typed_key = WriteKey(typed.strip(), "typed at the getpass prompt")
