@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .._version import __version__
 from ..errors import ValidationError
-from .jsonsafe import depth, is_missing, to_json_safe
+from .jsonsafe import copy_json_object, is_missing
 from .timestamps import normalize_timestamp
 
 MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
@@ -103,11 +103,11 @@ def _object(value: Any, name: str, notes: _Notes) -> dict[str, Any] | None:
         raise ValidationError(
             name, f"must be a JSON object (a dict), got {kind}; wrap it, e.g. {{'items': ...}}"
         )
-    safe = to_json_safe(value, name, notes.warnings)
+    safe, levels = copy_json_object(value, name, notes.warnings)
     assert isinstance(safe, dict)
-    if depth(safe) > MAX_RECOMMENDED_DEPTH:
+    if levels > MAX_RECOMMENDED_DEPTH:
         notes.warnings.append(
-            f"{name} nests {depth(safe)} levels deep; Segment recommends at most "
+            f"{name} nests {levels} levels deep; Segment recommends at most "
             f"{MAX_RECOMMENDED_DEPTH} (some destinations flatten or drop deeper values)"
         )
     return safe

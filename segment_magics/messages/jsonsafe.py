@@ -27,14 +27,18 @@ def _child(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+_UTC = dt.timezone.utc
+
+
 def format_datetime(value: dt.datetime | dt.date) -> str:
-    """ISO 8601 in UTC with milliseconds; naive datetimes are taken as UTC."""
+    """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``); naive means UTC."""
     if not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
     elif value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    utc = value.astimezone(dt.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        value = value.replace(tzinfo=_UTC)
+    utc = dt.datetime.astimezone(value, _UTC)  # pandas Timestamp too, as a datetime
+    text = dt.datetime.isoformat(utc, timespec="milliseconds")
+    return text[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def is_missing(value: object) -> bool:
@@ -81,6 +85,52 @@ def _numpy_value(value: Any) -> tuple[bool, Any]:
     if isinstance(value, np.generic):
         return True, value.item()
     return False, None
+
+
+class _NotPlain(Exception):
+    """Raised by the fast path: fall back to the converter that tracks paths."""
+
+
+def _copy_plain(value: Any, level: int, deepest: list[int]) -> Any:
+    """Copy a dict/list made only of plain JSON values; track nesting depth.
+
+    Exact type checks and no path bookkeeping: this is the hot path for bulk sends.
+    Anything else (numpy, NaN, non-string keys, ...) raises _NotPlain.
+    """
+    kind = type(value)
+    if kind is dict:
+        items = value.items()
+    elif kind is list:
+        items = enumerate(value)
+    else:
+        raise _NotPlain
+    level += 1
+    if level > deepest[0]:
+        deepest[0] = level
+    out: Any = {} if kind is dict else [None] * len(value)
+    for key, item in items:
+        if kind is dict and type(key) is not str:
+            raise _NotPlain
+        item_kind = type(item)
+        if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            out[key] = item
+        elif item_kind is float:
+            if item - item != 0.0:  # NaN or infinity
+                raise _NotPlain
+            out[key] = item
+        else:
+            out[key] = _copy_plain(item, level, deepest)
+    return out
+
+
+def copy_json_object(value: Any, path: str, warnings: list[str]) -> tuple[Any, int]:
+    """JSON-safe copy of a dict and its nesting depth: fast for plain data, exact otherwise."""
+    deepest = [0]
+    try:
+        return _copy_plain(value, 0, deepest), deepest[0]
+    except _NotPlain:
+        safe = to_json_safe(value, path, warnings)
+        return safe, depth(safe)
 
 
 class _Converter:

@@ -54,6 +54,11 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
     if isinstance(value, dt.datetime | dt.date):
         return format_datetime(value)
     if isinstance(value, str):
+        if _ISO.fullmatch(value):  # C parser first (3.11+ takes "Z"); ours covers the rest
+            try:
+                return format_datetime(dt.datetime.fromisoformat(value))
+            except ValueError:
+                pass
         try:
             return format_datetime(parse_iso8601(value))
         except ValueError:
