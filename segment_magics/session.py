@@ -41,6 +41,7 @@ class SessionConfig(Protocol):
     retry_budget: float
     gzip: bool
     anonymous_id: str
+    outbox_path: str
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -91,7 +92,7 @@ class SegmentSession:
     def _settings(self) -> tuple[Any, ...]:
         c = self.config
         return (c.endpoint, c.write_key_env, c.timeout, c.max_retries, c.retry_budget, c.gzip,
-                self._typed_key is not None)  # fmt: skip
+                c.outbox_path, self._typed_key is not None)  # fmt: skip
 
     @property
     def endpoint_url(self) -> str:
@@ -115,6 +116,7 @@ class SegmentSession:
                 gzip=c.gzip,
                 history=self.history,
                 write_key_env=c.write_key_env,
+                outbox=c.outbox_path or None,
             )
             self._built_for = settings
         return self._client

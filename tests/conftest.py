@@ -20,6 +20,14 @@ from segment_magics.collector import Collector
 SENTINEL_KEY = "SENTINEL-write-key-9f3c2b7e41d0"
 
 
+@pytest.fixture(autouse=True)
+def outbox_path(tmp_path, monkeypatch):
+    """Every test keeps undelivered messages in its own outbox, never in the home directory."""
+    path = tmp_path / "outbox.sqlite"
+    monkeypatch.setenv("SEGMENT_MAGICS_OUTBOX", str(path))
+    return path
+
+
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     with start_collector() as running:
@@ -39,7 +47,8 @@ class Step:
     body: bytes = b'{"success": true}'
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-    drop: bool = False
+    drop: bool = False  # close the connection without answering
+    store: bool | None = None  # keep the messages? default: when the status is 2xx
 
 
 @dataclass
@@ -55,6 +64,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.script: list[Step] = []
         self.received: list[Received] = []
+        self.stored: list[str] = []  # messageIds the server kept (what "delivered" means)
         self.lock = threading.Lock()
         outer = self
 
@@ -71,6 +81,11 @@ class FaultServer:
                         Received(self.path, dict(self.headers.items()), json.loads(raw or b"{}"))
                     )
                     step = outer.script.pop(0) if outer.script else Step()
+                    keep = step.store if step.store is not None else 200 <= step.status < 300
+                    if (keep and not step.drop) or step.store:
+                        body = outer.received[-1].body
+                        items = body.get("batch", [body])
+                        outer.stored.extend(item.get("messageId", "") for item in items)
                 if step.delay:
                     time.sleep(step.delay)
                 if step.drop:

@@ -1,9 +1,11 @@
 """The one HTTP client: auth, endpoints, retries, batching and Result objects."""
 
+from .bulk import BulkResult, Problem
 from .core import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, SegmentClient, pack_batches
 from .endpoints import ENDPOINTS, display_url, is_loopback, resolve_endpoint
 from .history import History, HistoryView
 from .keys import WriteKey, find_write_key
+from .outbox import Outbox, default_outbox_path
 from .result import BatchResult, Result
 from .retry import RetryPolicy, is_retryable_status
 
@@ -12,12 +14,16 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_MESSAGES",
     "BatchResult",
+    "BulkResult",
     "History",
     "HistoryView",
+    "Outbox",
+    "Problem",
     "Result",
     "RetryPolicy",
     "SegmentClient",
     "WriteKey",
+    "default_outbox_path",
     "display_url",
     "find_write_key",
     "is_loopback",

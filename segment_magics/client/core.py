@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
-from ..messages import Built, build_from_segment_dict, build_message, serialize
+from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
+from .bulk import BulkResult, BulkSender, _shown_path, row_builder, segment_dict_builder
 from .endpoints import display_url, is_loopback, resolve_endpoint
 from .history import History
 from .keys import ENV_VAR, WriteKey, find_write_key
+from .outbox import Outbox, Pending
 from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, BatchResult, Result
 from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
@@ -43,6 +48,7 @@ class SegmentClient:
         history: History | None = None,
         write_key_env: str = ENV_VAR,
         retry: RetryPolicy | None = None,
+        outbox: str | Path | Outbox | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         key = find_write_key(write_key, write_key_env)
@@ -55,6 +61,7 @@ class SegmentClient:
         self.policy = retry or RetryPolicy(
             max_retries=max_retries, total_budget=retry_budget, max_retry_after=max_retry_after
         )
+        self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
         self._transport = Transport(
             self.endpoint,
             key or WriteKey("", "missing"),
@@ -84,6 +91,7 @@ class SegmentClient:
 
     def close(self) -> None:
         self._transport.close()
+        self.outbox.close()
 
     def __enter__(self) -> SegmentClient:
         return self
@@ -169,13 +177,16 @@ class SegmentClient:
             if dry:
                 delivery = None
             else:
-                delivery = self._transport.post(
-                    "batch", batch_body([serialize(b.message) for b in chunk])
-                )
+                delivery = self._transport.post("batch", batch_body([b.encoded for b in chunk]))
                 summary.requests += 1
                 summary.attempts += delivery.attempts
                 last = delivery
-            summary.results.extend(self._result(b, delivery, dry) for b in chunk)
+            results = [self._result(b, delivery, dry) for b in chunk]
+            if delivery is not None and not delivery.delivered and not delivery.final_http_error:
+                self._keep(chunk, results[0])
+                for r in results[1:]:
+                    r.warnings = results[0].warnings
+            summary.results.extend(results)
         worst = next((r for r in summary.results if not r.ok), None)
         summary.sent = any(r.sent for r in summary.results)
         if worst is not None:
@@ -191,6 +202,104 @@ class SegmentClient:
             summary.response_body = last.body
         summary.elapsed = time.monotonic() - start
         return summary
+
+    # -- bulk -------------------------------------------------------------------
+    def send_many(
+        self,
+        rows: Any,
+        kind: str | None = None,
+        *,
+        event: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        body_columns: list[str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        dry_run: bool | None = None,
+        progress: bool = True,
+        workers: int = 4,
+    ) -> BulkResult:
+        """Send many messages through /v1/batch, several requests in flight.
+
+        ``rows`` is any iterable (read lazily) or a pandas DataFrame. Without
+        ``kind`` each row is a Segment message dict with its ``type``; with
+        ``kind`` each row is a record whose columns map to the call (``userId``/
+        ``user_id``, ``timestamp``, ``messageId``, ...; ``columns`` renames, e.g.
+        ``{"user_id": "customer"}``) and whose other columns become properties or
+        traits (or only ``body_columns``). Invalid rows are reported, not sent;
+        undeliverable ones go to the outbox. Missing cells (NaN/NA) are omitted.
+        """
+        dry = self.dry_run if dry_run is None else dry_run
+        if kind is None:
+            build = segment_dict_builder()
+            label = "messages"
+        else:
+            fixed = dict(defaults or {})
+            if event is not None:
+                fixed["event"] = event
+            try:
+                mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
+            except ValidationError as exc:
+                return self._record(
+                    BulkResult(type=kind, status_code=VALIDATION_ERROR, error_message=str(exc))
+                )
+            build = row_builder(mapping)
+            label = kind
+        missing = self._missing_key_error()
+        if missing and not dry:
+            return self._record(
+                BulkResult(type=label, status_code=VALIDATION_ERROR, error_message=missing)
+            )
+        sender = BulkSender(
+            self._transport,
+            self.outbox,
+            self.endpoint,
+            workers=workers,
+            dry_run=dry,
+            progress=progress,
+        )
+        result = sender.run(rows, build, label)
+        result.endpoint = display_url(self.endpoint)
+        return self._record(result)
+
+    def retry_outbox(self, *, progress: bool = False, workers: int = 4) -> BulkResult:
+        """Resend what the outbox keeps for this endpoint, with the original messageIds."""
+        pending = self.outbox.pending(self.endpoint)
+        missing = self._missing_key_error()
+        if missing:
+            return self._record(
+                BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing)
+            )
+        sender = BulkSender(
+            self._transport, self.outbox, self.endpoint, workers=workers, progress=progress
+        )
+        by_id = {p.message_id: p for p in pending}
+        result = sender.run(
+            [{"messageId": p.message_id} for p in pending],
+            lambda row: _stored(by_id[row["messageId"]]),
+            "resend",
+        )
+        kept = {problem.message_id for problem in result.problems}
+        delivered = [p.message_id for p in pending if p.message_id not in kept]
+        self.outbox.remove(self.endpoint, delivered)
+        result.endpoint = display_url(self.endpoint)
+        return self._record(result)
+
+    def kept_results(self) -> list[Result]:
+        """What the outbox keeps for this endpoint, as failed Results (for history views)."""
+        out = []
+        for pending in self.outbox.pending(self.endpoint):
+            message = json.loads(pending.payload)
+            out.append(
+                Result(
+                    type=pending.type,
+                    status_code=SYSTEM_ERROR,
+                    error_message=f"in the outbox: {pending.error}",
+                    message=message,
+                    message_id=pending.message_id,
+                    endpoint=display_url(self.endpoint),
+                    created_at=dt.datetime.fromisoformat(pending.failed_at),
+                )
+            )
+        return out
 
     # -- internals ----------------------------------------------------------------
     def _missing_key_error(self) -> str:
@@ -215,7 +324,23 @@ class SegmentClient:
         if dry or missing:
             return self._result(built, None, dry, "" if dry else missing)
         delivery = self._transport.post(built.message["type"], single_body(built.message))
-        return self._result(built, delivery, dry)
+        result = self._result(built, delivery, dry)
+        if result.status_code == SYSTEM_ERROR:
+            self._keep([built], result)
+        return result
+
+    def _keep(self, built: list[Built], result: Result) -> None:
+        """Nothing lost: undeliverable messages wait in the outbox for retry_outbox()."""
+        entries = [
+            (b.message_id, b.message["type"], message_label(b.message), "", b.encoded)
+            for b in built
+        ]
+        self.outbox.add(entries, self.endpoint, result.error_message)
+        result.warnings = (
+            *result.warnings,
+            f"kept in the outbox ({_shown_path(self.outbox.path)}); resend with %segment_retry "
+            "or client.retry_outbox()",
+        )
 
     def _result(
         self, built: Built, delivery: Delivery | None, dry: bool, invalid: str = ""
@@ -248,6 +373,11 @@ class SegmentClient:
     def _record(self, result: Result) -> Any:
         self.history.record(result)
         return result
+
+
+def _stored(pending: Pending) -> Built:
+    """A kept message, exactly as it was built the first time."""
+    return Built(json.loads(pending.payload), (), pending.payload)
 
 
 def pack_batches(built: list[Built]) -> Iterable[list[Built]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..display import Cell, Rendered, Table, pretty_json
+from ..messages import message_label
 
 OK = 200
 VALIDATION_ERROR = -1
@@ -48,11 +49,7 @@ class Result(Rendered):
     @property
     def label(self) -> str:
         """The event, page name or group id: what a person calls this call."""
-        msg = self.message or {}
-        for key in ("event", "name", "groupId", "previousId"):
-            if msg.get(key):
-                return str(msg[key])
-        return ""
+        return message_label(self.message or {})
 
     @property
     def who(self) -> str:

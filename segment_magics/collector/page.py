@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any
 
+from ..messages import message_label
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#1f2328}
 table{border-collapse:collapse;font-size:13px;width:100%}
@@ -15,13 +17,6 @@ th{background:#f6f8fa}pre{margin:4px 0;font-size:12px;white-space:pre-wrap}
 """
 
 
-def _label(event: dict[str, Any]) -> str:
-    for key in ("event", "name", "groupId", "previousId"):
-        if event.get(key):
-            return str(event[key])
-    return ""
-
-
 def render_page(events: list[dict[str, Any]], total: int, refresh_seconds: int = 2) -> str:
     rows = []
     for event in events:
@@ -29,7 +24,7 @@ def render_page(events: list[dict[str, Any]], total: int, refresh_seconds: int =
         cells = [
             event.get("receivedAt", ""),
             event.get("type", ""),
-            _label(event),
+            message_label(event),
             event.get("userId") or "",
             event.get("anonymousId") or "",
             event.get("messageId") or "",

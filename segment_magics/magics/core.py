@@ -25,8 +25,10 @@ from ..client import HistoryView, Result, resolve_endpoint
 from ..session import LOCAL, ConnectError, ConnectionSummary, SegmentSession
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import MagicSpec, Parsed, Token
-from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS
+from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
+
+_NOT_FIELDS = frozenset({"dry_run", "output", "source", "body_columns", "no_progress"})
 
 
 @magics_class
@@ -61,6 +63,13 @@ class SegmentMagics(Magics):
         "per_call",
         help="When a call has no userId/anonymousId: 'per_call' generates a new UUID each "
         "time (the node spec's default); 'session' uses one stable id for this kernel.",
+    ).tag(config=True)
+
+    progress = Bool(True, help="Show a progress bar for bulk sends (--from).").tag(config=True)
+    outbox_path = Unicode(
+        "",
+        help="sqlite file that keeps undeliverable messages for %segment_retry "
+        "(empty: $SEGMENT_MAGICS_OUTBOX, else ~/.local/share/segment-magics/outbox.sqlite).",
     ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
@@ -128,19 +137,57 @@ class SegmentMagics(Magics):
             fields = self._fields(kind, spec, parsed, ns, cell)
         except SegmentMagicError as exc:
             raise self._short(exc) from None
-        result = self.session.send(kind, dry_run=bool(parsed.values["dry_run"]), **fields)
+        if parsed.values.get("source") is not None:
+            if cell is not None:
+                raise self._short(SegmentUsageError(f"%%{spec.name}: --from takes no cell body"))
+            result = self._bulk(kind, parsed, ns, fields)
+        else:
+            result = self.session.send(kind, dry_run=bool(parsed.values["dry_run"]), **fields)
         self._store(parsed.values["output"], result)
         if not result.ok:
             self._display(result)
             raise self._short(SegmentCallFailed(result))
         return result
 
+    def _bulk(self, kind: str, parsed: Parsed, ns: Namespace, defaults: dict[str, Any]) -> Result:
+        """--from SOURCE: one call per row, through the client's send_many."""
+        values = parsed.values
+        try:
+            source = resolve_object(values["source"], ns, "--from")
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+        if isinstance(source, dict) or not hasattr(source, "__iter__"):
+            kind_name = type(source).__name__
+            raise self._short(
+                SegmentUsageError(
+                    f"--from needs a DataFrame, a list of dicts or an iterable, got {kind_name}"
+                )
+            )
+        rename = {
+            key[: -len("_col")]: token.text
+            for key, token in values.items()
+            if key.endswith("_col") and token is not None
+        }
+        body = values.get("body_columns")
+        body_columns = (
+            [c.strip() for c in body.text.split(",") if c.strip()] if body is not None else None
+        )
+        return self.session.client.send_many(
+            source,
+            kind,
+            columns=rename,
+            body_columns=body_columns,
+            defaults=defaults,
+            dry_run=bool(values["dry_run"]) or self.dry_run,
+            progress=self.progress and not values.get("no_progress"),
+        )
+
     def _fields(
         self, kind: str, spec: MagicSpec, parsed: Parsed, ns: Namespace, cell: str | None
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         for option in spec.options:
-            if option.dest in {"dry_run", "output"}:
+            if option.dest in _NOT_FIELDS or option.dest.endswith("_col"):
                 continue
             token = parsed.values[option.dest]
             if token is None:
@@ -283,6 +330,18 @@ class SegmentMagics(Magics):
     @no_var_expand
     @output_can_be_silenced
     @line_magic
+    def segment_retry(self, line: str = "") -> Result:
+        parsed = self._parse(RETRY, line)
+        result = self.session.client.retry_outbox(progress=self.progress)
+        self._store(parsed.values["output"], result)
+        if not result.ok:
+            self._display(result)
+            raise self._short(SegmentCallFailed(result))
+        return result
+
+    @no_var_expand
+    @output_can_be_silenced
+    @line_magic
     def segment_history(self, line: str = "") -> HistoryView:
         parsed = self._parse(HISTORY, line)
         v = parsed.values
@@ -296,11 +355,24 @@ class SegmentMagics(Magics):
             failed=bool(v["failed"]),
             type=v["type"].text if v["type"] else None,
             event=v["event"].text if v["event"] else None,
-            limit=limit,
+            limit=None,
             display_limit=self.display_limit,
         )
+        if v["failed"]:  # also what waits in the outbox, e.g. from before a kernel restart
+            seen = {r.message_id for r in view}
+            kept = [r for r in self.session.client.kept_results() if r.message_id not in seen]
+            view.results.extend(r for r in kept if _matches(r, v))
+        if limit is not None:
+            view.results = view.results[:limit]
         self._store(v["output"], view)
         return view
+
+
+def _matches(result: Result, values: dict[str, Any]) -> bool:
+    kind, event = values.get("type"), values.get("event")
+    return (kind is None or result.type == kind.text) and (
+        event is None or result.label == event.text
+    )
 
 
 def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
@@ -312,3 +384,4 @@ for _kind, _spec in CALL_SPECS.items():
 _document(SegmentMagics.segment_connect, CONNECT)
 SegmentMagics.segment_form.__doc__ = FORM_HELP
 _document(SegmentMagics.segment_history, HISTORY)
+_document(SegmentMagics.segment_retry, RETRY)

@@ -17,6 +17,17 @@ COMMON = [
     Option(("--dry-run",), "dry_run", "build and validate, show the payload, send nothing", "flag"),
     Option(("-o", "--output"), "output", "also store the Result in this variable", "name"),
 ]
+BULK = [
+    Option(("--from",), "source", "send one call per row of a DataFrame / list of dicts", "object"),
+    Option(
+        ("--columns",), "body_columns", "with --from: only these columns (a,b,c) become the body"
+    ),
+    Option(("--user-id-col",), "user_id_col", "with --from: the column holding the user id"),
+    Option(("--anonymous-id-col",), "anonymous_id_col", "with --from: the anonymous id column"),
+    Option(("--timestamp-col",), "timestamp_col", "with --from: the timestamp column"),
+    Option(("--message-id-col",), "message_id_col", "with --from: the messageId column"),
+    Option(("--no-progress",), "no_progress", "with --from: no progress bar", "flag"),
+]
 PROPERTIES = Option(("--properties",), "properties", "event properties (dict)", "object")
 TRAITS = Option(("--traits",), "traits", "traits (dict)", "object")
 CATEGORY = Option(("--category",), "category", "page/screen category")
@@ -38,7 +49,13 @@ CALL_SPECS: dict[str, MagicSpec] = {
         "segment_track",
         "Send a track call: an event a user did, with its properties.\n"
         'Example: %segment_track "Order Completed" --user-id $uid --properties order',
-        [Option(("--event",), "event", "the event name (or give it first)"), PROPERTIES, *COMMON],
+        [
+            Option(("--event",), "event", "the event name (or give it first)"),
+            PROPERTIES,
+            *COMMON,
+            *BULK,
+            Option(("--event-col",), "event_col", "with --from: the event name column"),
+        ],
         positional="event",
         positional_help='the event name, e.g. "Order Completed"',
         epilog=_epilog("properties"),
@@ -52,6 +69,7 @@ CALL_SPECS: dict[str, MagicSpec] = {
             Option(("--email",), "email", "merged into traits.email"),
             Option(("--name",), "name", "merged into traits.name"),
             *COMMON,
+            *BULK,
         ],
         positional="user_id",
         positional_help="the user id (or use --user-id)",
@@ -65,6 +83,9 @@ CALL_SPECS: dict[str, MagicSpec] = {
             CATEGORY,
             PROPERTIES,
             *COMMON,
+            *BULK,
+            Option(("--name-col",), "name_col", "with --from: the page name column"),
+            Option(("--category-col",), "category_col", "with --from: the category column"),
         ],
         positional="name",
         positional_help="the page name, e.g. Pricing",
@@ -78,6 +99,9 @@ CALL_SPECS: dict[str, MagicSpec] = {
             CATEGORY,
             PROPERTIES,
             *COMMON,
+            *BULK,
+            Option(("--name-col",), "name_col", "with --from: the screen name column"),
+            Option(("--category-col",), "category_col", "with --from: the category column"),
         ],
         positional="name",
         positional_help="the screen name",
@@ -87,7 +111,13 @@ CALL_SPECS: dict[str, MagicSpec] = {
         "segment_group",
         "Send a group call: a user joins an account or organisation, with its traits.\n"
         "Example: %segment_group acme --user-id $uid --traits company",
-        [Option(("--group-id",), "group_id", "the group id (or give it first)"), TRAITS, *COMMON],
+        [
+            Option(("--group-id",), "group_id", "the group id (or give it first)"),
+            TRAITS,
+            *COMMON,
+            *BULK,
+            Option(("--group-id-col",), "group_id_col", "with --from: the group id column"),
+        ],
         positional="group_id",
         positional_help="the group (account) id",
         epilog=_epilog("traits"),
@@ -126,6 +156,12 @@ CONNECT = MagicSpec(
     ],
     positional="target",
     positional_help="us, eu, local or a URL (default: the configured endpoint)",
+)
+
+RETRY = MagicSpec(
+    "segment_retry",
+    "Resend what the outbox keeps for the current endpoint, with the original messageIds.",
+    [Option(("-o", "--output"), "output", "also store the result in this variable", "name")],
 )
 
 HISTORY = MagicSpec(

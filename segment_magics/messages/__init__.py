@@ -11,24 +11,30 @@ from .build import (
     arguments_from_segment_dict,
     build_from_segment_dict,
     build_message,
+    message_label,
     serialize,
 )
 from .jsonsafe import format_datetime, is_missing, to_json_safe
+from .rows import BODY, CALL_COLUMNS, ColumnMap
 from .timestamps import normalize_timestamp, parse_iso8601
 
 __all__ = [
+    "BODY",
+    "CALL_COLUMNS",
     "FIELDS",
     "LIBRARY",
     "MAX_MESSAGE_BYTES",
     "MAX_MESSAGE_ID_LENGTH",
     "MESSAGE_TYPES",
     "Built",
+    "ColumnMap",
     "MessageType",
     "arguments_from_segment_dict",
     "build_from_segment_dict",
     "build_message",
     "format_datetime",
     "is_missing",
+    "message_label",
     "normalize_timestamp",
     "parse_iso8601",
     "serialize",

@@ -63,7 +63,11 @@ class Built:
 
     message: dict[str, Any]
     warnings: tuple[str, ...] = ()
-    size: int = 0
+    encoded: bytes = b""  # the compact JSON that goes on the wire
+
+    @property
+    def size(self) -> int:
+        return len(self.encoded)
 
     @property
     def message_id(self) -> str:
@@ -132,6 +136,14 @@ def _message_id(value: Any) -> str:
             f"is {len(text)} characters; Segment allows at most {MAX_MESSAGE_ID_LENGTH}",
         )
     return text
+
+
+def message_label(message: Mapping[str, Any]) -> str:
+    """What a person calls a message: its event, page name, group id or previous id."""
+    for key in ("event", "name", "groupId", "previousId"):
+        if message.get(key):
+            return str(message[key])
+    return ""
 
 
 def serialize(message: Mapping[str, Any]) -> bytes:
@@ -248,14 +260,15 @@ def build_message(
         msg["timestamp"] = ts
     msg["messageId"] = _message_id(message_id)
 
-    size = len(serialize(msg))
+    encoded = serialize(msg)
+    size = len(encoded)
     if size > MAX_MESSAGE_BYTES:
         raise ValidationError(
             "message",
             f"is {size:,} bytes serialized; Segment's limit is {MAX_MESSAGE_BYTES:,} bytes "
             "(32 KB) per message: send fewer or smaller properties",
         )
-    return Built(msg, tuple(notes.warnings), size)
+    return Built(msg, tuple(notes.warnings), encoded)
 
 
 def arguments_from_segment_dict(

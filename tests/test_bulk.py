@@ -1,0 +1,245 @@
+"""send_many and --from: mapping, validation, batching, and nothing lost under faults."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import Step, fast_client, run
+
+from segment_magics import SegmentClient
+from segment_magics.client import Outbox
+
+
+def orders(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"userId": f"u{i % 50}", "order_id": f"o{i}", "total": float(i), "currency": "USD",
+         "products": [{"product_id": "p1", "price": 9.5, "quantity": 1}], "messageId": f"order-{i}"}
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
+def counts(result) -> tuple[int, int, int, int]:
+    return result.rows_read, result.accepted, result.invalid, result.failed
+
+
+def test_dataframe_columns_map_to_the_call_and_nan_is_omitted(collector):
+    frame = pd.DataFrame(
+        {
+            "customer": ["c1", "c2", "c3"],
+            "total": [10.0, np.nan, 30.0],
+            "coupon": ["A", None, "C"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", None], utc=True),
+            "messageId": ["m1", "m2", "m3"],
+            "internal": [1, 2, 3],
+        },
+        index=["a", "b", "c"],
+    )
+    client = SegmentClient(endpoint=collector.url)
+    result = client.send_many(
+        frame, "track", event="Order Completed", columns={"user_id": "customer"},
+        body_columns=["total", "coupon"], progress=False,
+    )  # fmt: skip
+    assert result.ok and counts(result) == (3, 3, 0, 0)
+    events = {e["messageId"]: e for e in collector.events()}
+    assert events["m1"]["userId"] == "c1" and events["m1"]["event"] == "Order Completed"
+    assert events["m1"]["properties"] == {"total": 10.0, "coupon": "A"}
+    assert events["m1"]["timestamp"] == "2024-01-01T00:00:00.000Z"
+    assert events["m2"]["properties"] == {}  # NaN and None cells are omitted, not null
+    assert "timestamp" not in events["m3"]  # NaT too
+    assert [o["row"] for o in result.outcomes()] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "expect"),
+    [
+        ("identify", {"user_id": "u1", "email": "a@b.c", "plan": "pro"},
+         {"userId": "u1", "traits": {"email": "a@b.c", "plan": "pro"}}),
+        ("page", {"userId": "u1", "name": "Pricing", "category": "Docs", "path": "/p"},
+         {"name": "Pricing", "category": "Docs", "properties": {"path": "/p"}}),
+        ("group", {"userId": "u1", "groupId": "acme", "employees": 5},
+         {"groupId": "acme", "traits": {"employees": 5}}),
+        ("track", {"userId": "u1", "event": "From Column", "x": 1}, {"event": "From Column", "properties": {"x": 1}}),
+    ],
+)  # fmt: skip
+def test_each_kind_reads_its_columns(collector, kind, row, expect):
+    result = SegmentClient(endpoint=collector.url).send_many([row], kind, progress=False)
+    assert result.ok, result.problems
+    (event,) = collector.events()
+    for key, value in expect.items():
+        assert event[key] == value
+
+
+def test_invalid_rows_are_reported_with_index_and_the_rest_go_out(collector):
+    rows = [
+        {"userId": "u", "event": "Ok"},
+        {"userId": "u"},
+        {"userId": "u", "event": "Ok", "timestamp": "soon"},
+    ]
+    result = SegmentClient(endpoint=collector.url).send_many(rows, "track", progress=False)
+    assert counts(result) == (3, 1, 2, 0) and not result.ok and result.status_code == -1
+    assert [(p.row, p.status) for p in result.problems] == [(1, "invalid"), (2, "invalid")]
+    assert "event" in result.problems[0].reason and "timestamp" in result.problems[1].reason
+    assert collector.count() == 1
+    assert "row 1" in str(result) and "invalid" in result._repr_html_()
+
+
+def test_segment_dicts_from_a_generator_are_read_lazily(collector):
+    read = []
+
+    def messages():
+        for i in range(6000):
+            read.append(i)
+            yield {"type": "track", "event": "Lazy", "userId": f"u{i}"}
+
+    result = SegmentClient(endpoint=collector.url).send_many(messages(), progress=False, workers=2)
+    assert result.ok and result.accepted == 6000 and collector.count() == 6000
+
+
+def test_batches_respect_count_and_size_limits(faults):
+    big = [
+        {"userId": "u", "event": "Big", "blob": "x" * 20_000, "messageId": f"b{i}"}
+        for i in range(60)
+    ]
+    result = fast_client(faults.url).send_many(
+        orders(3000) + big, "track", event="Order Completed", progress=False
+    )
+    assert result.ok
+    sizes = [len(r.body["batch"]) for r in faults.received]
+    assert max(sizes) <= 2500 and sum(sizes) == 3060
+    assert len(faults.received) >= 4  # 3000 small need two requests, 60 x 20 KB need three more
+
+
+def test_message_ids_from_the_column_make_reruns_idempotent(faults):
+    client = fast_client(faults.url)
+    client.send_many(orders(100), "track", event="Order Completed", progress=False)
+    client.send_many(orders(100), "track", event="Order Completed", progress=False)
+    assert set(faults.stored) == {f"order-{i}" for i in range(100)}
+
+
+def test_server_down_for_the_whole_run_fills_the_outbox_then_retry_delivers(faults, outbox_path):
+    faults.then(*[Step(503)] * 40)
+    client = fast_client(faults.url, max_retries=2)
+    result = client.send_many(orders(5000), "track", event="Order Completed", progress=False)
+    assert counts(result) == (5000, 0, 0, 5000) and result.status_code == 500
+    assert faults.stored == []
+    assert Outbox(outbox_path).count() == 5000
+    assert "outbox" in str(result) and "%segment_retry" in str(result)
+    faults.script.clear()
+    # a new client on the same outbox, as after a kernel restart
+    again = fast_client(faults.url).retry_outbox()
+    assert again.ok and again.accepted == 5000
+    assert sorted(faults.stored) == sorted(f"order-{i}" for i in range(5000))
+    assert Outbox(outbox_path).count() == 0
+
+
+def test_refused_connections_keep_everything(dead_url, outbox_path):
+    result = fast_client(dead_url, max_retries=1).send_many(
+        orders(300), "track", event="E", progress=False
+    )
+    assert counts(result) == (300, 0, 0, 300) and result.messages_sent == 0
+    assert {p.message_id for p in Outbox(outbox_path).pending()} == {
+        f"order-{i}" for i in range(300)
+    }
+
+
+def test_503_and_429_bursts_recover_with_each_message_once(faults, outbox_path):
+    faults.then(Step(503), Step(503), Step(429, headers={"Retry-After": "0"}), Step(500), Step(429))
+    result = fast_client(faults.url, max_retries=5).send_many(
+        orders(8000), "track", event="Order Completed", progress=False, workers=3
+    )
+    assert result.ok and counts(result) == (8000, 8000, 0, 0)
+    assert result.retried > 0
+    assert collections.Counter(faults.stored) == collections.Counter(
+        f"order-{i}" for i in range(8000)
+    )
+    assert Outbox(outbox_path).count() == 0
+
+
+def test_connection_reset_mid_request_is_retried(faults):
+    faults.then(Step(drop=True), Step(drop=True))
+    result = fast_client(faults.url).send_many(
+        orders(4000), "track", event="E", progress=False, workers=2
+    )
+    assert result.ok and result.accepted == 4000
+    assert sorted(set(faults.stored)) == sorted(f"order-{i}" for i in range(4000))
+    assert len(faults.stored) == 4000
+
+
+def test_lost_acknowledgement_resends_with_the_same_ids(faults, outbox_path):
+    faults.then(Step(store=True, drop=True))  # stored, but the answer never arrives
+    result = fast_client(faults.url).send_many(
+        orders(3000), "track", event="E", progress=False, workers=1
+    )
+    assert result.ok and result.accepted == 3000 and result.retried > 0
+    assert set(faults.stored) == {f"order-{i}" for i in range(3000)}
+    duplicates = [mid for mid, n in collections.Counter(faults.stored).items() if n > 1]
+    first_batch = {m["messageId"] for m in faults.received[0].body["batch"]}
+    assert set(duplicates) == first_batch  # only the resent batch, deduplicated by messageId
+    assert Outbox(outbox_path).count() == 0
+
+
+def test_keyboard_interrupt_keeps_what_was_read(faults, outbox_path):
+    def rows():
+        yield from orders(6000)
+        raise KeyboardInterrupt
+
+    result = fast_client(faults.url).send_many(
+        rows(), "track", event="E", progress=False, workers=2
+    )
+    assert result.interrupted and not result.ok and result.rows_read == 6000
+    kept = {p.message_id for p in Outbox(outbox_path).pending()}
+    delivered = set(faults.stored)
+    assert delivered | kept == {f"order-{i}" for i in range(6000)}
+    assert not delivered & kept
+    assert result.accepted == len(delivered) and result.failed == len(kept)
+
+
+def test_dry_run_validates_every_row_and_sends_nothing(faults):
+    rows = orders(10) + [{"userId": "u"}]
+    result = fast_client(faults.url).send_many(rows, "track", progress=False, dry_run=True)
+    assert result.rows_read == 11 and result.invalid == 11  # no event: none of them is valid
+    result = fast_client(faults.url).send_many(
+        orders(10), "track", event="E", progress=False, dry_run=True
+    )
+    assert result.ok and result.accepted == 0 and faults.received == []
+
+
+def test_gzip_bulk_reaches_the_collector(collector):
+    client = SegmentClient(endpoint=collector.url, gzip=True)
+    assert client.send_many(orders(500), "track", event="Zipped", progress=False).ok
+    assert collector.count() == 500
+
+
+def test_single_call_failures_go_to_the_outbox_too(dead_url, outbox_path):
+    result = fast_client(dead_url, max_retries=0).track("Lost?", user_id="u")
+    assert result.status_code == 500
+    (pending,) = Outbox(outbox_path).pending()
+    assert pending.message_id == result.message_id
+    assert any("outbox" in w for w in result.warnings)
+
+
+def test_magic_from_dataframe_with_progress_and_failure(ip, collector):
+    ip.user_ns["df"] = pd.DataFrame({"userId": ["a", "b", None], "total": [1.0, 2.0, 3.0]})
+    out = run(ip, '%segment_track "Order Completed" --from df --no-progress')
+    assert out.error is None and out.result.accepted == 3  # the third gets an anonymousId
+    assert "Segment bulk track" in out.html
+    ip.user_ns["bad"] = [{"userId": "u", "total": 1}, {"total": 2, "timestamp": "never"}]
+    out = run(ip, '%segment_track "Order Completed" --from bad --no-progress')
+    assert out.error is not None and "invalid rows" in str(out.error)
+    assert "row 1" in out.html
+
+
+def test_magic_retry_after_an_outage(make_shell, faults):
+    shell = make_shell(faults.url, max_retries=0)
+    shell.user_ns["rows"] = orders(50)
+    faults.then(Step(503))
+    out = run(shell, "%segment_track E --from rows --no-progress")
+    assert out.error is not None and out.result is None
+    failed = run(shell, "%segment_history --failed").result
+    assert any(r.message_id == "order-0" for r in failed)
+    out = run(shell, "%segment_retry")
+    assert out.error is None and out.result.accepted == 50
+    assert set(faults.stored) == {f"order-{i}" for i in range(50)}
