@@ -198,7 +198,7 @@ def test_keyboard_interrupt_keeps_what_was_read(faults, outbox_path):
 
 
 def test_dry_run_validates_every_row_and_sends_nothing(faults):
-    rows = orders(10) + [{"userId": "u"}]
+    rows = [*orders(10), {"userId": "u"}]
     result = fast_client(faults.url).send_many(rows, "track", progress=False, dry_run=True)
     assert result.rows_read == 11 and result.invalid == 11  # no event: none of them is valid
     result = fast_client(faults.url).send_many(
