@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint demo collector clean chromium
+.PHONY: test lint demo bench collector clean chromium nginx
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check segment_magics tests scripts
-	$(PY) -m ruff format --check segment_magics tests scripts
+	$(PY) -m ruff check segment_magics tests scripts benchmarks
+	$(PY) -m ruff format --check segment_magics tests scripts benchmarks
 
 # The browser test drives Debian's chromium (never a downloaded browser build).
 chromium:
@@ -26,6 +26,15 @@ chromium:
 
 test: $(STAMP) lint chromium
 	$(PY) -m pytest
+
+# The benchmark's sink is Debian's nginx on 127.0.0.1 (started and stopped by the script).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "installing Debian's nginx-light"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light; }
+
+bench: $(STAMP) nginx
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bulk_vs_sdk.py --json build/bench.json
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

@@ -97,7 +97,7 @@ class SegmentSession:
     @property
     def endpoint_url(self) -> str:
         if self.config.endpoint == LOCAL:
-            return self.ensure_collector().url
+            return (self.collector or self.ensure_collector()).url
         return resolve_endpoint(self.config.endpoint)
 
     @property
@@ -122,13 +122,20 @@ class SegmentSession:
         return self._client
 
     def _collector_gone(self) -> bool:
-        return self.config.endpoint == LOCAL and (
-            self.collector is None or not self.collector.running
-        )
+        """Start the local collector on first use; one that was stopped stays stopped
+        (an outage to try things with) until ``%segment_connect local``."""
+        return self.config.endpoint == LOCAL and self.collector is None
 
     def ensure_collector(self) -> Collector:
+        """The session's collector; a stopped one comes back on the same port with the
+        events it had, so its URL (and what the outbox keeps for it) stays valid."""
         if self.collector is None or not self.collector.running:
-            self.collector = start_collector()
+            old = self.collector
+            port, store = (old.port, old.store) if old is not None else (0, None)
+            try:
+                self.collector = start_collector(port=port, store=store)
+            except OSError:
+                self.collector = start_collector(store=store)
         return self.collector
 
     def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
@@ -160,6 +167,7 @@ class SegmentSession:
                 self._prompt_for_key(url)
         else:
             self.config.endpoint = LOCAL
+            self.ensure_collector()
         client = self.client
         debugger = (
             self.collector.debugger_url

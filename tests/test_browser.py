@@ -183,10 +183,15 @@ def test_form_sends_all_six_calls_from_a_real_browser(jupyterlab, collector):
             form.wait_for(timeout=60_000)
             for index, (kind, values, key, expected) in enumerate(CALLS):
                 form.locator(".sm-kind button", has_text=kind).first.click()
+                expect(form.locator(".sm-kind button.mod-active")).to_have_text(kind)
+                page.wait_for_timeout(300)  # the fields box re-renders for the new call
                 for field, value in values.items():
                     box = form.locator(f".sm-{field} input, .sm-{field} textarea").first
+                    box.wait_for(state="visible")
                     box.fill(value)
                     box.press("Tab")  # blur, so the value is synced to the kernel
+                    expect(box).to_have_value(value)
+                page.wait_for_timeout(200)
                 if kind == "track":
                     page.wait_for_timeout(300)
                     form.screenshot(path=str(ARTIFACTS / "form-track.png"))

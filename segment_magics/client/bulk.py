@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..display import Cell, Table
 from ..errors import ValidationError
-from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
+from ..messages import (
+    Built,
+    ColumnMap,
+    build_from_segment_dict,
+    build_message,
+    frame_records,
+    message_label,
+)
 from .outbox import Outbox
 from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, Result
 from .transport import Delivery, Transport, batch_body
@@ -155,7 +162,7 @@ def iter_rows(source: Any) -> tuple[Iterator[tuple[Any, Mapping[str, Any]]], int
         def frame_rows() -> Iterator[tuple[Any, Mapping[str, Any]]]:
             labels = frame.index
             for start in range(0, len(frame), DATAFRAME_CHUNK):
-                records = frame.iloc[start : start + DATAFRAME_CHUNK].to_dict("records")
+                records = frame_records(frame, start, start + DATAFRAME_CHUNK)
                 yield from zip(labels[start : start + DATAFRAME_CHUNK], records, strict=True)
 
         return frame_rows(), len(frame), frame.index
@@ -312,11 +319,16 @@ def _shown_path(path: Path) -> str:
 
 
 def segment_dict_builder() -> Callable[[Mapping[str, Any]], Built]:
-    return build_from_segment_dict
+    def build(row: Mapping[str, Any]) -> Built:
+        return build_from_segment_dict(row, copy=False)
+
+    return build
 
 
 def row_builder(columns: ColumnMap) -> Callable[[Mapping[str, Any]], Built]:
+    columns = columns.checked_defaults([])
+
     def build(row: Mapping[str, Any]) -> Built:
-        return build_message(columns.kind, **columns.arguments(row))
+        return build_message(columns.kind, copy=False, **columns.arguments(row))
 
     return build

@@ -236,12 +236,11 @@ class SegmentClient:
             if event is not None:
                 fixed["event"] = event
             try:
-                mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
+                build = row_builder(ColumnMap(kind, dict(columns or {}), body_columns, fixed))
             except ValidationError as exc:
                 return self._record(
                     BulkResult(type=kind, status_code=VALIDATION_ERROR, error_message=str(exc))
                 )
-            build = row_builder(mapping)
             label = kind
         missing = self._missing_key_error()
         if missing and not dry:

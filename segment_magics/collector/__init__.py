@@ -32,6 +32,10 @@ class Collector:
         return f"{self.url}/"
 
     @property
+    def store(self) -> EventStore:
+        return self._server.store
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -71,16 +75,25 @@ class Collector:
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    db: str | Path | None = None,
+    store: EventStore | None = None,
 ) -> CollectorServer:
-    return CollectorServer((host, port), EventStore(db))
+    return CollectorServer((host, port), store or EventStore(db))
 
 
 def start_collector(
-    host: str = "127.0.0.1", port: int = 0, db: str | Path | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    db: str | Path | None = None,
+    store: EventStore | None = None,
 ) -> Collector:
-    """Run a collector in a background thread (port 0: a free port) and return it."""
-    server = make_server(host, port, db)
+    """Run a collector in a background thread (port 0: a free port) and return it.
+
+    ``store`` lets a restarted collector keep what an earlier one received.
+    """
+    server = make_server(host, port, db, store)
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="segment-collector", daemon=True
     )

@@ -15,7 +15,7 @@ from .build import (
     serialize,
 )
 from .jsonsafe import format_datetime, is_missing, to_json_safe
-from .rows import BODY, CALL_COLUMNS, ColumnMap
+from .rows import BODY, CALL_COLUMNS, ColumnMap, frame_records
 from .timestamps import normalize_timestamp, parse_iso8601
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "build_from_segment_dict",
     "build_message",
     "format_datetime",
+    "frame_records",
     "is_missing",
     "message_label",
     "normalize_timestamp",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .._version import __version__
 from ..errors import ValidationError
+from .ids import new_message_id
 from .jsonsafe import copy_json_object, is_missing
 from .timestamps import normalize_timestamp
 
@@ -99,7 +100,7 @@ def _id(value: Any, name: str) -> str | None:
     raise ValidationError(name, f"must be a string or an integer, got {type(value).__name__}")
 
 
-def _object(value: Any, name: str, notes: _Notes) -> dict[str, Any] | None:
+def _object(value: Any, name: str, notes: _Notes, copy: bool = True) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
@@ -107,7 +108,7 @@ def _object(value: Any, name: str, notes: _Notes) -> dict[str, Any] | None:
         raise ValidationError(
             name, f"must be a JSON object (a dict), got {kind}; wrap it, e.g. {{'items': ...}}"
         )
-    safe, levels = copy_json_object(value, name, notes.warnings)
+    safe, levels = copy_json_object(value, name, notes.warnings, copy=copy)
     assert isinstance(safe, dict)
     if levels > MAX_RECOMMENDED_DEPTH:
         notes.warnings.append(
@@ -127,7 +128,7 @@ def _text(value: Any, name: str) -> str | None:
 
 def _message_id(value: Any) -> str:
     if is_missing(value) or value == "":
-        return str(uuid.uuid4())
+        return new_message_id()
     text = _id(value, "messageId")
     assert text is not None
     if len(text) > MAX_MESSAGE_ID_LENGTH:
@@ -146,9 +147,19 @@ def message_label(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def serialize(message: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, the form that is measured against Segment's limits."""
+def _serialize_stdlib(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+try:  # orjson writes the same compact UTF-8 JSON about ten times faster
+    import orjson
+
+    def serialize(message: Mapping[str, Any]) -> bytes:
+        """Compact UTF-8 JSON, the form that is measured against Segment's limits."""
+        return orjson.dumps(message)
+
+except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
+    serialize = _serialize_stdlib
 
 
 def _check_applicable(kind: str, given: Mapping[str, Any]) -> None:
@@ -181,11 +192,13 @@ def build_message(
     integrations: Any = None,
     timestamp: Any = None,
     message_id: Any = None,
+    copy: bool = True,
 ) -> Built:
     """Validate the arguments of one call and return the Segment message.
 
     Raises :class:`ValidationError` naming the field and the fix; nothing is
-    partially built.
+    partially built. ``copy=False`` lets plain nested values be shared with the
+    caller's objects (bulk sends serialize at once and keep only the bytes).
     """
     if kind not in MESSAGE_TYPES:
         raise ValidationError("type", f"{kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
@@ -208,7 +221,7 @@ def build_message(
             raise ValidationError("userId", "alias needs the new userId")
         msg["previousId"] = prev
     elif uid is None and aid is None:
-        aid = str(uuid.uuid4())
+        aid = new_message_id()
         notes.warnings.append(
             f"no userId or anonymousId given; generated anonymousId {aid} "
             "(pass a user id to tie this call to a user)"
@@ -239,9 +252,11 @@ def build_message(
         msg["groupId"] = gid
 
     if kind in {"track", "page", "screen"}:
-        msg["properties"] = _object(properties, "properties", notes) or {}
+        msg["properties"] = _object(properties, "properties", notes, copy) or {}
     elif kind in {"identify", "group"}:
-        merged = _object(traits, "traits", notes) or {}
+        merged = _object(traits, "traits", notes, copy) or {}
+        if not copy and kind == "identify" and (email is not None or name is not None):
+            merged = dict(merged)  # about to add keys: never the caller's dict
         if kind == "identify":
             for key, value in (("email", email), ("name", name)):
                 text = _text(value, key)
@@ -249,10 +264,9 @@ def build_message(
                     merged[key] = text
         msg["traits"] = merged
 
-    ctx = _object(context, "context", notes) or {}
-    ctx["library"] = dict(LIBRARY)
-    msg["context"] = ctx
-    integ = _object(integrations, "integrations", notes)
+    ctx = _object(context, "context", notes, copy) or {}
+    msg["context"] = {**ctx, "library": LIBRARY} if not copy else {**ctx, "library": dict(LIBRARY)}
+    integ = _object(integrations, "integrations", notes, copy)
     if integ is not None:
         msg["integrations"] = integ
     ts = normalize_timestamp(timestamp)
@@ -300,11 +314,11 @@ def arguments_from_segment_dict(
     return str(kind), kwargs
 
 
-def build_from_segment_dict(data: Mapping[str, Any], where: str = "") -> Built:
+def build_from_segment_dict(data: Mapping[str, Any], where: str = "", copy: bool = True) -> Built:
     """Validate a Segment-shaped dict exactly like the matching single call."""
     kind, kwargs = arguments_from_segment_dict(data, where)
     try:
-        return build_message(kind, **kwargs)
+        return build_message(kind, copy=copy, **kwargs)
     except ValidationError as exc:
         if not where:
             raise

@@ -43,11 +43,15 @@ def format_datetime(value: dt.datetime | dt.date) -> str:
 
 def is_missing(value: object) -> bool:
     """True for None, NaN, pandas NaT/NA and numpy NaT: values that mean "no value"."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common cells, answered first
+        return False
+    if kind is float:
+        return value != value  # NaN
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    kind = type(value)
     if kind.__module__.startswith("pandas") and kind.__name__ in {"NaTType", "NAType"}:
         return True
     np = sys.modules.get("numpy")
@@ -123,11 +127,65 @@ def _copy_plain(value: Any, level: int, deepest: list[int]) -> Any:
     return out
 
 
-def copy_json_object(value: Any, path: str, warnings: list[str]) -> tuple[Any, int]:
-    """JSON-safe copy of a dict and its nesting depth: fast for plain data, exact otherwise."""
-    deepest = [0]
+def _plain_depth(value: Any) -> int:
+    """Nesting depth of a dict/list made only of plain JSON values (no copy); else _NotPlain."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+        for key in value:
+            if type(key) is not str:
+                raise _NotPlain
+    elif kind is list:
+        items = value
+    else:
+        raise _NotPlain
+    deepest = 0
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            continue
+        if item_kind is float:
+            if item - item != 0.0:  # NaN or infinity
+                raise _NotPlain
+            continue
+        level = _plain_depth(item)
+        if level > deepest:
+            deepest = level
+    return deepest + 1
+
+
+class CheckedDict(dict):  # type: ignore[type-arg]
+    """A JSON-safe dict made by :func:`checked`: trusted as is, with its depth known.
+
+    Bulk sends check a value shared by every row (say the ``--context`` of a
+    backfill) once, instead of once per row.
+    """
+
+    depth: int = 0
+
+
+def checked(value: Any, path: str, warnings: list[str]) -> CheckedDict:
+    safe, levels = copy_json_object(value, path, warnings)
+    out = CheckedDict(safe)
+    out.depth = levels
+    return out
+
+
+def copy_json_object(
+    value: Any, path: str, warnings: list[str], *, copy: bool = True
+) -> tuple[Any, int]:
+    """JSON-safe version of a dict and its nesting depth: fast for plain data, exact otherwise.
+
+    With ``copy=False`` plain data is returned as is (for messages that are
+    serialized at once and never handed back, as in bulk sends).
+    """
+    if type(value) is CheckedDict:
+        return value, value.depth
     try:
-        return _copy_plain(value, 0, deepest), deepest[0]
+        if copy:
+            deepest = [0]
+            return _copy_plain(value, 0, deepest), deepest[0]
+        return value, _plain_depth(value)
     except _NotPlain:
         safe = to_json_safe(value, path, warnings)
         return safe, depth(safe)

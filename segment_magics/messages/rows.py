@@ -7,12 +7,12 @@ or a trait (identify, group), and missing cells (NaN, NA, NaT, None) are omitted
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from .jsonsafe import is_missing
+from .jsonsafe import checked, is_missing
 
 # field -> the column names it is read from by default
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -42,6 +42,31 @@ BODY = {"track": "properties", "page": "properties", "screen": "properties",
         "identify": "traits", "group": "traits"}  # fmt: skip
 
 
+def frame_records(frame: Any, start: int, stop: int) -> list[dict[str, Any]]:
+    """Rows ``start:stop`` of a DataFrame as dicts of plain Python values.
+
+    Column-wise and vectorized (much faster than ``to_dict("records")``): datetime
+    columns become the wire form (ISO 8601 UTC with milliseconds, NaT -> None),
+    numpy scalars become Python numbers via ``tolist()``.
+    """
+    import numpy as np
+
+    part = frame.iloc[start:stop]
+    columns = [str(c) if not isinstance(c, str) else c for c in part.columns]
+    values = []
+    for _, series in part.items():
+        if getattr(series.dtype, "kind", "") == "M":
+            if getattr(series.dt, "tz", None) is not None:
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            stamps = series.to_numpy(dtype="datetime64[ms]")
+            text = np.char.add(np.datetime_as_string(stamps, unit="ms"), "Z").astype(object)
+            text[np.isnat(stamps)] = None
+            values.append(text.tolist())
+        else:
+            values.append(series.tolist())
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
 @dataclass(frozen=True)
 class ColumnMap:
     """How a row becomes a call: explicit column names and the body columns to keep."""
@@ -52,6 +77,7 @@ class ColumnMap:
     )  # field -> column, e.g. user_id -> customer
     body_columns: Sequence[str] | None = None  # None: every column not used for a field
     defaults: Mapping[str, Any] = field(default_factory=dict)  # e.g. event, context for all rows
+    _plans: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in CALL_COLUMNS:
@@ -66,14 +92,22 @@ class ColumnMap:
                 f"{', '.join(CALL_COLUMNS[self.kind])}",
             )
 
-    def arguments(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The keyword arguments of the call this row stands for."""
-        args = dict(self.defaults)
+    def checked_defaults(self, warnings: list[str]) -> ColumnMap:
+        """The same mapping with dict defaults checked once for every row to share."""
+        defaults = {
+            key: checked(value, key, warnings) if isinstance(value, Mapping) else value
+            for key, value in self.defaults.items()
+        }
+        return ColumnMap(self.kind, self.rename, self.body_columns, defaults)
+
+    def plan(self, columns: Sequence[str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """For rows with these columns: (field, column) pairs and the body columns."""
+        fields = []
         used: set[str] = set()
         for name in CALL_COLUMNS[self.kind]:
             explicit = self.rename.get(name)
             if explicit is not None:
-                if explicit not in row:
+                if explicit not in columns:
                     raise ValidationError(
                         explicit, f"column {explicit!r} (for {name}) is not in the row"
                     )
@@ -81,25 +115,37 @@ class ColumnMap:
             else:
                 candidates = DEFAULT_COLUMNS[name]
             for column in candidates:
-                if column in row:
+                if column in columns:
                     used.add(column)
-                    value = row[column]
-                    if not is_missing(value):
-                        args[name] = value
+                    fields.append((name, column))
                     break
+        if self.body_columns is not None:
+            missing = [c for c in self.body_columns if c not in columns]
+            if missing:
+                raise ValidationError(missing[0], f"column {missing[0]!r} is not in the row")
+            body = tuple(self.body_columns)
+        else:
+            body = tuple(c for c in columns if c not in used)
+        return tuple(fields), body
+
+    def arguments(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of the call this row stands for."""
+        keys = tuple(row)
+        cached = self._plans.get(keys)
+        if cached is None:
+            cached = self._plans[keys] = self.plan(keys)
+        fields, body_columns = cached
+        args = dict(self.defaults)
+        for name, column in fields:
+            value = row[column]
+            if not is_missing(value):
+                args[name] = value
         body_name = BODY.get(self.kind)
         if body_name is not None:
-            if self.body_columns is not None:
-                missing = [c for c in self.body_columns if c not in row]
-                if missing:
-                    raise ValidationError(missing[0], f"column {missing[0]!r} is not in the row")
-                keys: Iterator[str] | Sequence[str] = self.body_columns
-            else:
-                keys = (k for k in row if k not in used)
             body = {}
-            for key in keys:
+            for key in body_columns:
                 value = row[key]
                 if not is_missing(value):
                     body[str(key)] = value
-            args[body_name] = {**args.get(body_name, {}), **body} if body_name in args else body
+            args[body_name] = {**args[body_name], **body} if body_name in args else body
         return args

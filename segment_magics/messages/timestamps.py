@@ -11,6 +11,7 @@ from .jsonsafe import format_datetime, is_missing
 
 EXAMPLE = "2024-01-15T10:30:00Z or 2024-01-15T10:30:00.000-08:00"
 
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
@@ -54,6 +55,12 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
     if isinstance(value, dt.datetime | dt.date):
         return format_datetime(value)
     if isinstance(value, str):
+        if _CANONICAL.fullmatch(value):  # already what we send: only check it is a real date
+            try:
+                dt.datetime.fromisoformat(value[:-1])
+                return value
+            except ValueError:
+                pass
         if _ISO.fullmatch(value):  # C parser first (3.11+ takes "Z"); ours covers the rest
             try:
                 return format_datetime(dt.datetime.fromisoformat(value))
