@@ -168,11 +168,15 @@ class Rendered:
     def table(self) -> Table:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def tables(self) -> list[Table]:
+        """Everything shown, in order; most objects have one table."""
+        return [self.table()]
+
     def _repr_html_(self) -> str:
-        return self.table().to_html()
+        return "".join(table.to_html() for table in self.tables())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.table().to_text())
+        printer.text(str(self))
 
     def __str__(self) -> str:
-        return self.table().to_text()
+        return "\n\n".join(table.to_text() for table in self.tables())

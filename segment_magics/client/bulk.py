@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 BATCH_TARGET_BYTES = 475_000
 MAX_BATCH_MESSAGES = 2_500
 PROBLEMS_SHOWN = 10
+MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
 DATAFRAME_CHUNK = 5_000
 
 
@@ -60,6 +61,7 @@ class BulkResult(Result):
     invalid: int = 0
     failed: int = 0
     retried: int = 0
+    plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
     interrupted: bool = False
     problems: list[Problem] = field(default_factory=list)
     outbox_path: str = ""
@@ -118,6 +120,16 @@ class BulkResult(Result):
             ["Invalid (not sent)", f"{self.invalid:,}"],
             ["Failed (in outbox)", f"{self.failed:,}"],
             ["Retried", f"{self.retried:,}"],
+            *(
+                [
+                    [
+                        "Tracking plan",
+                        Cell(f"{self.plan_violations:,} rows with violations", status="fail"),
+                    ]
+                ]
+                if self.plan_violations
+                else []
+            ),
             ["Elapsed", f"{self.elapsed:.2f} s"],
             ["Events/s", f"{self.events_per_second:,.0f}"],
         ]
@@ -193,7 +205,8 @@ class BulkSender:
         workers: int = 4,
         dry_run: bool = False,
         progress: bool = True,
-        check: Callable[[Built], str | None] | None = None,
+        check: Callable[[Mapping[str, Any]], list[Any]] | None = None,
+        block: bool = False,
     ) -> None:
         self.transport = transport
         self.outbox = outbox
@@ -202,6 +215,7 @@ class BulkSender:
         self.dry_run = dry_run
         self.show_progress = progress
         self.check = check
+        self.block = block
 
     def run(self, rows: Any, build: Callable[[Mapping[str, Any]], Built], kind: str) -> BulkResult:
         source, total, labels = iter_rows(rows)
@@ -223,11 +237,26 @@ class BulkSender:
                         result.invalid += 1
                         result.problems.append(Problem(label, "invalid", str(exc)))
                         continue
-                    verdict = self.check(built) if self.check else None
-                    if verdict:
-                        result.invalid += 1
-                        result.problems.append(Problem(label, "invalid", verdict, built.message_id))
-                        continue
+                    if self.check is not None:
+                        violations = self.check(built.message)
+                        if violations:
+                            result.plan_violations += 1
+                            reason = "; ".join(str(v) for v in violations[:3])
+                            if self.block:
+                                result.invalid += 1
+                                result.problems.append(
+                                    Problem(
+                                        label,
+                                        "invalid",
+                                        f"tracking plan: {reason}",
+                                        built.message_id,
+                                    )
+                                )
+                                continue
+                            if len(result.problems) < MAX_WARNED_ROWS:
+                                result.problems.append(
+                                    Problem(label, "sent with violations", reason, built.message_id)
+                                )
                     entry = (
                         built.message_id,
                         kind,

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
+from ..plan import PlanValidator, Violation, load_plan, validator_for
 from .bulk import BulkResult, BulkSender, _shown_path, row_builder, segment_dict_builder
 from .endpoints import display_url, is_loopback, resolve_endpoint
 from .history import History
@@ -23,7 +24,8 @@ from .transport import Delivery, Transport, batch_body, single_body
 MAX_BATCH_BYTES = 500_000  # Segment's /v1/batch request limit
 BATCH_TARGET_BYTES = 475_000  # what we pack to, leaving room for the envelope and sentAt
 MAX_BATCH_MESSAGES = 2_500
-LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
+LOCAL_KEY = "segment-magics-local"
+PLAN_MODES = ("warn", "block", "off")  # the collector accepts any key; this one marks local use
 
 
 class SegmentClient:
@@ -49,6 +51,8 @@ class SegmentClient:
         write_key_env: str = ENV_VAR,
         retry: RetryPolicy | None = None,
         outbox: str | Path | Outbox | None = None,
+        plan: Any = None,
+        plan_mode: str = "warn",
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         key = find_write_key(write_key, write_key_env)
@@ -62,6 +66,9 @@ class SegmentClient:
             max_retries=max_retries, total_budget=retry_budget, max_retry_after=max_retry_after
         )
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
+        self.plan: PlanValidator | None = None
+        self.plan_mode = "warn"
+        self.use_plan(plan, plan_mode)
         self._transport = Transport(
             self.endpoint,
             key or WriteKey("", "missing"),
@@ -99,6 +106,26 @@ class SegmentClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- tracking plan ------------------------------------------------------------
+    def use_plan(self, plan: Any, mode: str = "warn") -> None:
+        """Check every call against ``plan`` (a Plan, dict, file or template name) first.
+
+        ``mode``: ``warn`` sends and reports violations, ``block`` refuses calls that
+        violate the plan (StatusCode -1, nothing sent), ``off`` does not check.
+        """
+        if mode not in PLAN_MODES:
+            raise ValueError(f"plan_mode must be one of {', '.join(PLAN_MODES)}, got {mode!r}")
+        self.plan = validator_for(
+            plan if isinstance(plan, PlanValidator) or plan is None else load_plan(plan)
+        )
+        self.plan_mode = mode
+
+    def _violations(self, built: Built) -> list[Violation] | None:
+        """None when no plan checks this call; else the (possibly empty) violations."""
+        if self.plan is None or self.plan_mode == "off":
+            return None
+        return self.plan.check(built.message)
+
     # -- the six calls ------------------------------------------------------------
     def track(self, event: str | None = None, **fields: Any) -> Result:
         """Record an action, e.g. ``track("Order Completed", user_id=..., properties=...)``."""
@@ -133,7 +160,14 @@ class SegmentClient:
             return self._record(self._invalid(kind, exc))
         except TypeError as exc:  # an unknown keyword argument
             return self._record(self._invalid(kind, ValidationError("arguments", str(exc))))
-        return self._record(self._deliver_one(built, dry))
+        violations = self._violations(built)
+        if violations and self.plan_mode == "block":
+            result = self._result(built, None, dry, _blocked(violations))
+        else:
+            result = self._deliver_one(built, dry)
+        if violations is not None:
+            result.violations, result.plan_checked = tuple(violations), True
+        return self._record(result)
 
     # -- batches ------------------------------------------------------------------
     def batch(
@@ -147,6 +181,9 @@ class SegmentClient:
         try:
             for index, data in enumerate(messages):
                 item = build_from_segment_dict(data, where=f"batch[{index}]")
+                violations = self._violations(item)
+                if violations and self.plan_mode == "block":
+                    raise ValidationError(f"batch[{index}]", _blocked(violations))
                 built.append(item)
                 warnings.extend(f"batch[{index}]: {w}" for w in item.warnings)
         except ValidationError as exc:
@@ -254,6 +291,8 @@ class SegmentClient:
             workers=workers,
             dry_run=dry,
             progress=progress,
+            check=self.plan.check if self.plan is not None and self.plan_mode != "off" else None,
+            block=self.plan_mode == "block",
         )
         result = sender.run(rows, build, label)
         result.endpoint = display_url(self.endpoint)
@@ -377,6 +416,13 @@ class SegmentClient:
 def _stored(pending: Pending) -> Built:
     """A kept message, exactly as it was built the first time."""
     return Built(json.loads(pending.payload), (), pending.payload)
+
+
+def _blocked(violations: list[Violation]) -> str:
+    count = len(violations)
+    first = violations[0]
+    more = f" and {count - 1} more" if count > 1 else ""
+    return f"tracking plan (block): {first}{more}; nothing was sent"
 
 
 def pack_batches(built: list[Built]) -> Iterable[list[Built]]:

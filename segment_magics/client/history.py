@@ -13,7 +13,7 @@ from .result import Result
 
 COLUMNS = (
     "time", "type", "event/name", "userId/anonymousId", "StatusCode",
-    "OriginalStatusCode", "ErrorMessage", "messageId",
+    "OriginalStatusCode", "ErrorMessage", "messageId", "plan",
 )  # fmt: skip
 
 
@@ -27,6 +27,7 @@ def _row(result: Result) -> dict[str, Any]:
         "OriginalStatusCode": result.original_status_code,
         "ErrorMessage": result.error_message,
         "messageId": result.message_id or "",
+        "plan": result.verdict,
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..display import Cell, Rendered, Table, pretty_json
 from ..messages import message_label
+from ..plan import Violation, violation_table
 
 OK = 200
 VALIDATION_ERROR = -1
@@ -37,6 +38,8 @@ class Result(Rendered):
     elapsed: float = 0.0
     endpoint: str = ""
     error_field: str | None = None
+    violations: tuple[Violation, ...] = ()
+    plan_checked: bool = False
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -45,6 +48,20 @@ class Result(Rendered):
         if self.status_code != OK or self.error_message:
             return False
         return self.dry_run or 200 <= self.original_status_code < 300
+
+    @property
+    def verdict(self) -> str:
+        """The tracking plan's word on this call ("" when no plan checked it)."""
+        if not self.plan_checked:
+            return ""
+        count = len(self.violations)
+        return "valid" if not count else f"{count} violation{'s' if count > 1 else ''}"
+
+    def tables(self) -> list[Table]:
+        tables = [self.table()]
+        if self.violations:
+            tables.append(violation_table(list(self.violations), "Tracking plan violations"))
+        return tables
 
     @property
     def label(self) -> str:
@@ -93,6 +110,9 @@ class Result(Rendered):
         if self.error_message:
             rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
         rows.extend(["Warning", w] for w in self.warnings)
+        if self.plan_checked:
+            status = "ok" if not self.violations else "fail"
+            rows.append(["Tracking plan", Cell(self.verdict, status=status)])
         if self.message_id:
             rows.append(["messageId", self.message_id])
         if self.sent or self.response_body:

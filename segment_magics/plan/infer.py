@@ -1,0 +1,208 @@
+"""Infer a plan from observed messages; diff a plan against what is observed.
+
+Types come from the samples (with nullable and mixed types reported, not hidden),
+``required`` means present in every sample, low-cardinality strings get proposed
+allowed values, nested objects and arrays of objects are followed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import BODY_OF, Plan, Rule, rule_schema
+
+ENUM_MAX_VALUES = 10
+ENUM_MIN_SAMPLES = 5
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return type(value).__name__
+
+
+@dataclass
+class Shape:
+    """What was seen at one path: counts of types and values, nested shapes."""
+
+    seen: int = 0
+    types: Counter[str] = field(default_factory=Counter)
+    strings: Counter[str] = field(default_factory=Counter)
+    children: dict[str, Shape] = field(default_factory=dict)
+    objects: int = 0  # how many times this path held an object (for children's required)
+    items: Shape | None = None
+
+    def observe(self, value: Any) -> None:
+        self.seen += 1
+        kind = json_type(value)
+        self.types[kind] += 1
+        if kind == "string" and len(self.strings) <= ENUM_MAX_VALUES:
+            self.strings[value] += 1
+        elif kind == "object":
+            self.observe_object(value)
+        elif kind == "array":
+            self.items = self.items or Shape()
+            for item in value:
+                self.items.observe(item)
+
+    def observe_object(self, value: Mapping[str, Any]) -> None:
+        self.objects += 1
+        for key, item in value.items():
+            self.children.setdefault(str(key), Shape()).observe(item)
+
+    def schema(self, notes: list[str], path: str) -> dict[str, Any]:
+        kinds = [k for k in self.types if k != "null"]
+        if "integer" in kinds and "number" in kinds:
+            kinds.remove("integer")
+        nullable = "null" in self.types
+        if len(kinds) > 1:
+            counts = ", ".join(f"{k} x{self.types[k]}" for k in kinds)
+            notes.append(f"{path}: mixed types ({counts})")
+        if nullable:
+            notes.append(f"{path}: null in {self.types['null']} of {self.seen} samples")
+        names = kinds + (["null"] if nullable else [])
+        schema: dict[str, Any] = {"type": names[0] if len(names) == 1 else names} if names else {}
+        if kinds == ["string"] and self._enum_like():
+            schema["enum"] = sorted(self.strings)
+        if "object" in kinds and self.children:
+            schema.update(self.object_schema(notes, path))
+        if "array" in kinds and self.items is not None and self.items.seen:
+            schema["items"] = self.items.schema(notes, f"{path}[]")
+        return schema
+
+    def object_schema(self, notes: list[str], path: str) -> dict[str, Any]:
+        props = {
+            name: child.schema(notes, f"{path}.{name}") for name, child in self.children.items()
+        }
+        required = [
+            name
+            for name, child in self.children.items()
+            if child.seen == self.objects and "null" not in child.types
+        ]
+        out: dict[str, Any] = {"type": "object", "properties": props}
+        if required:
+            out["required"] = required
+        return out
+
+    def _enum_like(self) -> bool:
+        total = self.types["string"]
+        distinct = len(self.strings)
+        return total >= ENUM_MIN_SAMPLES and distinct <= ENUM_MAX_VALUES and distinct * 2 <= total
+
+
+@dataclass
+class Inferred:
+    plan: Plan
+    notes: list[str]
+    samples: dict[tuple[str, str | None], int]
+
+
+def _key(message: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    kind = str(message.get("type", "")).upper()
+    if kind == "TRACK":
+        return kind, str(message.get("event")) if message.get("event") else None
+    if kind in {"IDENTIFY", "GROUP", "PAGE", "SCREEN"}:
+        return kind, None
+    return None
+
+
+def infer_plan(messages: Iterable[Mapping[str, Any]], name: str = "inferred plan") -> Inferred:
+    """A plan that every given message satisfies, with what is unusual noted."""
+    shapes: dict[tuple[str, str | None], Shape] = {}
+    for message in messages:
+        key = _key(message)
+        if key is None or (key[0] == "TRACK" and key[1] is None):
+            continue
+        body = message.get(BODY_OF[key[0]])
+        shapes.setdefault(key, Shape()).observe_object(body if isinstance(body, Mapping) else {})
+    notes: list[str] = []
+    rules = []
+    for (kind, key), shape in shapes.items():
+        label = key or kind.lower()
+        body_schema = (
+            shape.object_schema(notes, f"{label}: {BODY_OF[kind]}")
+            if shape.children
+            else {"type": "object"}
+        )
+        rules.append(Rule(kind, rule_schema(BODY_OF[kind], body_schema), key))
+    return Inferred(Plan(name, tuple(rules)), notes, {k: s.objects for k, s in shapes.items()})
+
+
+@dataclass(frozen=True)
+class Difference:
+    direction: str  # "observed, not allowed" | "planned, never sent"
+    event: str
+    field: str
+    kind: str
+    count: int
+    example: str = ""
+
+
+def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Difference]:
+    """What observed messages do that the plan forbids, and what the plan asks for
+    that nothing sends (planned events never seen, required fields never present)."""
+    from .validate import PlanValidator
+
+    validator = PlanValidator(plan)
+    seen_events: Counter[str] = Counter()
+    present: dict[str, set[str]] = {}
+    grouped: Counter[tuple[str, str, str]] = Counter()
+    examples: dict[tuple[str, str, str], str] = {}
+    for message in messages:
+        if str(message.get("type", "")).lower() == "track":
+            event = str(message.get("event", ""))
+            seen_events[event] += 1
+            props = message.get("properties") or {}
+            present.setdefault(event, set()).update(props if isinstance(props, Mapping) else ())
+        for violation in validator.check(message):
+            key = (
+                violation.event or str(message.get("type")),
+                _generic(violation.field),
+                violation.kind,
+            )
+            grouped[key] += 1
+            examples.setdefault(key, violation.detail)
+    out = [
+        Difference("observed, not allowed", e, f, k, n, examples[(e, f, k)])
+        for (e, f, k), n in grouped.most_common()
+    ]
+    for rule in plan.rules:
+        if rule.type != "TRACK" or not rule.key:
+            continue
+        if rule.key not in seen_events:
+            out.append(Difference("planned, never sent", rule.key, "", "event never sent", 0))
+            continue
+        for name in rule.body_schema.get("required", []) or []:
+            if name not in present.get(rule.key, set()):
+                out.append(
+                    Difference(
+                        "planned, never sent",
+                        rule.key,
+                        f"properties.{name}",
+                        "required, never present",
+                        0,
+                    )
+                )
+    return out
+
+
+def _generic(path: str) -> str:
+    """properties.products[3].price -> properties.products[].price (so counts group)."""
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)

@@ -1,0 +1,181 @@
+"""Check messages against a plan before they are sent.
+
+jsonschema-rs compiles each rule's draft-07 schema once (about a microsecond per
+valid message); its errors read like jsonschema's. On top of the schema we flag
+properties and traits that the plan does not list (Segment's "unplanned
+properties"), unless a schema allows extra keys explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from .model import Plan, Rule
+
+KINDS = (
+    "unplanned event",
+    "missing required",
+    "wrong type",
+    "unplanned property",
+    "value rule",
+    "common rule",
+)
+_TYPE_KEYWORDS = {"type", "anyOf", "oneOf"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str  # one of KINDS
+    field: str  # e.g. properties.products[0].price
+    detail: str  # what was expected, in jsonschema's words
+    event: str = ""  # the event / name the message was for
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail} ({self.kind})"
+
+
+def format_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+Planned = dict[str, Any]  # name -> nested Planned (objects / arrays of objects) or None
+
+
+def _planned(schema: Mapping[str, Any]) -> Planned | None:
+    """The keys a schema lists, recursively; None where extra keys are allowed or unknown."""
+    if not isinstance(schema, Mapping):
+        return None
+    if schema.get("type") == "array" or "items" in schema:
+        return _planned(schema.get("items", {}))
+    props = schema.get("properties")
+    if not isinstance(props, Mapping) or "additionalProperties" in schema:
+        return None  # no list, or the schema decides about extra keys itself
+    return {name: _planned(sub) for name, sub in props.items()}
+
+
+def _unplanned(value: Any, planned: Planned | None, path: str, out: list[str]) -> None:
+    if planned is None:
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _unplanned(item, planned, f"{path}[{index}]", out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in planned:
+                out.append(f"{path}.{key}")
+            elif planned[key] is not None:
+                _unplanned(item, planned[key], f"{path}.{key}", out)
+
+
+class _CompiledRule:
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.validator = jsonschema_rs.validator_for(rule.json_schema, validate_formats=True)
+        self.planned = _planned(rule.body_schema) if rule.body else None
+
+
+class PlanValidator:
+    """A compiled plan: ``check(message)`` lists the violations (empty when valid)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._rules: dict[tuple[str, str | None], _CompiledRule] = {}
+        for rule in plan.rules:
+            current = self._rules.get((rule.type, rule.key))
+            if current is None or rule.version >= current.rule.version:
+                self._rules[(rule.type, rule.key)] = _CompiledRule(rule)
+        self._common = [c for (kind, _), c in self._rules.items() if kind == "COMMON"]
+        self._governs_track = any(kind == "TRACK" for kind, _ in self._rules)
+        self.planned_events = sorted(
+            str(key) for kind, key in self._rules if kind == "TRACK" and key
+        )
+
+    def _rule(self, kind: str, key: str | None) -> _CompiledRule | None:
+        return self._rules.get((kind, key)) or (self._rules.get((kind, None)) if key else None)
+
+    def check(self, message: Mapping[str, Any]) -> list[Violation]:
+        kind = str(message.get("type", "")).upper()
+        label = str(message.get("event") or message.get("name") or "")
+        found: list[Violation] = []
+        for common in self._common:
+            if not common.validator.is_valid(message):
+                found.extend(
+                    Violation(
+                        "common rule", format_path(e.instance_path) or "message", e.message, label
+                    )
+                    for e in common.validator.iter_errors(message)
+                )
+        key = (
+            message.get("event")
+            if kind == "TRACK"
+            else message.get("name")
+            if kind in {"PAGE", "SCREEN"}
+            else None
+        )
+        compiled = self._rule(kind, str(key) if key is not None else None)
+        if compiled is None:
+            if kind == "TRACK" and self._governs_track:
+                planned = ", ".join(self.planned_events[:5]) + (
+                    ", ..." if len(self.planned_events) > 5 else ""
+                )
+                found.append(
+                    Violation(
+                        "unplanned event",
+                        "event",
+                        f"{label!r} is not in the plan ({planned})",
+                        label,
+                    )
+                )
+            return found
+        if not compiled.validator.is_valid(message):
+            found.extend(
+                self._schema_violation(e, label) for e in compiled.validator.iter_errors(message)
+            )
+        body = compiled.rule.body
+        if body is not None and compiled.planned is not None:
+            extra: list[str] = []
+            _unplanned(message.get(body), compiled.planned, body, extra)
+            found.extend(
+                Violation("unplanned property", path, "is not in the plan", label) for path in extra
+            )
+        return found
+
+    @staticmethod
+    def _schema_violation(error: Any, label: str) -> Violation:
+        keyword = getattr(error.kind, "name", "")
+        path = format_path(error.instance_path)
+        if keyword == "required":
+            missing = getattr(error.kind, "property", "")
+            return Violation(
+                "missing required",
+                f"{path}.{missing}" if path else str(missing),
+                error.message,
+                label,
+            )
+        if keyword in _TYPE_KEYWORDS:
+            return Violation("wrong type", path, error.message, label)
+        if keyword == "additionalProperties":
+            extra = (getattr(error.kind, "unexpected", None) or [""])[0]
+            return Violation(
+                "unplanned property",
+                f"{path}.{extra}" if path else str(extra),
+                error.message,
+                label,
+            )
+        return Violation("value rule", path, error.message, label)
+
+
+def validator_for(plan: Plan | PlanValidator | None) -> PlanValidator | None:
+    if plan is None or isinstance(plan, PlanValidator):
+        return plan
+    return PlanValidator(plan)
