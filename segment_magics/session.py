@@ -24,6 +24,7 @@ from .client import (
 from .collector import Collector, start_collector
 from .display import Rendered, Table
 from .errors import SegmentError
+from .plan import Plan, PlanValidator
 
 LOCAL = "local"
 
@@ -42,6 +43,7 @@ class SessionConfig(Protocol):
     gzip: bool
     anonymous_id: str
     outbox_path: str
+    plan_mode: str
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -85,6 +87,8 @@ class SegmentSession:
         self.collector: Collector | None = None
         self.anonymous_id = str(uuid.uuid4())
         self._typed_key: WriteKey | None = None
+        self.plan: Plan | None = None
+        self._validator: PlanValidator | None = None
         self._client: SegmentClient | None = None
         self._built_for: tuple[Any, ...] | None = None
 
@@ -119,7 +123,20 @@ class SegmentSession:
                 outbox=c.outbox_path or None,
             )
             self._built_for = settings
+        self._client.plan = self._validator  # the active plan and mode, as configured now
+        self._client.plan_mode = self.config.plan_mode
         return self._client
+
+    def activate_plan(self, plan: Plan) -> None:
+        """Check every call of this session (magics, form, client) against ``plan``."""
+        self.plan, self._validator = plan, PlanValidator(plan)
+
+    def clear_plan(self) -> None:
+        self.plan, self._validator = None, None
+
+    @property
+    def validator(self) -> PlanValidator | None:
+        return self._validator
 
     def _collector_gone(self) -> bool:
         """Start the local collector on first use; one that was stopped stays stopped

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..plan import PlanValidator, load_plan
 from .server import CollectorServer
 from .store import EventStore
 
@@ -45,10 +46,13 @@ class Collector:
         event: str | None = None,
         user_id: str | None = None,
         message_id: str | None = None,
+        valid: bool | None = None,
         limit: int = 10_000,
     ) -> list[dict[str, Any]]:
-        """Received messages, newest first, each with its ``receivedAt``."""
-        filters = {"type": type, "event": event, "userId": user_id, "messageId": message_id}
+        """Received messages, newest first, each with its ``receivedAt`` (and, with a plan,
+        ``_valid`` and ``_violations``)."""
+        filters = {"type": type, "event": event, "userId": user_id, "messageId": message_id,
+                   "valid": None if valid is None else str(valid).lower()}  # fmt: skip
         return self._server.store.query(limit=limit, **{k: v for k, v in filters.items() if v})[1]
 
     def count(self) -> int:
@@ -79,8 +83,11 @@ def make_server(
     port: int = 0,
     db: str | Path | None = None,
     store: EventStore | None = None,
+    plan: Any = None,
 ) -> CollectorServer:
-    return CollectorServer((host, port), store or EventStore(db))
+    """``plan`` (a Plan, dict, JSON file or template name) gives every event a verdict."""
+    validator = None if plan is None else PlanValidator(load_plan(plan))
+    return CollectorServer((host, port), store or EventStore(db), validator)
 
 
 def start_collector(
@@ -88,12 +95,14 @@ def start_collector(
     port: int = 0,
     db: str | Path | None = None,
     store: EventStore | None = None,
+    plan: Any = None,
 ) -> Collector:
     """Run a collector in a background thread (port 0: a free port) and return it.
 
-    ``store`` lets a restarted collector keep what an earlier one received.
+    ``store`` lets a restarted collector keep what an earlier one received; with
+    ``plan`` every event is checked and ``events(valid=False)`` lists the bad ones.
     """
-    server = make_server(host, port, db, store)
+    server = make_server(host, port, db, store, plan)
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="segment-collector", daemon=True
     )

@@ -21,15 +21,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db", default=None, help="sqlite file to keep events in (default: memory)"
     )
+    parser.add_argument(
+        "--plan",
+        default=None,
+        help="tracking plan (JSON file or template, e.g. ecommerce): verdict per event",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    server = make_server(args.host, args.port, args.db)
+    try:
+        server = make_server(args.host, args.port, args.db, plan=args.plan)
+    except ValueError as exc:
+        parser.error(str(exc))
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}"
     print(f"segment-magics collector listening on {url}", flush=True)
     print(f"  send to:   SegmentClient(endpoint={url!r})", flush=True)
     print(f"  debugger:  {url}/    events: {url}/v1/events", flush=True)
+    if args.plan:
+        print(f"  plan:      {args.plan} (bad events: {url}/v1/events?valid=false)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..messages import MAX_MESSAGE_BYTES, MESSAGE_TYPES, format_datetime, serialize
+from ..plan import PlanValidator
 from .page import render_page
 from .store import EventStore
 
@@ -56,9 +57,12 @@ class CollectorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], store: EventStore) -> None:
+    def __init__(
+        self, address: tuple[str, int], store: EventStore, plan: PlanValidator | None = None
+    ) -> None:
         super().__init__(address, CollectorHandler)
         self.store = store
+        self.plan = plan
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)
@@ -122,21 +126,26 @@ class CollectorHandler(BaseHTTPRequestHandler):
         store = self.server.store
         if url.path in {"/", "/index.html"}:
             total, events = store.query(limit=50)
-            page = render_page(events, total)
+            counts = store.counts() if self.server.plan is not None else None
+            page = render_page(events, total, counts=counts)
             self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
         elif url.path == "/health":
-            self._json(HTTPStatus.OK, {"status": "ok", "events": store.count()})
+            counts = store.counts()
+            health: dict[str, Any] = {"status": "ok", "events": counts["total"]}
+            if self.server.plan is not None:
+                health.update(valid=counts["valid"], invalid=counts["invalid"])
+            self._json(HTTPStatus.OK, health)
         elif url.path == "/v1/events":
             try:
                 limit = int(query.pop("limit", DEFAULT_LIMIT))
             except ValueError:
                 raise BadRequest(HTTPStatus.BAD_REQUEST, "limit must be an integer") from None
-            unknown = set(query) - {"type", "event", "userId", "messageId"}
+            unknown = set(query) - {"type", "event", "userId", "messageId", "valid"}
             if unknown:
                 raise BadRequest(
                     HTTPStatus.BAD_REQUEST,
                     f"unknown filter {sorted(unknown)[0]!r}; "
-                    "use type, event, userId, messageId, limit",
+                    "use type, event, userId, messageId, valid, limit",
                 )
             total, events = store.query(limit=limit, **query)
             self._json(HTTPStatus.OK, {"count": total, "events": events})
@@ -168,7 +177,14 @@ class CollectorHandler(BaseHTTPRequestHandler):
         received = _now()
         for message in messages:
             message["receivedAt"] = received
-        self.server.store.add(messages)
+        plan = self.server.plan
+        verdicts = None
+        if plan is not None:
+            verdicts = [
+                [{"kind": v.kind, "field": v.field, "detail": v.detail} for v in plan.check(m)]
+                for m in messages
+            ]
+        self.server.store.add(messages, verdicts)
         self._json(HTTPStatus.OK, {"success": True})
 
     # -- body handling ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -18,13 +19,17 @@ CREATE TABLE IF NOT EXISTS events (
     user_id TEXT,
     anonymous_id TEXT,
     message_id TEXT,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    valid INTEGER,
+    violations TEXT
 );
 CREATE INDEX IF NOT EXISTS events_type ON events(type);
 CREATE INDEX IF NOT EXISTS events_message_id ON events(message_id);
 """
+_ADDED_COLUMNS = ("valid INTEGER", "violations TEXT")  # files written before plans existed
 
-FILTERS = {"type": "type", "event": "event", "userId": "user_id", "messageId": "message_id"}
+FILTERS = {"type": "type", "event": "event", "userId": "user_id", "messageId": "message_id",
+           "valid": "valid"}  # fmt: skip
 
 
 class EventStore:
@@ -35,26 +40,41 @@ class EventStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
+            for column in _ADDED_COLUMNS:
+                with contextlib.suppress(sqlite3.OperationalError):  # already there
+                    self._db.execute(f"ALTER TABLE events ADD COLUMN {column}")
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
 
-    def add(self, messages: Iterable[dict[str, Any]]) -> int:
-        rows = [
-            (
-                m["receivedAt"],
-                str(m.get("type", "")),
-                _text(m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")),
-                _text(m.get("userId")),
-                _text(m.get("anonymousId")),
-                _text(m.get("messageId")),
-                json.dumps(m, ensure_ascii=False),
+    def add(
+        self,
+        messages: Iterable[dict[str, Any]],
+        verdicts: Iterable[list[dict[str, str]] | None] | None = None,
+    ) -> int:
+        """Store messages; ``verdicts`` holds each one's plan violations (None: not checked)."""
+        checks = list(verdicts) if verdicts is not None else None
+        rows = []
+        for index, m in enumerate(messages):
+            verdict = checks[index] if checks is not None else None
+            rows.append(
+                (
+                    m["receivedAt"],
+                    str(m.get("type", "")),
+                    _text(
+                        m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")
+                    ),
+                    _text(m.get("userId")),
+                    _text(m.get("anonymousId")),
+                    _text(m.get("messageId")),
+                    json.dumps(m, ensure_ascii=False),
+                    None if verdict is None else int(not verdict),
+                    None if verdict is None else json.dumps(verdict, ensure_ascii=False),
+                )
             )
-            for m in messages
-        ]
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT INTO events (received_at, type, event, user_id, anonymous_id, "
-                "message_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "message_id, payload, valid, violations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
@@ -65,16 +85,28 @@ class EventStore:
         for key, value in filters.items():
             if value is None or value == "":
                 continue
+            if key == "valid":
+                value = 1 if str(value).lower() in {"true", "1", "yes"} else 0
             where.append(f"{FILTERS[key]} = ?")
             args.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
             (count,) = self._db.execute(f"SELECT COUNT(*) FROM events{clause}", args).fetchone()  # noqa: S608 - columns from FILTERS
             rows = self._db.execute(
-                f"SELECT payload FROM events{clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                f"SELECT payload, valid, violations FROM events{clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
                 [*args, max(0, limit)],
             ).fetchall()
-        return count, [json.loads(payload) for (payload,) in rows]
+        return count, [
+            _with_verdict(payload, valid, violations) for payload, valid, violations in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        """total / valid / invalid (the last two only count events a plan checked)."""
+        with self._lock:
+            total, good, bad = self._db.execute(
+                "SELECT COUNT(*), SUM(valid = 1), SUM(valid = 0) FROM events"
+            ).fetchone()
+        return {"total": total, "valid": good or 0, "invalid": bad or 0}
 
     def count(self) -> int:
         with self._lock:
@@ -87,6 +119,14 @@ class EventStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _with_verdict(payload: str, valid: int | None, violations: str | None) -> dict[str, Any]:
+    event = json.loads(payload)
+    if valid is not None:  # checked against the collector's plan
+        event["_valid"] = bool(valid)
+        event["_violations"] = json.loads(violations or "[]")
+    return event
 
 
 def _text(value: Any) -> str | None:

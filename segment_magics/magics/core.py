@@ -25,6 +25,8 @@ from ..client import HistoryView, Result, resolve_endpoint
 from ..session import LOCAL, ConnectError, ConnectionSummary, SegmentSession
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import MagicSpec, Parsed, Token
+from .planning import HELP as PLAN_HELP
+from .planning import run_plan
 from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
 
@@ -66,6 +68,12 @@ class SegmentMagics(Magics):
     ).tag(config=True)
 
     progress = Bool(True, help="Show a progress bar for bulk sends (--from).").tag(config=True)
+    plan_mode = Enum(
+        ["warn", "block", "off"],
+        "warn",
+        help="With a tracking plan active: 'warn' sends and shows violations, 'block' refuses "
+        "calls with violations (StatusCode -1, the cell fails), 'off' does not check.",
+    ).tag(config=True)
     outbox_path = Unicode(
         "",
         help="sqlite file that keeps undeliverable messages for %segment_retry "
@@ -116,6 +124,10 @@ class SegmentMagics(Magics):
         """display() on this shell (IPython.display.display targets the global instance)."""
         data, metadata = self._shell.display_formatter.format(value)
         self._shell.display_pub.publish(data=data, metadata=metadata)
+
+    def store(self, name: str | Token | None, value: Any) -> None:
+        """-o VAR: put ``value`` into the notebook namespace."""
+        self._store(name, value)
 
     def _store(self, name: str | Token | None, value: Any) -> None:
         if name is None:
@@ -290,6 +302,17 @@ class SegmentMagics(Magics):
     ) -> Result:
         return self.run_call("alias", line, cell, local_ns)
 
+    # -- tracking plans -------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @output_can_be_silenced
+    @line_cell_magic
+    def segment_plan(self, line: str = "", cell: str | None = None, local_ns: Any = None) -> Any:
+        try:
+            return run_plan(self, line, cell, self._namespace(local_ns))
+        except SegmentMagicError as exc:
+            raise self._short(exc) from None
+
     # -- the form -----------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
@@ -383,5 +406,6 @@ for _kind, _spec in CALL_SPECS.items():
     _document(getattr(SegmentMagics, f"segment_{_kind}"), _spec)
 _document(SegmentMagics.segment_connect, CONNECT)
 SegmentMagics.segment_form.__doc__ = FORM_HELP
+SegmentMagics.segment_plan.__doc__ = PLAN_HELP
 _document(SegmentMagics.segment_history, HISTORY)
 _document(SegmentMagics.segment_retry, RETRY)

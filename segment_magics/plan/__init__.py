@@ -1,5 +1,6 @@
 """Tracking plans: load, write compactly, validate before sending, infer, diff, export."""
 
+from .check import as_message, check_messages, iter_messages
 from .compact import parse_compact
 from .infer import Difference, Inferred, diff_plan, infer_plan
 from .model import RULE_TYPES, Plan, Rule, load_plan, plan_from_dict, save_plan
@@ -21,8 +22,11 @@ __all__ = [
     "PlanView",
     "Rule",
     "Violation",
+    "as_message",
+    "check_messages",
     "diff_plan",
     "infer_plan",
+    "iter_messages",
     "load_plan",
     "parse_compact",
     "plan_from_dict",

@@ -14,6 +14,9 @@ from typing import Any
 
 from .model import BODY_OF, Plan, Rule, rule_schema
 
+_ORDER = {
+    name: i for i, name in enumerate(("string", "number", "integer", "boolean", "object", "array"))
+}
 ENUM_MAX_VALUES = 10
 ENUM_MIN_SAMPLES = 5
 
@@ -66,7 +69,9 @@ class Shape:
             self.children.setdefault(str(key), Shape()).observe(item)
 
     def schema(self, notes: list[str], path: str) -> dict[str, Any]:
-        kinds = [k for k in self.types if k != "null"]
+        kinds = sorted(
+            (k for k in self.types if k != "null"), key=lambda kind: _ORDER.get(kind, 99)
+        )
         if "integer" in kinds and "number" in kinds:
             kinds.remove("integer")
         nullable = "null" in self.types

@@ -8,6 +8,7 @@ properties"), unless a schema allows extra keys explicitly.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,15 +126,15 @@ class PlanValidator:
         compiled = self._rule(kind, str(key) if key is not None else None)
         if compiled is None:
             if kind == "TRACK" and self._governs_track:
-                planned = ", ".join(self.planned_events[:5]) + (
-                    ", ..." if len(self.planned_events) > 5 else ""
+                close = difflib.get_close_matches(label, self.planned_events, n=1, cutoff=0.6)
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f" ({len(self.planned_events)} events planned)"
                 )
                 found.append(
                     Violation(
-                        "unplanned event",
-                        "event",
-                        f"{label!r} is not in the plan ({planned})",
-                        label,
+                        "unplanned event", "event", f"{label!r} is not in the plan{hint}", label
                     )
                 )
             return found
@@ -146,7 +147,8 @@ class PlanValidator:
             extra: list[str] = []
             _unplanned(message.get(body), compiled.planned, body, extra)
             found.extend(
-                Violation("unplanned property", path, "is not in the plan", label) for path in extra
+                Violation("unplanned property", path, f'"{_last(path)}" is not in the plan', label)
+                for path in extra
             )
         return found
 
@@ -173,6 +175,10 @@ class PlanValidator:
                 label,
             )
         return Violation("value rule", path, error.message, label)
+
+
+def _last(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
 
 
 def validator_for(plan: Plan | PlanValidator | None) -> PlanValidator | None:
