@@ -204,7 +204,7 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
     """Run a contender against a counting collector: distinct messageIds and duplicates."""
     import requests
 
-    from segment_magics.collector import make_server
+    from segment_magics.collector import make_server, wait_for_collector
 
     server = make_server(port=0)
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -214,12 +214,7 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
     )  # fmt: skip
     server.server_close()
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{url}/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_for_collector(url)
         run_contender(name, url, n)
         events = requests.get(f"{url}/v1/events", params={"limit": n * 2}, timeout=60).json()[
             "events"

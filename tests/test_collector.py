@@ -8,12 +8,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import requests
 
 from segment_magics import SegmentClient
+from segment_magics.collector import wait_for_collector
 from segment_magics.messages import MAX_MESSAGE_BYTES
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"key:").decode()}
@@ -149,13 +149,7 @@ def cli_collector():
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/health", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    wait_for_collector(url)
     yield url, proc
     proc.terminate()
     proc.wait(timeout=5)

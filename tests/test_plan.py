@@ -10,6 +10,7 @@ import requests
 from conftest import run
 
 from segment_magics import SegmentClient, start_collector
+from segment_magics.collector import wait_for_collector
 from segment_magics.errors import ValidationError
 from segment_magics.messages import build_message
 from segment_magics.plan import (
@@ -357,7 +358,6 @@ def test_collector_cli_takes_a_plan(tmp_path):
     import socket
     import subprocess
     import sys
-    import time
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -369,12 +369,7 @@ def test_collector_cli_takes_a_plan(tmp_path):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{url}/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_for_collector(url)
         SegmentClient(endpoint=url).track(
             "Order Completed", user_id="u", properties={"order_id": 1}
         )

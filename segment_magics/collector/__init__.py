@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ from ..plan import PlanValidator, load_plan
 from .server import CollectorServer
 from .store import EventStore
 
-__all__ = ["Collector", "start_collector"]
+__all__ = ["Collector", "start_collector", "wait_for_collector"]
 
 
 class Collector:
@@ -76,6 +78,19 @@ class Collector:
 
     def __repr__(self) -> str:
         return f"<Collector {self.url} {'running' if self.running else 'stopped'}>"
+
+
+def wait_for_collector(url: str, timeout: float = 15.0) -> None:
+    """Block until a collector (e.g. one started with ``python -m``) answers /health."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=1):  # noqa: S310 - http(s) only
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no collector answered at {url} within {timeout:g} s") from None
+            time.sleep(0.05)
 
 
 def make_server(

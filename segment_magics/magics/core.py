@@ -30,6 +30,20 @@ from .planning import run_plan
 from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
 
+
+def _call_magic(kind: str) -> Callable[..., Result]:
+    """%segment_<kind> and %%segment_<kind>: the six call magics differ only in ``kind``."""
+
+    def magic(
+        self: SegmentMagics, line: str = "", cell: str | None = None, local_ns: Any = None
+    ) -> Result:
+        return self.run_call(kind, line, cell, local_ns)
+
+    magic.__name__ = magic.__qualname__ = f"segment_{kind}"
+    magic.__doc__ = CALL_SPECS[kind].help
+    return no_var_expand(needs_local_scope(output_can_be_silenced(line_cell_magic(magic))))  # type: ignore[no-any-return]
+
+
 _NOT_FIELDS = frozenset({"dry_run", "output", "source", "body_columns", "no_progress"})
 
 
@@ -250,57 +264,12 @@ class SegmentMagics(Magics):
                 raise SegmentUsageError(f"%{spec.name}: {name} given twice (first and {flag})")
             fields[name] = value
 
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_track(
-        self, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
-        return self.run_call("track", line, cell, local_ns)
-
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_identify(
-        self, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
-        return self.run_call("identify", line, cell, local_ns)
-
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_page(self, line: str = "", cell: str | None = None, local_ns: Any = None) -> Result:
-        return self.run_call("page", line, cell, local_ns)
-
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_screen(
-        self, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
-        return self.run_call("screen", line, cell, local_ns)
-
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_group(
-        self, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
-        return self.run_call("group", line, cell, local_ns)
-
-    @no_var_expand
-    @needs_local_scope
-    @output_can_be_silenced
-    @line_cell_magic
-    def segment_alias(
-        self, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
-        return self.run_call("alias", line, cell, local_ns)
+    segment_track = _call_magic("track")
+    segment_identify = _call_magic("identify")
+    segment_page = _call_magic("page")
+    segment_screen = _call_magic("screen")
+    segment_group = _call_magic("group")
+    segment_alias = _call_magic("alias")
 
     # -- tracking plans -------------------------------------------------------------
     @no_var_expand
@@ -402,8 +371,6 @@ def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
     method.__doc__ = spec.help
 
 
-for _kind, _spec in CALL_SPECS.items():
-    _document(getattr(SegmentMagics, f"segment_{_kind}"), _spec)
 _document(SegmentMagics.segment_connect, CONNECT)
 SegmentMagics.segment_form.__doc__ = FORM_HELP
 SegmentMagics.segment_plan.__doc__ = PLAN_HELP

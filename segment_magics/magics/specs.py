@@ -44,6 +44,26 @@ def _epilog(body: str) -> str:
     return VALUE_FORMS.replace("{body}", body)
 
 
+def _view_spec(kind: str, what: str, example: str, positional_help: str) -> MagicSpec:
+    """page and screen take the same options."""
+    return MagicSpec(
+        f"segment_{kind}",
+        f"Send a {kind} call: {what}.\nExample: %segment_{kind} {example} --user-id $uid",
+        [
+            Option(("--name",), "name", f"the {kind} name (or give it first)"),
+            CATEGORY,
+            PROPERTIES,
+            *COMMON,
+            *BULK,
+            Option(("--name-col",), "name_col", f"with --from: the {kind} name column"),
+            Option(("--category-col",), "category_col", "with --from: the category column"),
+        ],
+        positional="name",
+        positional_help=positional_help,
+        epilog=_epilog("properties"),
+    )
+
+
 CALL_SPECS: dict[str, MagicSpec] = {
     "track": MagicSpec(
         "segment_track",
@@ -75,38 +95,8 @@ CALL_SPECS: dict[str, MagicSpec] = {
         positional_help="the user id (or use --user-id)",
         epilog=_epilog("traits"),
     ),
-    "page": MagicSpec(
-        "segment_page",
-        "Send a page call: a page view.\nExample: %segment_page Pricing --user-id $uid",
-        [
-            Option(("--name",), "name", "the page name (or give it first)"),
-            CATEGORY,
-            PROPERTIES,
-            *COMMON,
-            *BULK,
-            Option(("--name-col",), "name_col", "with --from: the page name column"),
-            Option(("--category-col",), "category_col", "with --from: the category column"),
-        ],
-        positional="name",
-        positional_help="the page name, e.g. Pricing",
-        epilog=_epilog("properties"),
-    ),
-    "screen": MagicSpec(
-        "segment_screen",
-        "Send a screen call: a mobile screen view.\nExample: %segment_screen Home --user-id $uid",
-        [
-            Option(("--name",), "name", "the screen name (or give it first)"),
-            CATEGORY,
-            PROPERTIES,
-            *COMMON,
-            *BULK,
-            Option(("--name-col",), "name_col", "with --from: the screen name column"),
-            Option(("--category-col",), "category_col", "with --from: the category column"),
-        ],
-        positional="name",
-        positional_help="the screen name",
-        epilog=_epilog("properties"),
-    ),
+    "page": _view_spec("page", "a page view", "Pricing", "the page name, e.g. Pricing"),
+    "screen": _view_spec("screen", "a mobile screen view", "Home", "the screen name"),
     "group": MagicSpec(
         "segment_group",
         "Send a group call: a user joins an account or organisation, with its traits.\n"
