@@ -34,7 +34,9 @@ nginx:
 
 bench: $(STAMP) nginx
 	$(PY) -m pip install --quiet -e '.[bench]'
+	mkdir -p build
 	$(PY) benchmarks/bulk_vs_sdk.py --json build/bench.json
+	$(PY) benchmarks/plan_validation.py
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

@@ -97,6 +97,7 @@ class PlanValidator:
                 self._rules[(rule.type, rule.key)] = _CompiledRule(rule)
         self._common = [c for (kind, _), c in self._rules.items() if kind == "COMMON"]
         self._governs_track = any(kind == "TRACK" for kind, _ in self._rules)
+        self._hints: dict[str, str] = {}
         self.planned_events = sorted(
             str(key) for kind, key in self._rules if kind == "TRACK" and key
         )
@@ -126,16 +127,8 @@ class PlanValidator:
         compiled = self._rule(kind, str(key) if key is not None else None)
         if compiled is None:
             if kind == "TRACK" and self._governs_track:
-                close = difflib.get_close_matches(label, self.planned_events, n=1, cutoff=0.6)
-                hint = (
-                    f"; did you mean {close[0]!r}?"
-                    if close
-                    else f" ({len(self.planned_events)} events planned)"
-                )
                 found.append(
-                    Violation(
-                        "unplanned event", "event", f"{label!r} is not in the plan{hint}", label
-                    )
+                    Violation("unplanned event", "event", self._unplanned_event(label), label)
                 )
             return found
         if not compiled.validator.is_valid(message):
@@ -151,6 +144,22 @@ class PlanValidator:
                 for path in extra
             )
         return found
+
+    def _unplanned_event(self, label: str) -> str:
+        """The message for an unplanned event, with the closest planned name (memoized:
+        backfills repeat the same wrong name thousands of times)."""
+        text = self._hints.get(label)
+        if text is None:
+            close = difflib.get_close_matches(label, self.planned_events, n=1, cutoff=0.6)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f" ({len(self.planned_events)} events planned)"
+            )
+            text = f"{label!r} is not in the plan{hint}"
+            if len(self._hints) < 10_000:
+                self._hints[label] = text
+        return text
 
     @staticmethod
     def _schema_violation(error: Any, label: str) -> Violation:
