@@ -243,3 +243,12 @@ def test_magic_retry_after_an_outage(make_shell, faults):
     out = run(shell, "%segment_retry")
     assert out.error is None and out.result.accepted == 50
     assert set(faults.stored) == {f"order-{i}" for i in range(50)}
+
+
+def test_progress_bar_in_a_terminal_and_off(collector, capsys):
+    client = SegmentClient(endpoint=collector.url)
+    client.send_many(orders(1500), "track", event="Shown", progress=True)
+    shown = capsys.readouterr().err
+    assert "segment track" in shown and "1500/1500" in shown and "events/s" in shown
+    client.send_many(orders(10), "track", event="Quiet", progress=False)
+    assert capsys.readouterr().err == ""
