@@ -33,12 +33,13 @@ _UTC = dt.timezone.utc
 def format_datetime(value: dt.datetime | dt.date) -> str:
     """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``); naive means UTC."""
     if not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
-    elif value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        value = value.replace(tzinfo=_UTC)
-    utc = dt.datetime.astimezone(value, _UTC)  # pandas Timestamp too, as a datetime
-    text = dt.datetime.isoformat(utc, timespec="milliseconds")
-    return text[:-6] + "Z"  # "+00:00" -> "Z"
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T00:00:00.000Z"
+    if type(value) is not dt.datetime:  # pandas Timestamp and friends: a plain datetime
+        value = dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
+                            value.second, value.microsecond, tzinfo=value.tzinfo)  # fmt: skip
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        value = value.astimezone(_UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def is_missing(value: object) -> bool:
