@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(PY) -m ruff check segment_magics tests scripts benchmarks
 	$(PY) -m ruff format --check segment_magics tests scripts benchmarks
+	$(PY) -m mypy
 
 # The browser test drives Debian's chromium (never a downloaded browser build).
 chromium:

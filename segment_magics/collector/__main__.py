@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         server = make_server(args.host, args.port, args.db, plan=args.plan)
     except ValueError as exc:
         parser.error(str(exc))
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}"
     print(f"segment-magics collector listening on {url}", flush=True)
     print(f"  send to:   SegmentClient(endpoint={url!r})", flush=True)

@@ -232,7 +232,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
                 )
             items = [body]
         else:
-            items = body.get("batch")
+            items = body.get("batch")  # type: ignore[assignment]
             if not isinstance(items, list):
                 raise BadRequest(HTTPStatus.BAD_REQUEST, "batch must be a list of messages")
             shared = {

@@ -81,14 +81,15 @@ class EventStore:
 
     def query(self, limit: int = 100, **filters: str) -> tuple[int, list[dict[str, Any]]]:
         """Matching count and up to ``limit`` payloads, newest first."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for key, value in filters.items():
             if value is None or value == "":
                 continue
-            if key == "valid":
-                value = 1 if str(value).lower() in {"true", "1", "yes"} else 0
             where.append(f"{FILTERS[key]} = ?")
-            args.append(value)
+            args.append(
+                int(str(value).lower() in {"true", "1", "yes"}) if key == "valid" else value
+            )
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
             (count,) = self._db.execute(f"SELECT COUNT(*) FROM events{clause}", args).fetchone()  # noqa: S608 - columns from FILTERS

@@ -146,7 +146,7 @@ class SegmentForm:
         if text:
             try:
                 value = json.loads(text)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 problem = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
             else:
                 if not isinstance(value, dict):

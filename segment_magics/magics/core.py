@@ -41,7 +41,8 @@ def _call_magic(kind: str) -> Callable[..., Result]:
 
     magic.__name__ = magic.__qualname__ = f"segment_{kind}"
     magic.__doc__ = CALL_SPECS[kind].help
-    return no_var_expand(needs_local_scope(output_can_be_silenced(line_cell_magic(magic))))  # type: ignore[no-any-return]
+    decorated = no_var_expand(needs_local_scope(output_can_be_silenced(line_cell_magic(magic))))
+    return cast("Callable[..., Result]", decorated)
 
 
 _NOT_FIELDS = frozenset({"dry_run", "output", "source", "body_columns", "no_progress"})
@@ -136,7 +137,9 @@ class SegmentMagics(Magics):
 
     def _display(self, value: Any) -> None:
         """display() on this shell (IPython.display.display targets the global instance)."""
-        data, metadata = self._shell.display_formatter.format(value)
+        formatter = self._shell.display_formatter
+        assert formatter is not None
+        data, metadata = formatter.format(value)
         self._shell.display_pub.publish(data=data, metadata=metadata)
 
     def store(self, name: str | Token | None, value: Any) -> None:

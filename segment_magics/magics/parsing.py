@@ -178,10 +178,11 @@ class MagicSpec:
         for option in self.options:
             raw = getattr(namespace, option.dest)
             values[option.dest] = raw if option.kind == "flag" else _token(raw, tokens)
-        positional = [_token(p, tokens) for p in getattr(namespace, "positional", []) or []]
+        raw_positional = getattr(namespace, "positional", []) or []
+        positional = [t for t in (_token(p, tokens) for p in raw_positional) if t is not None]
         if positional and not self.positional:
             self._unknown([p.text for p in positional], tokens)
-        return Parsed(values, [p for p in positional if p is not None])
+        return Parsed(values, positional)
 
     def _unknown(self, unknown: list[str], tokens: list[Token]) -> NoReturn:
         first = unknown[0]
@@ -196,7 +197,7 @@ class MagicSpec:
         raise SegmentUsageError(f"%{self.name}: {what} {shown!r}{hint}")
 
 
-def _token(raw: str | None, tokens: list[Token]) -> Token | str | None:
+def _token(raw: str | None, tokens: list[Token]) -> Token | None:
     if raw is None:
         return None
     if raw.startswith("\x00"):

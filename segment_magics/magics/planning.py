@@ -75,8 +75,8 @@ def run_plan(magics: SegmentMagics, line: str, cell: str | None, ns: Namespace) 
     session = magics.session
     if cell is not None:
         name = " ".join(t.text for t in words) or "notebook plan"
-        plan = _plan_error(lambda: parse_compact(cell, name=name))
-        return _activate(magics, plan, bool(parsed.values["merge"]), parsed.values["output"])
+        written = _plan_error(lambda: parse_compact(cell, name=name))
+        return _activate(magics, written, bool(parsed.values["merge"]), parsed.values["output"])
     if not words:
         raise SegmentUsageError(
             "%segment_plan needs a command: " + ", ".join(COMMANDS) + " (see %segment_plan?)"
@@ -89,25 +89,24 @@ def run_plan(magics: SegmentMagics, line: str, cell: str | None, ns: Namespace) 
     limit = magics.display_limit
     if command == "load":
         source = _one(args, "load needs a template name, a file or a variable")
-        plan = _plan_error(lambda: load_plan(_plan_source(source, ns)))
-        return _activate(magics, plan, bool(parsed.values["merge"]), parsed.values["output"])
+        loaded = _plan_error(lambda: load_plan(_plan_source(source, ns)))
+        return _activate(magics, loaded, bool(parsed.values["merge"]), parsed.values["output"])
     if command == "clear":
         session.clear_plan()
         return None
-    if command in {"show", "export", "diff"} and session.plan is None:
+    plan = session.plan
+    if command in {"show", "export", "diff"} and plan is None:
         raise SegmentUsageError(
             f"%segment_plan {command}: no plan is active; %segment_plan load ecommerce, for one"
         )
-    if command == "show":
-        view = PlanView(session.plan, limit)
-        magics.store(parsed.values["output"], session.plan)
-        return view
-    if command == "export":
-        target = Path(
-            str(resolve_scalar(_one(args, "export needs a file path"), ns, "export"))
-        ).expanduser()
-        save_plan(session.plan, target)
-        print(f"wrote {len(session.plan.rules)} rules (Segment Public API JSON) to {target.name}")
+    if command == "show" and plan is not None:
+        magics.store(parsed.values["output"], plan)
+        return PlanView(plan, limit)
+    if command == "export" and plan is not None:
+        token = _one(args, "export needs a file path")
+        target = Path(str(resolve_scalar(token, ns, "export"))).expanduser()
+        save_plan(plan, target)
+        print(f"wrote {len(plan.rules)} rules (Segment Public API JSON) to {target.name}")
         return None
     source = _events(magics, parsed.values["source"] or (args[0] if args else None), ns, command)
     if command == "check":
@@ -124,7 +123,8 @@ def run_plan(magics: SegmentMagics, line: str, cell: str | None, ns: Namespace) 
         if parsed.values["use"]:
             session.activate_plan(inferred.plan)
         return InferenceView(inferred, limit)
-    return DiffView(diff_plan(session.plan, iter_messages(source)), limit)  # diff
+    assert plan is not None  # diff: checked above
+    return DiffView(diff_plan(plan, iter_messages(source)), limit)
 
 
 def _activate(magics: SegmentMagics, plan: Plan, merge: bool, output: Token | None) -> PlanView:

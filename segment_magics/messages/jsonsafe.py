@@ -70,7 +70,7 @@ def _key_text(key: object, path: str) -> str:
         return key
     np = sys.modules.get("numpy")
     if isinstance(key, int) or (np is not None and isinstance(key, np.integer)):
-        return str(int(key))  # type: ignore[call-overload]
+        return str(int(key))
     raise ValidationError(
         _child(path, repr(key)), f"keys must be strings, got {type(key).__name__}"
     )
@@ -155,7 +155,7 @@ def _plain_depth(value: Any) -> int:
     return deepest + 1
 
 
-class CheckedDict(dict):  # type: ignore[type-arg]
+class CheckedDict(dict):
     """A JSON-safe dict made by :func:`checked`: trusted as is, with its depth known.
 
     Bulk sends check a value shared by every row (say the ``--context`` of a

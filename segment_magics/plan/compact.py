@@ -84,7 +84,7 @@ def _type_schema(word: str, line: int) -> tuple[dict[str, Any], list[str]]:
     array_of = word.endswith("[]") or (word.startswith("array<") and word.endswith(">"))
     inner = word[:-2] if word.endswith("[]") else word[6:-1] if array_of else word
     names = [n.strip().lower() for n in inner.split("|")]
-    schemas = []
+    schemas: list[dict[str, Any]] = []
     for name in names:
         if name not in TYPES:
             raise ValidationError(
@@ -92,16 +92,17 @@ def _type_schema(word: str, line: int) -> tuple[dict[str, Any], list[str]]:
                 f"unknown type {name!r}; use {', '.join(sorted(set(TYPES) - {'int', 'bool'}))}",
             )
         schemas.append(TYPES[name])
+    schema: dict[str, Any]
     if len(schemas) == 1:
         schema = dict(schemas[0])
     elif all(set(s) == {"type"} for s in schemas):
         schema = {"type": [s["type"] for s in schemas]}
     else:
         schema = {"anyOf": schemas}
-    types = [s.get("type") for s in schemas if s.get("type")]
+    types = [str(s["type"]) for s in schemas if s.get("type")]
     if array_of:
         return {"type": "array", "items": schema}, types
-    return schema, types  # type: ignore[return-value]
+    return schema, types
 
 
 def _property(rest: str, line: int) -> tuple[dict[str, Any], bool]:

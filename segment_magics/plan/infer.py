@@ -137,14 +137,14 @@ def infer_plan(messages: Iterable[Mapping[str, Any]], name: str = "inferred plan
         shapes.setdefault(key, Shape()).observe_object(body if isinstance(body, Mapping) else {})
     notes: list[str] = []
     rules = []
-    for (kind, key), shape in shapes.items():
-        label = key or kind.lower()
+    for (kind, event), shape in shapes.items():
+        label = event or kind.lower()
         body_schema = (
             shape.object_schema(notes, f"{label}: {BODY_OF[kind]}")
             if shape.children
             else {"type": "object"}
         )
-        rules.append(Rule(kind, rule_schema(BODY_OF[kind], body_schema), key))
+        rules.append(Rule(kind, rule_schema(BODY_OF[kind], body_schema), event))
     return Inferred(Plan(name, tuple(rules)), notes, {k: s.objects for k, s in shapes.items()})
 
 
