@@ -23,6 +23,13 @@ LABEL_WIDTH = "110px"
 _STYLE = {"description_width": LABEL_WIDTH}
 
 
+def _label(text: str) -> w.HTML:
+    return w.HTML(
+        f"<div style='text-align:right;padding:4px 8px 0 0'>{text}</div>",
+        layout=w.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH),
+    )
+
+
 class Notice(Table):
     """A one-line message shown in the form's output area (escaped like every table)."""
 
@@ -45,12 +52,7 @@ class SegmentForm:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         self._send = send
         self.last_result: Result | None = None
-        self.kind = w.ToggleButtons(
-            options=list(KINDS),
-            value=kind,
-            description="Call",
-            style={**_STYLE, "button_width": "80px"},
-        )
+        self.kind = w.ToggleButtons(options=list(KINDS), value=kind, style={"button_width": "80px"})
         self.kind.add_class("sm-kind")
         self.inputs: dict[str, w.Text | w.Textarea] = {}
         self.notes: dict[str, w.HTML] = {}
@@ -73,7 +75,7 @@ class SegmentForm:
         self.widget = w.VBox(
             [
                 w.HTML("<b>Segment call</b> <span style='color:#57606a'>(* required)</span>"),
-                self.kind,
+                w.HBox([_label("Call"), self.kind]),  # aligned with the field labels
                 self.fields_box,
                 w.HBox(
                     [self.preview_button, self.send_button],
