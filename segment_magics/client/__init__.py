@@ -1,7 +1,8 @@
 """The one HTTP client: auth, endpoints, retries, batching and Result objects."""
 
-from .bulk import BulkResult, Problem
-from .core import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, SegmentClient, pack_batches
+from ..messages import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES
+from .bulk import BulkResult, Problem, pack_batches
+from .core import SegmentClient
 from .endpoints import ENDPOINTS, display_url, is_loopback, resolve_endpoint
 from .history import History, HistoryView
 from .keys import WriteKey, find_write_key

@@ -15,12 +15,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..display import Cell, Table
 from ..errors import ValidationError
 from ..messages import (
+    MAX_BATCH_MESSAGES,
     Built,
     ColumnMap,
     build_from_segment_dict,
@@ -35,8 +35,7 @@ from .transport import Delivery, Transport, batch_body
 if TYPE_CHECKING:
     from tqdm import tqdm as Tqdm
 
-BATCH_TARGET_BYTES = 475_000
-MAX_BATCH_MESSAGES = 2_500
+BATCH_TARGET_BYTES = 475_000  # what we pack to: room for the envelope and sentAt under 500 KB
 PROBLEMS_SHOWN = 10
 MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
 DATAFRAME_CHUNK = 5_000
@@ -217,10 +216,10 @@ class BulkSender:
         self.check = check
         self.block = block
 
-    def run(self, rows: Any, build: Callable[[Mapping[str, Any]], Built], kind: str) -> BulkResult:
+    def run(self, rows: Any, build: Callable[[Any], Built], kind: str) -> BulkResult:
         source, total, labels = iter_rows(rows)
         result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels)
-        result.outbox_path = _shown_path(self.outbox.path)
+        result.outbox_path = self.outbox.shown_path
         start = time.monotonic()
         bar = _progress(self.show_progress, total, kind)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segment-bulk")
@@ -264,10 +263,7 @@ class BulkSender:
                         label,
                         built.encoded,
                     )
-                    if chunk and (
-                        chunk_bytes + len(entry[4]) + 1 > BATCH_TARGET_BYTES
-                        or len(chunk) >= MAX_BATCH_MESSAGES
-                    ):
+                    if batch_full(len(chunk), chunk_bytes, len(entry[4]) + 1):
                         self._submit(pool, window, chunk, result)
                         chunk, chunk_bytes = [], 0
                     chunk.append(entry)
@@ -295,7 +291,6 @@ class BulkSender:
                 bar.close()
         result.elapsed = time.monotonic() - start
         result.sent = result.messages_sent > 0
-        result.endpoint = self.endpoint
         if result.failed or result.interrupted:
             result.status_code = SYSTEM_ERROR
             result.error_message = (
@@ -339,12 +334,24 @@ class BulkSender:
         result.problems.extend(Problem(e[3], "failed", error, e[0]) for e in entries)
 
 
-def _shown_path(path: Path) -> str:
-    """The outbox location without the home directory's machine path."""
-    try:
-        return "~/" + str(path.resolve().relative_to(Path.home().resolve()))
-    except ValueError:
-        return str(path)
+def batch_full(count: int, size: int, cost: int) -> bool:
+    """Would a message of ``cost`` bytes push the batch being packed past the limits?"""
+    return count > 0 and (size + cost > BATCH_TARGET_BYTES or count >= MAX_BATCH_MESSAGES)
+
+
+def pack_batches(built: Iterable[Built]) -> Iterator[list[Built]]:
+    """Group built messages into /v1/batch requests within the byte and count limits."""
+    chunk: list[Built] = []
+    size = 0
+    for item in built:
+        cost = item.size + 1
+        if batch_full(len(chunk), size, cost):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield chunk
 
 
 def segment_dict_builder() -> Callable[[Mapping[str, Any]], Built]:

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
 from ..plan import PlanValidator, Violation, load_plan, validator_for
-from .bulk import BulkResult, BulkSender, _shown_path, row_builder, segment_dict_builder
+from .bulk import BulkResult, BulkSender, pack_batches, row_builder, segment_dict_builder
 from .endpoints import display_url, is_loopback, resolve_endpoint
 from .history import History
 from .keys import ENV_VAR, WriteKey, find_write_key
@@ -21,11 +21,8 @@ from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, BatchResult, Result
 from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
 
-MAX_BATCH_BYTES = 500_000  # Segment's /v1/batch request limit
-BATCH_TARGET_BYTES = 475_000  # what we pack to, leaving room for the envelope and sentAt
-MAX_BATCH_MESSAGES = 2_500
-LOCAL_KEY = "segment-magics-local"
-PLAN_MODES = ("warn", "block", "off")  # the collector accepts any key; this one marks local use
+LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
+PLAN_MODES = ("warn", "block", "off")
 
 
 class SegmentClient:
@@ -309,12 +306,7 @@ class SegmentClient:
         sender = BulkSender(
             self._transport, self.outbox, self.endpoint, workers=workers, progress=progress
         )
-        by_id = {p.message_id: p for p in pending}
-        result = sender.run(
-            [{"messageId": p.message_id} for p in pending],
-            lambda row: _stored(by_id[row["messageId"]]),
-            "resend",
-        )
+        result = sender.run(pending, _stored, "resend")
         kept = {problem.message_id for problem in result.problems}
         delivered = [p.message_id for p in pending if p.message_id not in kept]
         self.outbox.remove(self.endpoint, delivered)
@@ -376,7 +368,7 @@ class SegmentClient:
         self.outbox.add(entries, self.endpoint, result.error_message)
         result.warnings = (
             *result.warnings,
-            f"kept in the outbox ({_shown_path(self.outbox.path)}); resend with %segment_retry "
+            f"kept in the outbox ({self.outbox.shown_path}); resend with %segment_retry "
             "or client.retry_outbox()",
         )
 
@@ -423,18 +415,3 @@ def _blocked(violations: list[Violation]) -> str:
     first = violations[0]
     more = f" and {count - 1} more" if count > 1 else ""
     return f"tracking plan (block): {first}{more}; nothing was sent"
-
-
-def pack_batches(built: list[Built]) -> Iterable[list[Built]]:
-    """Group messages so no request exceeds the byte and count limits."""
-    chunk: list[Built] = []
-    size = 0
-    for item in built:
-        cost = item.size + 1
-        if chunk and (size + cost > BATCH_TARGET_BYTES or len(chunk) >= MAX_BATCH_MESSAGES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += cost
-    if chunk:
-        yield chunk

@@ -63,6 +63,14 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
+    @property
+    def shown_path(self) -> str:
+        """The location to show people: under the home directory as ``~/...``."""
+        try:
+            return "~/" + str(self.path.resolve().relative_to(Path.home().resolve()))
+        except ValueError:
+            return str(self.path)
+
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         if self._db is None:
             if not create and not self.path.exists():

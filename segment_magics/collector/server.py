@@ -18,14 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..messages import MAX_MESSAGE_BYTES, MESSAGE_TYPES, format_datetime, serialize
+from ..messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, MESSAGE_TYPES, format_datetime, serialize
 from ..plan import PlanValidator
 from .page import render_page
 from .store import EventStore
 
 log = logging.getLogger("segment_magics.collector")
 
-MAX_REQUEST_BYTES = 500_000  # Segment's /v1/batch limit
+MAX_REQUEST_BYTES = MAX_BATCH_BYTES
 MAX_READ_BYTES = 8 * MAX_REQUEST_BYTES  # beyond this we do not even read the body
 DEFAULT_LIMIT = 100
 

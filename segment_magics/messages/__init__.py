@@ -3,6 +3,8 @@
 from .build import (
     FIELDS,
     LIBRARY,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_MESSAGES,
     MAX_MESSAGE_BYTES,
     MAX_MESSAGE_ID_LENGTH,
     MESSAGE_TYPES,
@@ -23,6 +25,8 @@ __all__ = [
     "CALL_COLUMNS",
     "FIELDS",
     "LIBRARY",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_MESSAGES",
     "MAX_MESSAGE_BYTES",
     "MAX_MESSAGE_ID_LENGTH",
     "MESSAGE_TYPES",

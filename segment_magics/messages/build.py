@@ -23,7 +23,9 @@ from .timestamps import normalize_timestamp
 
 MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
 MESSAGE_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
-MAX_MESSAGE_BYTES = 32 * 1024
+MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limit per message
+MAX_BATCH_BYTES = 500_000  # Segment's limit per /v1/batch request
+MAX_BATCH_MESSAGES = 2_500  # Segment's limit of messages per batch
 MAX_MESSAGE_ID_LENGTH = 100
 MAX_RECOMMENDED_DEPTH = 3
 LIBRARY = {"name": "segment-magics", "version": __version__}
