@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .client import (
+    ENDPOINTS,
     History,
     Result,
     SegmentClient,
@@ -194,16 +195,18 @@ class SegmentSession:
         shown = display_url(client.endpoint)
         name = self.config.endpoint
         if name == LOCAL:
-            name = "local collector"
-        elif resolve_endpoint(name) == client.endpoint and name not in ("us", "eu"):
-            name = shown
+            endpoint = f"local collector ({shown})"
+        elif name.lower() in ENDPOINTS:
+            endpoint = f"{name} ({shown})"
+        else:
+            endpoint = shown
         key = (
             "not needed (local endpoint)"
             if client.key_source.startswith("not needed")
             else f"{client.masked_key} from {client.key_source}"
         )
         return ConnectionSummary(
-            endpoint=f"{name} ({shown})" if name != shown else shown,
+            endpoint=endpoint,
             key=key,
             debugger=debugger,
             dry_run=self.config.dry_run,

@@ -22,12 +22,13 @@ from IPython.core.magic import (
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
 from ..client import HistoryView, Result, resolve_endpoint
+from ..messages import BODY
 from ..session import LOCAL, ConnectError, ConnectionSummary, SegmentSession
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import MagicSpec, Parsed, Token
 from .planning import HELP as PLAN_HELP
 from .planning import run_plan
-from .specs import BODY_FIELD, CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
+from .specs import CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
 
 
@@ -226,7 +227,7 @@ class SegmentMagics(Magics):
             fields[option.dest] = resolve(token, ns, where)
         self._positionals(kind, spec, parsed.positional, ns, fields)
         if cell is not None:
-            body_field = BODY_FIELD.get(kind)
+            body_field = BODY.get(kind)
             if body_field is None:
                 raise SegmentUsageError(f"%%{spec.name} takes no cell body; use the line form")
             if fields.get(body_field) is not None:

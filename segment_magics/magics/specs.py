@@ -132,8 +132,6 @@ POSITIONAL_FIELDS = {
     "group": ("group_id",),
     "alias": ("previous_id", "user_id"),
 }
-BODY_FIELD = {"track": "properties", "page": "properties", "screen": "properties",
-              "identify": "traits", "group": "traits"}  # fmt: skip
 
 CONNECT = MagicSpec(
     "segment_connect",

@@ -38,6 +38,7 @@ CALL_COLUMNS: dict[str, tuple[str, ...]] = {
     "group": (*_IDS, "group_id"),
     "alias": ("user_id", "timestamp", "message_id", "context", "integrations", "previous_id"),
 }
+# where each call carries its fields (alias has none)
 BODY = {"track": "properties", "page": "properties", "screen": "properties",
         "identify": "traits", "group": "traits"}  # fmt: skip
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..messages import BODY
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 RULE_TYPES = ("TRACK", "IDENTIFY", "GROUP", "PAGE", "SCREEN", "COMMON")
-BODY_OF = {"TRACK": "properties", "PAGE": "properties", "SCREEN": "properties",
-           "IDENTIFY": "traits", "GROUP": "traits"}  # fmt: skip
+BODY_OF = {kind.upper(): body for kind, body in BODY.items()}  # TRACK -> properties, ...
 
 
 @dataclass(frozen=True)
