@@ -25,7 +25,7 @@ from ..messages import (
     ColumnMap,
     build_from_segment_dict,
     build_message,
-    frame_records,
+    iter_rows,
     message_label,
 )
 from .outbox import Outbox
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 BATCH_TARGET_BYTES = 475_000  # what we pack to: room for the envelope and sentAt under 500 KB
 PROBLEMS_SHOWN = 10
 MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
-DATAFRAME_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -159,26 +158,6 @@ class BulkResult(Result):
                 "all of them: result.problems or result.to_pandas()"
             )
         return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows, notes=notes)
-
-
-def iter_rows(source: Any) -> tuple[Iterator[tuple[Any, Mapping[str, Any]]], int | None, Any]:
-    """(label, row) pairs read lazily, the row count when known, and DataFrame labels."""
-    if (
-        type(source).__module__.startswith("pandas")
-        and hasattr(source, "to_dict")
-        and hasattr(source, "index")
-    ):
-        frame = source
-
-        def frame_rows() -> Iterator[tuple[Any, Mapping[str, Any]]]:
-            labels = frame.index
-            for start in range(0, len(frame), DATAFRAME_CHUNK):
-                records = frame_records(frame, start, start + DATAFRAME_CHUNK)
-                yield from zip(labels[start : start + DATAFRAME_CHUNK], records, strict=True)
-
-        return frame_rows(), len(frame), frame.index
-    total = len(source) if hasattr(source, "__len__") else None
-    return enumerate(iter(source)), total, None
 
 
 def _progress(enabled: bool, total: int | None, what: str) -> Tqdm | None:

@@ -17,7 +17,7 @@ from .build import (
     serialize,
 )
 from .jsonsafe import format_datetime, is_missing, to_json_safe
-from .rows import BODY, CALL_COLUMNS, ColumnMap, frame_records
+from .rows import BODY, CALL_COLUMNS, ColumnMap, frame_records, iter_rows
 from .timestamps import normalize_timestamp, parse_iso8601
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "format_datetime",
     "frame_records",
     "is_missing",
+    "iter_rows",
     "message_label",
     "normalize_timestamp",
     "parse_iso8601",

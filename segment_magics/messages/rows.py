@@ -7,7 +7,7 @@ or a trait (identify, group), and missing cells (NaN, NA, NaT, None) are omitted
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "group_id": ("groupId", "group_id"),
     "previous_id": ("previousId", "previous_id"),
 }
+DATAFRAME_CHUNK = 5_000  # rows converted at a time: memory follows the chunk, not the frame
+
 # which of those fields each call reads from columns (others stay ordinary columns)
 _IDS = ("user_id", "anonymous_id", "timestamp", "message_id", "context", "integrations")
 CALL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,6 +68,26 @@ def frame_records(frame: Any, start: int, stop: int) -> list[dict[str, Any]]:
         else:
             values.append(series.tolist())
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def iter_rows(source: Any) -> tuple[Iterator[tuple[Any, Mapping[str, Any]]], int | None, Any]:
+    """(label, row) pairs read lazily, the row count when known, and DataFrame labels."""
+    if (
+        type(source).__module__.startswith("pandas")
+        and hasattr(source, "to_dict")
+        and hasattr(source, "index")
+    ):
+        frame = source
+
+        def frame_rows() -> Iterator[tuple[Any, Mapping[str, Any]]]:
+            labels = frame.index
+            for start in range(0, len(frame), DATAFRAME_CHUNK):
+                records = frame_records(frame, start, start + DATAFRAME_CHUNK)
+                yield from zip(labels[start : start + DATAFRAME_CHUNK], records, strict=True)
+
+        return frame_rows(), len(frame), frame.index
+    total = len(source) if hasattr(source, "__len__") else None
+    return enumerate(iter(source)), total, None
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..messages import ColumnMap, build_from_segment_dict, build_message, frame_records
+from ..messages import ColumnMap, build_from_segment_dict, build_message, iter_rows
 from .report import CheckReport
 from .validate import PlanValidator
 
 _TRACK_ROWS = ColumnMap("track")
 MAX_LISTED = 1_000
-
-
-def iter_source(source: Any) -> Iterator[tuple[Any, Mapping[str, Any]]]:
-    """(row label, row) from a DataFrame (by chunks) or any iterable of dicts."""
-    if type(source).__module__.startswith("pandas") and hasattr(source, "iloc"):
-        for start in range(0, len(source), 5_000):
-            labels = source.index[start : start + 5_000]
-            yield from zip(labels, frame_records(source, start, start + 5_000), strict=True)
-        return
-    yield from enumerate(source)
 
 
 def as_message(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,7 +26,7 @@ def as_message(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def iter_messages(source: Any) -> Iterator[dict[str, Any]]:
     """Messages from a source, skipping rows that are not valid messages."""
-    for _, row in iter_source(source):
+    for _, row in iter_rows(source)[0]:
         try:
             yield as_message(row)
         except ValidationError:
@@ -48,13 +38,9 @@ def check_messages(
 ) -> CheckReport:
     """Check every message of ``source`` against the plan; nothing is sent."""
     report = CheckReport(display_limit=display_limit)
-    for label, row in iter_source(source):
+    for label, row in iter_rows(source)[0]:
         try:
-            message = (
-                row
-                if isinstance(row, dict) and "messageId" in row and "type" in row
-                else as_message(row)
-            )
+            message = as_message(row)
         except ValidationError as exc:
             report.invalid_rows.append((label, str(exc)))
             continue
