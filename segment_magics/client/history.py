@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +63,16 @@ class History:
         event: str | None = None,
         limit: int | None = None,
         display_limit: int = 20,
+        extra: Iterable[Result] = (),
     ) -> HistoryView:
+        """Newest first, filtered; ``extra`` adds results kept elsewhere (the outbox)
+        that are not already in the history, after them."""
+        recorded = list(self)
+        seen = {r.message_id for r in recorded if r.message_id}
+        candidates = recorded + [r for r in extra if r.message_id not in seen]
         chosen = [
             r
-            for r in self
+            for r in candidates
             if (not failed or not r.ok)
             and (type is None or r.type == type)
             and (event is None or r.label == event)

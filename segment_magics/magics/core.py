@@ -351,24 +351,13 @@ class SegmentMagics(Magics):
             failed=bool(v["failed"]),
             type=v["type"].text if v["type"] else None,
             event=v["event"].text if v["event"] else None,
-            limit=None,
+            limit=limit,
             display_limit=self.display_limit,
+            # --failed also lists what waits in the outbox, e.g. from before a restart
+            extra=self.session.client.kept_results() if v["failed"] else (),
         )
-        if v["failed"]:  # also what waits in the outbox, e.g. from before a kernel restart
-            seen = {r.message_id for r in view}
-            kept = [r for r in self.session.client.kept_results() if r.message_id not in seen]
-            view.results.extend(r for r in kept if _matches(r, v))
-        if limit is not None:
-            view.results = view.results[:limit]
         self._store(v["output"], view)
         return view
-
-
-def _matches(result: Result, values: dict[str, Any]) -> bool:
-    kind, event = values.get("type"), values.get("event")
-    return (kind is None or result.type == kind.text) and (
-        event is None or result.label == event.text
-    )
 
 
 def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
