@@ -1,23 +1,28 @@
 """segment-magics: talk to Segment from Jupyter.
 
 ``%load_ext segment_magics`` for the magics; ``SegmentClient`` for Python code;
-``start_collector()`` for a local Segment-compatible server.
+``start_collector()`` for a local Segment-compatible server; ``form()`` for an
+ipywidgets form.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import form as _form_layer  # noqa: F401 - loaded first, so `form` below stays the function
 from ._version import __version__
-from .client import BatchResult, History, Result, SegmentClient
+from .client import BatchResult, BulkResult, History, Result, SegmentClient
 from .collector import Collector, start_collector
 from .errors import SegmentError, ValidationError
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .form.widget import SegmentForm
+
 __all__ = [
     "BatchResult",
+    "BulkResult",
     "Collector",
     "History",
     "Result",
@@ -46,9 +51,16 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     unload(ipython)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "form":  # a callable module: segment_magics.form("track", ...)
-        import importlib
+def form(kind: str = "track", client: SegmentClient | None = None, **prefill: Any) -> SegmentForm:
+    """An ipywidgets form for ``kind``, prefilled with ``prefill``.
 
-        return importlib.import_module(".form", __name__)
-    raise AttributeError(f"module 'segment_magics' has no attribute {name!r}")
+    It sends through ``client`` when given, else through the notebook's shared
+    session (loading the extension when needed), like ``%segment_form``.
+    """
+    from .form.widget import SegmentForm
+
+    if client is not None:
+        return SegmentForm(client.send, kind, **prefill)
+    from .session import get_session
+
+    return SegmentForm(get_session().send, kind, **prefill)

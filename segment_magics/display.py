@@ -11,7 +11,9 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+CellStatus = Literal["ok", "fail"]
 
 CELL_TEXT_LIMIT = 60  # characters of a cell shown in text tables
 
@@ -36,7 +38,7 @@ class Cell:
 
     value: Any
     pre: bool = False
-    status: str | None = None  # "ok" | "fail"
+    status: CellStatus | None = None
 
     @property
     def text(self) -> str:
@@ -180,3 +182,21 @@ class Rendered:
 
     def __str__(self) -> str:
         return "\n\n".join(table.to_text() for table in self.tables())
+
+
+@dataclass(eq=False)
+class ConnectionSummary(Rendered):
+    """What ``%segment_connect`` shows: where calls go and where the key comes from."""
+
+    endpoint: str
+    key: str
+    debugger: str | None
+    dry_run: bool
+
+    def table(self) -> Table:
+        rows: list[list[Any]] = [["Endpoint", self.endpoint], ["Write key", self.key]]
+        if self.debugger:
+            rows.append(["Debugger", self.debugger])
+        if self.dry_run:
+            rows.append(["Dry run", "on: calls are validated, nothing is sent"])
+        return Table(title="Segment connection", rows=rows)

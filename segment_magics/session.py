@@ -1,20 +1,25 @@
 """Per-shell state shared by the magics and the form: one client, one history.
 
-Below both UI layers and free of IPython: the configuration is any object with
-the SegmentMagics settings as attributes, and shells are only used as keys.
+The session is the UIs' only door to the client: ``send``, ``send_many``,
+``retry`` and ``failed`` apply the session's settings (dry run, the session's
+anonymous id, the active tracking plan) the same way for every call. It is below
+both UI layers and free of IPython: the configuration is any object with the
+SegmentMagics settings as attributes, and shells are only used as keys.
 """
 
 from __future__ import annotations
 
 import getpass
+import sys
 import uuid
 import weakref
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .client import (
     ENDPOINTS,
+    BulkResult,
     History,
+    HistoryView,
     Result,
     SegmentClient,
     WriteKey,
@@ -23,7 +28,7 @@ from .client import (
     resolve_endpoint,
 )
 from .collector import Collector, start_collector
-from .display import Rendered, Table
+from .display import ConnectionSummary
 from .errors import SegmentError
 from .plan import Plan, PlanValidator
 
@@ -44,7 +49,9 @@ class SessionConfig(Protocol):
     gzip: bool
     anonymous_id: str
     outbox_path: str
-    plan_mode: str
+    plan_mode: Any
+    progress: bool
+    display_limit: int
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -58,63 +65,63 @@ def unregister_session(shell: Any) -> None:
     _SESSIONS.pop(shell, None)
 
 
-def session_for(shell: Any) -> SegmentSession | None:
-    """The session the magics registered for this shell, if they are loaded."""
-    return _SESSIONS.get(shell)
+def get_session(shell: Any = None) -> SegmentSession:
+    """The shell's shared session (client, history, collector); default: the running one.
 
-
-@dataclass(eq=False)
-class ConnectionSummary(Rendered):
-    endpoint: str
-    key: str
-    debugger: str | None
-    dry_run: bool
-
-    def table(self) -> Table:
-        rows: list[list[Any]] = [["Endpoint", self.endpoint], ["Write key", self.key]]
-        if self.debugger:
-            rows.append(["Debugger", self.debugger])
-        if self.dry_run:
-            rows.append(["Dry run", "on: calls are validated, nothing is sent"])
-        return Table(title="Segment connection", rows=rows)
+    Loads the ``segment_magics`` extension into the shell when it is not loaded
+    yet: loading is what creates and registers the session.
+    """
+    if shell is None:
+        ipython = sys.modules.get("IPython")  # already imported wherever a shell runs
+        shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        raise RuntimeError("get_session() needs a running IPython shell")
+    session = _SESSIONS.get(shell)
+    if session is None:
+        shell.extension_manager.load_extension("segment_magics")
+        session = _SESSIONS.get(shell)
+    if session is None:  # pragma: no cover - the extension always registers one
+        raise RuntimeError("segment_magics did not register a session for this shell")
+    return session
 
 
 class SegmentSession:
-    """Builds the shared SegmentClient from the SegmentMagics configuration, lazily."""
+    """The shared SegmentClient, built from the SegmentMagics configuration.
+
+    The client is built on first use and rebuilt only when :meth:`rebuild` says
+    the settings changed; reading state never starts or stops anything.
+    """
 
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
         self.history = History()
         self.collector: Collector | None = None
         self.anonymous_id = str(uuid.uuid4())
-        self._typed_key: WriteKey | None = None
         self.plan: Plan | None = None
-        self._validator: PlanValidator | None = None
+        self.validator: PlanValidator | None = None
+        self._typed_key: WriteKey | None = None
         self._client: SegmentClient | None = None
-        self._built_for: tuple[Any, ...] | None = None
 
     # -- the client ---------------------------------------------------------------
-    def _settings(self) -> tuple[Any, ...]:
-        c = self.config
-        return (c.endpoint, c.write_key_env, c.timeout, c.max_retries, c.retry_budget, c.gzip,
-                c.outbox_path, self._typed_key is not None)  # fmt: skip
-
     @property
-    def endpoint_url(self) -> str:
-        if self.config.endpoint == LOCAL:
-            return (self.collector or self.ensure_collector()).url
-        return resolve_endpoint(self.config.endpoint)
+    def client(self) -> SegmentClient | None:
+        """The client built for the current settings; None before the first call since
+        the last change. Reading it has no side effects."""
+        return self._client
 
-    @property
-    def client(self) -> SegmentClient:
-        settings = self._settings()
-        if self._client is None or settings != self._built_for or self._collector_gone():
-            if self._client is not None:
-                self._client.close()
+    def rebuild(self) -> None:
+        """The settings changed: close the client; the next call builds a new one."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _ready(self) -> SegmentClient:
+        """The client for the current settings (built now if a rebuild was asked for)."""
+        if self._client is None:
             c = self.config
             self._client = SegmentClient(
                 write_key=self._typed_key,
-                endpoint=self.endpoint_url,
+                endpoint=self._endpoint_url(),
                 timeout=c.timeout,
                 max_retries=c.max_retries,
                 retry_budget=c.retry_budget,
@@ -123,26 +130,16 @@ class SegmentSession:
                 write_key_env=c.write_key_env,
                 outbox=c.outbox_path or None,
             )
-            self._built_for = settings
-        self._client.plan = self._validator  # the active plan and mode, as configured now
-        self._client.plan_mode = self.config.plan_mode
+        self._client.use_plan(self.validator, self.config.plan_mode)
         return self._client
 
-    def activate_plan(self, plan: Plan) -> None:
-        """Check every call of this session (magics, form, client) against ``plan``."""
-        self.plan, self._validator = plan, PlanValidator(plan)
-
-    def clear_plan(self) -> None:
-        self.plan, self._validator = None, None
-
-    @property
-    def validator(self) -> PlanValidator | None:
-        return self._validator
-
-    def _collector_gone(self) -> bool:
-        """Start the local collector on first use; one that was stopped stays stopped
-        (an outage to try things with) until ``%segment_connect local``."""
-        return self.config.endpoint == LOCAL and self.collector is None
+    def _endpoint_url(self) -> str:
+        if self.config.endpoint == LOCAL:
+            if self.collector is None:  # first use; a stopped one stays stopped (an outage)
+                self.ensure_collector()
+            assert self.collector is not None
+            return self.collector.url
+        return resolve_endpoint(self.config.endpoint)
 
     def ensure_collector(self) -> Collector:
         """The session's collector; a stopped one comes back on the same port with the
@@ -154,19 +151,59 @@ class SegmentSession:
                 self.collector = start_collector(port=port, store=store)
             except OSError:
                 self.collector = start_collector(store=store)
+            self.rebuild()
         return self.collector
 
+    # -- the tracking plan ------------------------------------------------------------
+    def use_plan(self, plan: Plan | None) -> None:
+        """Check every call of this session (magics, form, client) against ``plan``."""
+        self.plan = plan
+        self.validator = PlanValidator(plan) if plan is not None else None
+        if self._client is not None:
+            self._client.use_plan(self.validator, self.config.plan_mode)
+
+    # -- the door: every call from the UIs goes through these ---------------------
+    def _dry(self, dry_run: bool | None) -> bool:
+        return bool(dry_run) or self.config.dry_run
+
+    def _fallback_id(self) -> str | None:
+        return self.anonymous_id if self.config.anonymous_id == "session" else None
+
     def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
-        """One call through the shared client, with this session's settings applied
-        (configured dry run, one anonymous id per session when asked for)."""
+        """One call with this session's settings (dry run, the session's anonymous id)."""
+        fallback = self._fallback_id()
         if (
-            kind != "alias"
-            and self.config.anonymous_id == "session"
+            fallback is not None
+            and kind != "alias"
             and fields.get("user_id") is None
             and fields.get("anonymous_id") is None
         ):
-            fields["anonymous_id"] = self.anonymous_id
-        return self.client.send(kind, dry_run=bool(dry_run) or self.config.dry_run, **fields)
+            fields["anonymous_id"] = fallback
+        return self._ready().send(kind, dry_run=self._dry(dry_run), **fields)
+
+    def send_many(
+        self, rows: Any, kind: str | None, *, dry_run: bool | None = None, **options: Any
+    ) -> BulkResult:
+        """A bulk send with this session's settings; rows without ids get the session's
+        anonymous id when ``anonymous_id = "session"``."""
+        options.setdefault("progress", self.config.progress)
+        return self._ready().send_many(
+            rows, kind, dry_run=self._dry(dry_run), anonymous_id=self._fallback_id(), **options
+        )
+
+    def retry(self) -> BulkResult:
+        """Resend what the outbox keeps for the current endpoint."""
+        return self._ready().retry_outbox(progress=self.config.progress)
+
+    def failed(self, **filters: Any) -> HistoryView:
+        """Calls that did not succeed, and what waits in the outbox (also from earlier
+        kernels), newest first."""
+        return self.history.select(
+            failed=True,
+            display_limit=self.config.display_limit,
+            extra=self._ready().kept_results(),
+            **filters,
+        )
 
     # -- %segment_connect ---------------------------------------------------------
     def connect(self, target: str | None, write_key_env: str | None) -> ConnectionSummary:
@@ -181,12 +218,14 @@ class SegmentSession:
             if url != self.endpoint_url_for(self.config.endpoint):
                 self._typed_key = None
             self.config.endpoint = target
-            if not is_loopback(url) and self.client.key_source == "missing":
+            self.rebuild()
+            if not is_loopback(url) and self._ready().key_source == "missing":
                 self._prompt_for_key(url)
         else:
             self.config.endpoint = LOCAL
             self.ensure_collector()
-        client = self.client
+        self.rebuild()
+        client = self._ready()
         debugger = (
             self.collector.debugger_url
             if self.config.endpoint == LOCAL and self.collector
@@ -206,10 +245,7 @@ class SegmentSession:
             else f"{client.masked_key} from {client.key_source}"
         )
         return ConnectionSummary(
-            endpoint=endpoint,
-            key=key,
-            debugger=debugger,
-            dry_run=self.config.dry_run,
+            endpoint=endpoint, key=key, debugger=debugger, dry_run=self.config.dry_run
         )
 
     def endpoint_url_for(self, endpoint: str) -> str | None:
@@ -228,11 +264,10 @@ class SegmentSession:
                 f"%segment_connect: no write key given; set ${env} or type it at the prompt"
             )
         self._typed_key = WriteKey(typed.strip(), "typed at the getpass prompt")
-        self._built_for = None
+        self.rebuild()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.rebuild()
         if self.collector is not None:
             self.collector.stop()
             self.collector = None

@@ -13,7 +13,8 @@ import requests
 from conftest import SENTINEL_KEY, Step, fast_client
 
 from segment_magics import SegmentClient, __version__
-from segment_magics.client import MAX_BATCH_MESSAGES, resolve_endpoint
+from segment_magics.client import resolve_endpoint
+from segment_magics.messages import MAX_BATCH_MESSAGES
 
 
 def basic(key: str) -> str:

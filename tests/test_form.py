@@ -9,7 +9,7 @@ from conftest import SENTINEL_KEY, run
 import segment_magics
 from segment_magics import SegmentClient
 from segment_magics.form import SegmentForm
-from segment_magics.form.fields import LAYOUTS
+from segment_magics.form.fields import layout
 
 EXPECTED_LABELS = {
     "track": ["Event *", "UserId", "AnonymousId", "Properties"],
@@ -23,7 +23,7 @@ TAIL = ["Context", "Integrations", "Timestamp", "MessageId"]
 
 
 def labels(form: SegmentForm) -> list[str]:
-    return [form.inputs[key].description for key in LAYOUTS[form.kind.value]]
+    return [form.inputs[f.name].description for f in layout(form.kind.value)]
 
 
 def shown_outputs(form: SegmentForm) -> str:

@@ -51,6 +51,8 @@ def test_config_lists_every_option_with_help(ip, caplog):
                  "short_errors", "display_limit", "anonymous_id"):  # fmt: skip
         assert f"SegmentMagics.{name}" in out.stdout
     run(ip, '%config SegmentMagics.endpoint = "eu"')
+    assert get_session(ip).client is None  # rebuilt on the next call, not when read
+    run(ip, "%segment_track Config --user-id u --dry-run")
     assert get_session(ip).client.endpoint == "https://events.eu1.segmentapis.com/v1"
     run(ip, '%config SegmentMagics.endpoint = "mars"')  # IPython logs the TraitError
     assert "endpoint must be 'us', 'eu' or an http(s) URL" in caplog.text
@@ -198,6 +200,9 @@ def test_trailing_semicolon_silences_display(ip, collector):
     out = run(ip, "%segment_track Quiet --user-id u;")
     assert out.outputs == [] and out.error is None
     assert collector.events()[0]["event"] == "Quiet"
+    out = run(ip, "r = %segment_track Kept --user-id u;")
+    assert out.outputs == [] and out.error is None
+    assert isinstance(ip.user_ns["r"], Result) and ip.user_ns["r"].label == "Kept"
 
 
 def test_validation_failure_shows_table_then_fails_the_cell(ip, collector):
@@ -240,6 +245,19 @@ def test_anonymous_id_per_call_or_per_session(ip, collector):
     run(ip, "%segment_page D")
     third, fourth = collector.events()[:2]
     assert third["anonymousId"] == fourth["anonymousId"] == get_session(ip).anonymous_id
+
+
+def test_session_anonymous_id_reaches_bulk_rows_and_dry_run_applies(ip, collector):
+    """--from goes through the session like single calls: its anonymous id and dry run."""
+    run(ip, "%config SegmentMagics.anonymous_id = 'session'")
+    ip.user_ns["rows"] = [{"event": "Bulk", "n": 1}, {"event": "Bulk", "userId": "u-7"}]
+    assert run(ip, "%segment_track --from rows --no-progress").error is None
+    by_user = {e.get("userId"): e for e in collector.events()}
+    assert by_user[None]["anonymousId"] == get_session(ip).anonymous_id
+    assert "anonymousId" not in by_user["u-7"]
+    run(ip, "%config SegmentMagics.dry_run = True")
+    out = run(ip, "%segment_track --from rows --no-progress")
+    assert out.error is None and "dry run" in out.text and collector.count() == 2
 
 
 def test_history_filters_and_truncates(ip):

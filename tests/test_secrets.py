@@ -49,16 +49,3 @@ def test_write_key_cannot_be_pickled_or_printed():
     assert SENTINEL_KEY not in str(vars(client))
     with pytest.raises(TypeError):
         pickle.dumps(client._key)
-
-
-def test_layers_below_the_ui_do_not_import_ipython_or_widgets():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, segment_magics, segment_magics.client, segment_magics.collector, "
-        "segment_magics.plan, segment_magics.session, segment_magics.messages, segment_magics.display;"
-        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..display import Cell, Table
 from ..errors import ValidationError
@@ -40,10 +40,15 @@ PROBLEMS_SHOWN = 10
 MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
 
 
+ProblemStatus = Literal["invalid", "failed", "sent with violations"]
+
+
 @dataclass(frozen=True)
 class Problem:
+    """A row that did not simply go out: why, and its messageId when it had one."""
+
     row: Any
-    status: str  # "invalid" | "failed"
+    status: ProblemStatus
     reason: str
     message_id: str = ""
 
@@ -333,17 +338,41 @@ def pack_batches(built: Iterable[Built]) -> Iterator[list[Built]]:
         yield chunk
 
 
-def segment_dict_builder() -> Callable[[Mapping[str, Any]], Built]:
+_ID_KEYS = ("userId", "user_id", "anonymousId", "anonymous_id")
+
+
+def segment_dict_builder(anonymous_id: str | None = None) -> Callable[[Mapping[str, Any]], Built]:
+    """Rows that are Segment-shaped dicts (``{"type": "track", ...}``)."""
+
     def build(row: Mapping[str, Any]) -> Built:
+        if (
+            anonymous_id is not None
+            and isinstance(row, Mapping)
+            and row.get("type") != "alias"
+            and not any(row.get(key) for key in _ID_KEYS)
+        ):
+            row = {**row, "anonymousId": anonymous_id}
         return build_from_segment_dict(row, copy=False)
 
     return build
 
 
-def row_builder(columns: ColumnMap) -> Callable[[Mapping[str, Any]], Built]:
+def row_builder(
+    columns: ColumnMap, anonymous_id: str | None = None
+) -> Callable[[Mapping[str, Any]], Built]:
+    """Rows that are records: columns map to the call's fields and body."""
     columns = columns.checked_defaults([])
+    kind = columns.kind
+    fallback = anonymous_id if kind != "alias" else None
 
     def build(row: Mapping[str, Any]) -> Built:
-        return build_message(columns.kind, copy=False, **columns.arguments(row))
+        args = columns.arguments(row)
+        if (
+            fallback is not None
+            and args.get("user_id") is None
+            and args.get("anonymous_id") is None
+        ):
+            args["anonymous_id"] = fallback
+        return build_message(kind, copy=False, **args)
 
     return build

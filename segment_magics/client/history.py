@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..display import Cell, Rendered, Table
+from ..display import Cell, CellStatus, Rendered, Table
 from .result import Result
 
 COLUMNS = (
@@ -118,7 +118,7 @@ class HistoryView(Rendered):
         failed = set()
         for index, result in enumerate(shown):
             row = _row(result)
-            status = "ok" if result.ok else "fail"
+            status: CellStatus = "ok" if result.ok else "fail"
             if not result.ok:
                 failed.add(index)
             rows.append(

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..display import Cell, Rendered, Table, pretty_json
+from ..display import Cell, CellStatus, Rendered, Table, pretty_json
 from ..messages import message_label
 from ..plan import Violation, violation_table
 
@@ -111,7 +111,7 @@ class Result(Rendered):
             rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
         rows.extend(["Warning", w] for w in self.warnings)
         if self.plan_checked:
-            status = "ok" if not self.violations else "fail"
+            status: CellStatus = "ok" if not self.violations else "fail"
             rows.append(["Tracking plan", Cell(self.verdict, status=status)])
         if self.message_id:
             rows.append(["messageId", self.message_id])

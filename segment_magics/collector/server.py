@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, MESSAGE_TYPES, format_datetime, serialize
+from ..messages import CALL_KINDS, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, format_datetime, serialize
 from ..plan import PlanValidator
 from .page import render_page
 from .store import EventStore
@@ -162,7 +162,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path.rstrip("/")
         kind = path.removeprefix("/v1/")
         raw = self._read_body()  # always read, so keep-alive stays in step
-        if not path.startswith("/v1/") or kind not in {*MESSAGE_TYPES, "batch"}:
+        if not path.startswith("/v1/") or kind not in {*CALL_KINDS, "batch"}:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no route {path}")
         body = self._decode(raw)
         key = _basic_user(self.headers.get("Authorization")) or body.pop("writeKey", None)
@@ -240,10 +240,10 @@ class CollectorHandler(BaseHTTPRequestHandler):
             }
             sent_at = body.get("sentAt")
             for index, item in enumerate(items):
-                if not isinstance(item, dict) or item.get("type") not in MESSAGE_TYPES:
+                if not isinstance(item, dict) or item.get("type") not in CALL_KINDS:
                     raise BadRequest(
                         HTTPStatus.BAD_REQUEST,
-                        f"batch[{index}] needs a type ({', '.join(MESSAGE_TYPES)})",
+                        f"batch[{index}] needs a type ({', '.join(CALL_KINDS)})",
                     )
                 for name, value in shared.items():
                     item[name] = {**value, **(item.get(name) or {})}

@@ -1,51 +1,30 @@
-"""Which fields each call shows, in what order, and which are required (no widgets here)."""
+"""Which fields each call shows, in what order, and which are required (no widgets here).
+
+Everything comes from the message layer's call records, so the form always shows
+exactly the fields the call takes, labelled for that call.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from ..messages import CALLS, Field
 
 
-@dataclass(frozen=True)
-class Field:
-    key: str  # the client's keyword argument
-    label: str
-    kind: Literal["text", "json"] = "text"
-    placeholder: str = ""
+def layout(kind: str) -> tuple[Field, ...]:
+    """The call's fields in the order the form shows them."""
+    return CALLS[kind].fields
 
 
-FIELDS: dict[str, Field] = {
-    f.key: f
-    for f in (
-        Field("event", "Event", placeholder="Order Completed"),
-        Field("name", "Name", placeholder="page/screen name, or the user's name"),
-        Field("group_id", "GroupId", placeholder="acme"),
-        Field("previous_id", "PreviousId", placeholder="the old id"),
-        Field("user_id", "UserId", placeholder="user_12345"),
-        Field("anonymous_id", "AnonymousId", placeholder="generated when both ids are empty"),
-        Field("email", "Email", placeholder="ada@example.com"),
-        Field("category", "Category", placeholder="Docs"),
-        Field("properties", "Properties", "json", '{"total": 99.0, "currency": "USD"}'),
-        Field("traits", "Traits", "json", '{"plan": "pro"}'),
-        Field("context", "Context", "json", '{"ip": "8.8.8.8"}'),
-        Field("integrations", "Integrations", "json", '{"All": true}'),
-        Field("timestamp", "Timestamp", placeholder="2024-01-15T10:30:00Z (empty: now)"),
-        Field("message_id", "MessageId", placeholder="generated when empty"),
-    )
-}
+def required(kind: str) -> frozenset[str]:
+    return frozenset(CALLS[kind].required)
 
-_TAIL = ("context", "integrations", "timestamp", "message_id")
-LAYOUTS: dict[str, tuple[str, ...]] = {
-    "track": ("event", "user_id", "anonymous_id", "properties", *_TAIL),
-    "identify": ("user_id", "anonymous_id", "email", "name", "traits", *_TAIL),
-    "page": ("name", "category", "user_id", "anonymous_id", "properties", *_TAIL),
-    "screen": ("name", "category", "user_id", "anonymous_id", "properties", *_TAIL),
-    "group": ("group_id", "user_id", "anonymous_id", "traits", *_TAIL),
-    "alias": ("previous_id", "user_id", *_TAIL),
-}
-REQUIRED: dict[str, frozenset[str]] = {
-    "track": frozenset({"event"}),
-    "group": frozenset({"group_id"}),
-    "alias": frozenset({"previous_id", "user_id"}),
-}
-KINDS = tuple(LAYOUTS)
+
+def is_json(field: Field) -> bool:
+    """Dict fields are edited as JSON."""
+    return field.kind == "object"
+
+
+# One input per field name, shared by the calls (values survive switching the call).
+INPUTS: dict[str, Field] = {}
+for _call in CALLS.values():
+    for _field in _call.fields:
+        INPUTS.setdefault(_field.name, _field)

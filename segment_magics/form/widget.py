@@ -16,8 +16,8 @@ import ipywidgets as w
 
 from ..client import Result
 from ..display import Table
-from ..messages import normalize_timestamp, to_json_safe
-from .fields import FIELDS, KINDS, LAYOUTS, REQUIRED, Field
+from ..messages import CALL_KINDS, Field, normalize_timestamp, to_json_safe
+from .fields import INPUTS, is_json, layout, required
 
 LABEL_WIDTH = "110px"
 _STYLE = {"description_width": LABEL_WIDTH}
@@ -48,16 +48,18 @@ class SegmentForm:
 
     def __init__(self, send: Callable[..., Result], kind: str = "track", **prefill: Any) -> None:
         """``send`` is ``SegmentClient.send`` or the notebook session's ``send``."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind not in CALL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(CALL_KINDS)}, got {kind!r}")
         self._send = send
         self.last_result: Result | None = None
-        self.kind = w.ToggleButtons(options=list(KINDS), value=kind, style={"button_width": "80px"})
+        self.kind = w.ToggleButtons(
+            options=list(CALL_KINDS), value=kind, style={"button_width": "80px"}
+        )
         self.kind.add_class("sm-kind")
         self.inputs: dict[str, w.Text | w.Textarea] = {}
         self.notes: dict[str, w.HTML] = {}
         self.rows: dict[str, w.Widget] = {}
-        for field in FIELDS.values():
+        for field in INPUTS.values():
             self._make_row(field)
         self.preview_button = w.Button(
             description="Preview", icon="eye", tooltip="Dry run: show the payload, send nothing"
@@ -92,33 +94,32 @@ class SegmentForm:
 
     # -- building -----------------------------------------------------------------
     def _make_row(self, field: Field) -> None:
-        layout = w.Layout(width="100%")
-        if field.kind == "json":
+        if is_json(field):
             box: w.Text | w.Textarea = w.Textarea(
                 placeholder=field.placeholder,
                 style=_STYLE,
                 layout=w.Layout(width="100%", height="72px"),
             )
             note = w.HTML(layout=w.Layout(margin="0 0 0 114px"))
-            box.observe(lambda _change, key=field.key: self._check_json(key), names="value")
-            self.notes[field.key] = note
-            row: w.Widget = w.VBox([box, note], layout=layout)
+            box.observe(lambda _change, key=field.name: self._check_json(key), names="value")
+            self.notes[field.name] = note
+            row: w.Widget = w.VBox([box, note], layout=w.Layout(width="100%"))
         else:
-            box = w.Text(placeholder=field.placeholder, style=_STYLE, layout=layout)
+            box = w.Text(placeholder=field.placeholder, style=_STYLE, layout=w.Layout(width="100%"))
             row = box
-        box.add_class(f"sm-{field.key.replace('_', '-')}")
-        self.inputs[field.key] = box
-        self.rows[field.key] = row
+        box.add_class(f"sm-{field.name.replace('_', '-')}")
+        self.inputs[field.name] = box
+        self.rows[field.name] = row
 
     def _layout(self) -> None:
         kind = self.kind.value
-        required = REQUIRED.get(kind, frozenset())
-        for key, box in self.inputs.items():
-            label = FIELDS[key].label
-            if key == "name" and kind == "identify":
-                label = "Name (trait)"
-            box.description = f"{label} *" if key in required else label
-        self.fields_box.children = [self.rows[key] for key in LAYOUTS[kind]]
+        needed = required(kind)
+        fields = layout(kind)
+        for field in fields:
+            box = self.inputs[field.name]
+            box.description = f"{field.label} *" if field.name in needed else field.label
+            box.placeholder = field.placeholder
+        self.fields_box.children = [self.rows[field.name] for field in fields]
 
     def fill(self, **values: Any) -> None:
         """Set field values from Python values (dicts become pretty JSON)."""
@@ -127,7 +128,7 @@ class SegmentForm:
                 raise ValueError(f"the form has no field {key!r}; fields: {', '.join(self.inputs)}")
             if value is None:
                 continue
-            if FIELDS[key].kind == "json":
+            if is_json(INPUTS[key]):
                 safe = to_json_safe(value, key, [])
                 text = (
                     json.dumps(safe, indent=2, ensure_ascii=False)
@@ -155,33 +156,37 @@ class SegmentForm:
                     problem = f"must be a JSON object {{...}}, got {type(value).__name__}"
         note = self.notes[key]
         note.value = (
-            f"<span style='color:#cf222e'>✗ {FIELDS[key].label} {problem}</span>" if problem else ""
+            f"<span style='color:#cf222e'>✗ {self._label(key)} {problem}</span>" if problem else ""
         )
         return problem
 
     def values(self) -> dict[str, Any]:
         """The visible fields as client keyword arguments (JSON parsed, empty left out)."""
         out: dict[str, Any] = {}
-        for key in LAYOUTS[self.kind.value]:
-            text = self.inputs[key].value.strip()
+        for field in layout(self.kind.value):
+            text = self.inputs[field.name].value.strip()
             if not text:
                 continue
-            out[key] = json.loads(text) if FIELDS[key].kind == "json" else text
+            out[field.name] = json.loads(text) if is_json(field) else text
         return out
 
     def problems(self) -> list[str]:
         """What must be fixed before anything is sent."""
         kind = self.kind.value
         found = []
-        for key in LAYOUTS[kind]:
-            if FIELDS[key].kind == "json":
-                problem = self._check_json(key)
+        for field in layout(kind):
+            if is_json(field):
+                problem = self._check_json(field.name)
                 if problem:
-                    found.append(f"{FIELDS[key].label}: {problem}")
-        for key in sorted(REQUIRED.get(kind, ())):
-            if not self.inputs[key].value.strip():
-                found.append(f"{FIELDS[key].label} is required for {kind}")
+                    found.append(f"{field.label}: {problem}")
+        for field in layout(kind):
+            if field.name in required(kind) and not self.inputs[field.name].value.strip():
+                found.append(f"{field.label} is required for {kind}")
         return found
+
+    def _label(self, key: str) -> str:
+        """The field's label for the call shown now."""
+        return next((f.label for f in layout(self.kind.value) if f.name == key), key)
 
     # -- actions ------------------------------------------------------------------
     def preview(self) -> Result | None:

@@ -6,9 +6,9 @@ import warnings
 
 from IPython.core.interactiveshell import InteractiveShell
 
-from ..session import SegmentSession, register_session, unregister_session
-from .core import SegmentMagics
+from ..session import SegmentSession, get_session, register_session, unregister_session
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
+from .magic_class import SegmentMagics
 
 __all__ = [
     "SegmentCallFailed",
@@ -56,14 +56,3 @@ def unload(shell: InteractiveShell) -> None:
     unregister_session(shell)
     if magics in shell.configurables:
         shell.configurables.remove(magics)
-
-
-def get_session(shell: InteractiveShell | None = None) -> SegmentSession:
-    """The shell's shared session (client, history, collector); loads the magics if needed."""
-    if shell is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        if shell is None:
-            raise RuntimeError("get_session() needs a running IPython shell")
-    return load(shell).session

@@ -109,7 +109,7 @@ class Option:
     flags: tuple[str, ...]
     dest: str
     help: str
-    kind: Literal["scalar", "object", "flag", "name", "int"] = "scalar"
+    kind: Literal["scalar", "object", "source", "flag", "name", "int"] = "scalar"
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,9 @@ class MagicSpec:
                     *option.flags, dest=option.dest, action="store_true", help=option.help
                 )
             else:
-                metavar = {"object": "DICT", "name": "VAR", "int": "N"}.get(option.kind, "VALUE")
+                metavar = {"object": "DICT", "source": "DATAFRAME", "name": "VAR", "int": "N"}.get(
+                    option.kind, "VALUE"
+                )
                 self.parser.add_argument(
                     *option.flags, dest=option.dest, metavar=metavar, help=option.help
                 )

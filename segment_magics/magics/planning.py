@@ -1,14 +1,21 @@
-"""``%segment_plan`` and ``%%segment_plan``: load, write, show, export, check, infer, diff."""
+"""``%segment_plan`` subcommands: a table of small functions, each returning what it shows.
+
+Every command takes a :class:`PlanCommand` (the session, its arguments, the
+notebook's names) and returns ``(shown, stored)``: what the cell displays and
+what ``-o VAR`` keeps. The magic does the parsing, storing and error handling.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ValidationError
 from ..plan import (
     TEMPLATES,
+    CheckReport,
     DiffView,
     InferenceView,
     Plan,
@@ -21,14 +28,11 @@ from ..plan import (
     parse_compact,
     save_plan,
 )
+from ..session import SegmentSession
 from .errors import SegmentUsageError
-from .parsing import MagicSpec, Option, Token
+from .parsing import MagicSpec, Option, Parsed, Token
 from .values import Namespace, resolve_object, resolve_scalar
 
-if TYPE_CHECKING:
-    from .core import SegmentMagics
-
-COMMANDS = ("load", "clear", "show", "export", "check", "infer", "diff")
 HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEMPLATES))}),
                                     a JSON file (Segment Public API or Config API shape),
                                     or a dict/Plan variable
@@ -69,84 +73,147 @@ SPEC = MagicSpec(
 )
 
 
-def run_plan(magics: SegmentMagics, line: str, cell: str | None, ns: Namespace) -> Any:
-    parsed = SPEC.parse(line)
-    words = parsed.positional
-    session = magics.session
-    if cell is not None:
-        name = " ".join(t.text for t in words) or "notebook plan"
-        written = _plan_error(lambda: parse_compact(cell, name=name))
-        return _activate(magics, written, bool(parsed.values["merge"]), parsed.values["output"])
-    if not words:
+@dataclass(frozen=True)
+class PlanCommand:
+    """One ``%segment_plan`` invocation, as its subcommand sees it."""
+
+    session: SegmentSession
+    args: list[Token]
+    parsed: Parsed
+    ns: Namespace
+    display_limit: int
+
+    def flag(self, name: str) -> bool:
+        return bool(self.parsed.values[name])
+
+    def one(self, problem: str) -> Token:
+        if len(self.args) != 1:
+            raise SegmentUsageError(f"%segment_plan: {problem}")
+        return self.args[0]
+
+    def active(self, command: str) -> Plan:
+        plan = self.session.plan
+        if plan is None:
+            raise SegmentUsageError(
+                f"%segment_plan {command}: no plan is active; %segment_plan load ecommerce, for one"
+            )
+        return plan
+
+    def events(self, command: str) -> Any:
+        """The events to check, infer from or diff: a variable, or this session's history."""
+        token = self.parsed.values["source"] or (self.args[0] if self.args else None)
+        if token is None or (token.kind == "word" and token.text == "history"):
+            if command == "check" and token is None:
+                raise SegmentUsageError(
+                    "%segment_plan check needs the events: a list of messages or a DataFrame"
+                )
+            history = reversed(list(self.session.history))
+            return [r.message for r in history if r.message is not None]
+        value = resolve_object(token, self.ns, f"%segment_plan {command}")
+        if isinstance(value, Mapping) or not hasattr(value, "__iter__"):
+            raise SegmentUsageError(
+                f"%segment_plan {command}: {token.text} is a {type(value).__name__}; "
+                "pass a list of messages or a DataFrame"
+            )
+        return value
+
+
+Outcome = tuple[Any, Any]  # (shown, stored by -o)
+
+
+def activate(command: PlanCommand, plan: Plan) -> Outcome:
+    session = command.session
+    if command.flag("merge") and session.plan is not None:
+        plan = session.plan.merged(plan)
+    session.use_plan(plan)
+    return PlanView(plan, command.display_limit), plan
+
+
+def _load(command: PlanCommand) -> Outcome:
+    token = command.one("load needs a template name, a file or a variable")
+    return activate(command, _plan_error(lambda: load_plan(_plan_source(token, command.ns))))
+
+
+def _clear(command: PlanCommand) -> Outcome:
+    command.session.use_plan(None)
+    return None, None
+
+
+def _show(command: PlanCommand) -> Outcome:
+    plan = command.active("show")
+    return PlanView(plan, command.display_limit), plan
+
+
+def _export(command: PlanCommand) -> Outcome:
+    plan = command.active("export")
+    token = command.one("export needs a file path")
+    target = Path(str(resolve_scalar(token, command.ns, "export"))).expanduser()
+    save_plan(plan, target)
+    print(f"wrote {len(plan.rules)} rules (Segment Public API JSON) to {target.name}")
+    return None, target
+
+
+def _check(command: PlanCommand) -> Outcome:
+    validator = command.session.validator
+    source = command.events("check")
+    if validator is None:
+        raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
+    report: CheckReport = check_messages(validator, source, display_limit=command.display_limit)
+    return report, report
+
+
+def _infer(command: PlanCommand) -> Outcome:
+    inferred = infer_plan(iter_messages(command.events("infer")))
+    if not inferred.plan.rules:
+        raise SegmentUsageError("%segment_plan infer: no events to infer from")
+    if command.flag("use"):
+        command.session.use_plan(inferred.plan)
+    return InferenceView(inferred, command.display_limit), inferred.plan
+
+
+def _diff(command: PlanCommand) -> Outcome:
+    plan = command.active("diff")
+    view = DiffView(diff_plan(plan, iter_messages(command.events("diff"))), command.display_limit)
+    return view, view
+
+
+COMMANDS: dict[str, Callable[[PlanCommand], Outcome]] = {
+    "load": _load,
+    "clear": _clear,
+    "show": _show,
+    "export": _export,
+    "check": _check,
+    "infer": _infer,
+    "diff": _diff,
+}
+
+
+def run_plan_line(command: PlanCommand) -> Outcome:
+    """Route ``%segment_plan <command> ...`` to its function."""
+    if not command.args:
         raise SegmentUsageError(
             "%segment_plan needs a command: " + ", ".join(COMMANDS) + " (see %segment_plan?)"
         )
-    command, args = words[0].text, words[1:]
-    if command not in COMMANDS:
+    name = command.args[0].text
+    handler = COMMANDS.get(name)
+    if handler is None:
         raise SegmentUsageError(
-            f"%segment_plan: unknown command {command!r}; use one of {', '.join(COMMANDS)}"
+            f"%segment_plan: unknown command {name!r}; use one of {', '.join(COMMANDS)}"
         )
-    limit = magics.display_limit
-    if command == "load":
-        source = _one(args, "load needs a template name, a file or a variable")
-        loaded = _plan_error(lambda: load_plan(_plan_source(source, ns)))
-        return _activate(magics, loaded, bool(parsed.values["merge"]), parsed.values["output"])
-    if command == "clear":
-        session.clear_plan()
-        return None
-    plan = session.plan
-    if command in {"show", "export", "diff"} and plan is None:
-        raise SegmentUsageError(
-            f"%segment_plan {command}: no plan is active; %segment_plan load ecommerce, for one"
-        )
-    if command == "show" and plan is not None:
-        magics.store(parsed.values["output"], plan)
-        return PlanView(plan, limit)
-    if command == "export" and plan is not None:
-        token = _one(args, "export needs a file path")
-        target = Path(str(resolve_scalar(token, ns, "export"))).expanduser()
-        save_plan(plan, target)
-        print(f"wrote {len(plan.rules)} rules (Segment Public API JSON) to {target.name}")
-        return None
-    source = _events(magics, parsed.values["source"] or (args[0] if args else None), ns, command)
-    if command == "check":
-        if session.validator is None:
-            raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
-        report = check_messages(session.validator, source, display_limit=limit)
-        magics.store(parsed.values["output"], report)
-        return report
-    if command == "infer":
-        inferred = infer_plan(iter_messages(source))
-        if not inferred.plan.rules:
-            raise SegmentUsageError("%segment_plan infer: no events to infer from")
-        magics.store(parsed.values["output"], inferred.plan)
-        if parsed.values["use"]:
-            session.activate_plan(inferred.plan)
-        return InferenceView(inferred, limit)
-    assert plan is not None  # diff: checked above
-    return DiffView(diff_plan(plan, iter_messages(source)), limit)
+    return handler(replace(command, args=command.args[1:]))
 
 
-def _activate(magics: SegmentMagics, plan: Plan, merge: bool, output: Token | None) -> PlanView:
-    session = magics.session
-    if merge and session.plan is not None:
-        plan = session.plan.merged(plan)
-    session.activate_plan(plan)
-    magics.store(output, plan)
-    return PlanView(plan, magics.display_limit)
+def run_plan_cell(command: PlanCommand, cell: str) -> Outcome:
+    """``%%segment_plan``: the cell body is a plan in the compact notation."""
+    name = " ".join(t.text for t in command.args) or "notebook plan"
+    return activate(command, _plan_error(lambda: parse_compact(cell, name=name)))
 
 
-def _plan_error(make: Any) -> Plan:
+def _plan_error(make: Callable[[], Plan]) -> Plan:
     try:
         return make()
     except ValidationError as exc:
         raise SegmentUsageError(f"%segment_plan: {exc}") from None
-
-
-def _one(args: list[Token], problem: str) -> Token:
-    if len(args) != 1:
-        raise SegmentUsageError(f"%segment_plan: {problem}")
-    return args[0]
 
 
 def _plan_source(token: Token, ns: Namespace) -> Any:
@@ -161,9 +228,7 @@ def _plan_source(token: Token, ns: Namespace) -> Any:
             if text.startswith("$"):
                 raise
             return text  # a file called e.g. "plan" without an extension
-        if isinstance(value, Mapping | Plan):
-            return value
-        if isinstance(value, str | Path):
+        if isinstance(value, Mapping | Plan | str | Path):
             return value
         raise SegmentUsageError(
             f"%segment_plan load: {text} is a {type(value).__name__}, not a plan"
@@ -171,19 +236,3 @@ def _plan_source(token: Token, ns: Namespace) -> Any:
     if token.kind == "braced":
         return resolve_object(token, ns, "load")
     return text
-
-
-def _events(magics: SegmentMagics, token: Token | None, ns: Namespace, command: str) -> Any:
-    if token is None or (token.kind == "word" and token.text == "history"):
-        if command == "check" and token is None:
-            raise SegmentUsageError(
-                "%segment_plan check needs the events: a list of messages or a DataFrame"
-            )
-        return [r.message for r in reversed(list(magics.session.history)) if r.message is not None]
-    value = resolve_object(token, ns, f"%segment_plan {command}")
-    if isinstance(value, Mapping) or not hasattr(value, "__iter__"):
-        raise SegmentUsageError(
-            f"%segment_plan {command}: {token.text} is a {type(value).__name__}; "
-            "pass a list of messages or a DataFrame"
-        )
-    return value

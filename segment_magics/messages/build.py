@@ -11,18 +11,19 @@ import json
 import math
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .._version import __version__
 from ..errors import ValidationError
+from .calls import ALL_FIELDS, CALL_KINDS, CALLS, WIRE_NAMES, Call, CallKind
 from .ids import new_message_id
 from .jsonsafe import copy_json_object, is_missing
 from .timestamps import normalize_timestamp
 
-MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
-MESSAGE_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
+MessageType = CallKind
+MESSAGE_TYPES: tuple[str, ...] = CALL_KINDS
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limit per message
 MAX_BATCH_BYTES = 500_000  # Segment's limit per /v1/batch request
 MAX_BATCH_MESSAGES = 2_500  # Segment's limit of messages per batch
@@ -30,33 +31,7 @@ MAX_MESSAGE_ID_LENGTH = 100
 MAX_RECOMMENDED_DEPTH = 3
 LIBRARY = {"name": "segment-magics", "version": __version__}
 
-# Which optional arguments each call takes (besides ids, context, integrations,
-# timestamp and message_id, which every call takes).
-_SPECIFIC: dict[str, frozenset[str]] = {
-    "track": frozenset({"event", "properties"}),
-    "identify": frozenset({"traits", "email", "name"}),
-    "page": frozenset({"name", "category", "properties"}),
-    "screen": frozenset({"name", "category", "properties"}),
-    "group": frozenset({"group_id", "traits"}),
-    "alias": frozenset({"previous_id"}),
-}
-_COMMON = frozenset(
-    {"user_id", "anonymous_id", "context", "integrations", "timestamp", "message_id"}
-)
-FIELDS: tuple[str, ...] = (
-    "user_id", "anonymous_id", "event", "name", "category", "group_id", "previous_id",
-    "email", "properties", "traits", "context", "integrations", "timestamp", "message_id",
-)  # fmt: skip
-
-# Segment's camelCase wire names <-> our snake_case arguments.
-WIRE_NAMES = {
-    "userId": "user_id",
-    "anonymousId": "anonymous_id",
-    "groupId": "group_id",
-    "previousId": "previous_id",
-    "messageId": "message_id",
-}
-_ACCEPTED_KEYS = {*FIELDS, *WIRE_NAMES, "type"}
+_ACCEPTED_KEYS = {*ALL_FIELDS, *WIRE_NAMES, "type"}
 _IGNORED_KEYS = {"sentAt", "receivedAt", "originalTimestamp", "version", "channel"}
 
 
@@ -164,117 +139,107 @@ except ImportError:  # pragma: no cover - orjson is a dependency; stay usable wi
     serialize = _serialize_stdlib
 
 
-def _check_applicable(kind: str, given: Mapping[str, Any]) -> None:
-    allowed = _COMMON | _SPECIFIC[kind]
-    for name, value in given.items():
-        if value is None or name in allowed:
-            continue
-        hint = {
-            "properties": "traits" if "traits" in allowed else None,
-            "traits": "properties" if "properties" in allowed else None,
-        }.get(name)
-        fix = f"; use {hint} instead" if hint else ""
-        raise ValidationError(name, f"{kind} calls do not take {name}{fix}")
+def _unknown(kind: str, name: str) -> ValidationError:
+    call = CALLS[kind]
+    if name in ALL_FIELDS:
+        body = call.body
+        hint = f"; use {body} instead" if name in {"properties", "traits"} and body else ""
+        return ValidationError(name, f"{kind} calls do not take {name}{hint}")
+    close = difflib.get_close_matches(name, call.names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (fields: {', '.join(call.names)})"
+    return ValidationError(name, f"is not a field of {kind} calls{hint}")
 
 
-def build_message(
-    kind: str,
-    *,
-    user_id: Any = None,
-    anonymous_id: Any = None,
-    event: Any = None,
-    name: Any = None,
-    category: Any = None,
-    group_id: Any = None,
-    previous_id: Any = None,
-    email: Any = None,
-    properties: Any = None,
-    traits: Any = None,
-    context: Any = None,
-    integrations: Any = None,
-    timestamp: Any = None,
-    message_id: Any = None,
-    copy: bool = True,
-) -> Built:
+Converter = Callable[[Any, str, "_Notes", bool], Any]
+_CONVERTERS: dict[str, Converter] = {
+    "id": lambda value, wire, notes, copy: _id(value, wire),
+    "text": lambda value, wire, notes, copy: _text(value, wire),
+    "object": _object,
+    "timestamp": lambda value, wire, notes, copy: normalize_timestamp(value),
+}
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """A call record compiled for the hot path of bulk sends."""
+
+    names: frozenset[str]
+    steps: tuple[tuple[str, str, Converter], ...]  # plain fields: name, wire, converter
+    merges: tuple[tuple[str, str], ...]  # fields merged into the body: name, wire
+    body: str | None
+    required: tuple[tuple[str, str], ...]  # wire name, what to say when it is missing
+    anonymous: bool  # the call takes an anonymousId (all but alias)
+
+
+def _recipe(call: Call) -> _Recipe:
+    special = {"context", "message_id", call.body}
+    return _Recipe(
+        names=frozenset(call.names),
+        steps=tuple(
+            (f.name, f.wire, _CONVERTERS[f.kind])
+            for f in call.fields
+            if f.name not in special and f.into is None
+        ),
+        merges=tuple((f.name, f.wire) for f in call.fields if f.into is not None),
+        body=call.body,
+        required=tuple((call.field(n).wire, problem) for n, problem in call.required.items()),
+        anonymous="anonymous_id" in call.names,
+    )
+
+
+_RECIPES = {kind: _recipe(call) for kind, call in CALLS.items()}
+
+
+def build_message(kind: str, *, copy: bool = True, **fields: Any) -> Built:
     """Validate the arguments of one call and return the Segment message.
 
+    ``fields`` are the call's keyword arguments (:data:`CALLS` lists them).
     Raises :class:`ValidationError` naming the field and the fix; nothing is
     partially built. ``copy=False`` lets plain nested values be shared with the
     caller's objects (bulk sends serialize at once and keep only the bytes).
     """
-    if kind not in MESSAGE_TYPES:
+    recipe = _RECIPES.get(kind)
+    if recipe is None:
         raise ValidationError("type", f"{kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
-    given = {
-        "user_id": user_id, "anonymous_id": anonymous_id, "event": event, "name": name,
-        "category": category, "group_id": group_id, "previous_id": previous_id,
-        "email": email, "properties": properties, "traits": traits,
-    }  # fmt: skip
-    _check_applicable(kind, given)
+    for name in fields.keys() - recipe.names:
+        if fields[name] is not None:
+            raise _unknown(kind, name)
     notes = _Notes()
+    get = fields.get
     msg: dict[str, Any] = {"type": kind}
-
-    uid = _id(user_id, "userId")
-    aid = _id(anonymous_id, "anonymousId")
-    if kind == "alias":
-        prev = _id(previous_id, "previousId")
-        if prev is None:
-            raise ValidationError("previousId", "alias needs the previous id (the old id)")
-        if uid is None:
-            raise ValidationError("userId", "alias needs the new userId")
-        msg["previousId"] = prev
-    elif uid is None and aid is None:
-        aid = new_message_id()
+    for name, wire, convert in recipe.steps:
+        raw = get(name)
+        if raw is not None:
+            value = convert(raw, wire, notes, copy)
+            if value is not None:
+                msg[wire] = value
+    for wire, problem in recipe.required:
+        value = msg.get(wire)
+        if value is None or (type(value) is str and not value.strip()):
+            raise ValidationError(wire, problem)
+    if recipe.anonymous and "userId" not in msg and "anonymousId" not in msg:
+        aid = msg["anonymousId"] = new_message_id()
         notes.warnings.append(
             f"no userId or anonymousId given; generated anonymousId {aid} "
             "(pass a user id to tie this call to a user)"
         )
-    if uid is not None:
-        msg["userId"] = uid
-    if aid is not None:
-        msg["anonymousId"] = aid
-
-    if kind == "track":
-        ev = _text(event, "event")
-        if ev is None or not ev.strip():
-            raise ValidationError(
-                "event", "track needs a non-empty event name, e.g. 'Order Completed'"
-            )
-        msg["event"] = ev
-    elif kind in {"page", "screen"}:
-        for key, value in (("name", name), ("category", category)):
-            text = _text(value, key)
+    body_name = recipe.body
+    if body_name is not None:
+        raw = get(body_name)
+        body = _object(raw, body_name, notes, copy) if raw is not None else None
+        for name, wire in recipe.merges:
+            text = _text(get(name), wire)
             if text is not None:
-                msg[key] = text
-    elif kind == "group":
-        gid = _id(group_id, "groupId")
-        if gid is None:
-            raise ValidationError(
-                "groupId", "group needs the id of the group (account), e.g. 'acme'"
-            )
-        msg["groupId"] = gid
-
-    if kind in {"track", "page", "screen"}:
-        msg["properties"] = _object(properties, "properties", notes, copy) or {}
-    elif kind in {"identify", "group"}:
-        merged = _object(traits, "traits", notes, copy) or {}
-        if not copy and kind == "identify" and (email is not None or name is not None):
-            merged = dict(merged)  # about to add keys: never the caller's dict
-        if kind == "identify":
-            for key, value in (("email", email), ("name", name)):
-                text = _text(value, key)
-                if text is not None:
-                    merged[key] = text
-        msg["traits"] = merged
-
-    ctx = _object(context, "context", notes, copy) or {}
-    msg["context"] = {**ctx, "library": LIBRARY} if not copy else {**ctx, "library": dict(LIBRARY)}
-    integ = _object(integrations, "integrations", notes, copy)
-    if integ is not None:
-        msg["integrations"] = integ
-    ts = normalize_timestamp(timestamp)
-    if ts is not None:
-        msg["timestamp"] = ts
-    msg["messageId"] = _message_id(message_id)
+                if body is None or (not copy and body is raw):
+                    body = dict(body or {})  # never the caller's dict
+                body[wire] = text
+        msg[body_name] = {} if body is None else body
+    raw = get("context")
+    ctx = _object(raw, "context", notes, copy) if raw is not None else None
+    msg["context"] = {**ctx, "library": LIBRARY} if ctx else {"library": LIBRARY}
+    if copy:
+        msg["context"]["library"] = dict(LIBRARY)
+    msg["messageId"] = _message_id(get("message_id"))
 
     encoded = serialize(msg)
     size = len(encoded)

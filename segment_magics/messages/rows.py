@@ -12,37 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from .calls import BODY, CALLS
 from .jsonsafe import checked, is_missing
 
-# field -> the column names it is read from by default
-DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "user_id": ("userId", "user_id"),
-    "anonymous_id": ("anonymousId", "anonymous_id"),
-    "timestamp": ("timestamp",),
-    "message_id": ("messageId", "message_id"),
-    "context": ("context",),
-    "integrations": ("integrations",),
-    "event": ("event",),
-    "name": ("name",),
-    "category": ("category",),
-    "group_id": ("groupId", "group_id"),
-    "previous_id": ("previousId", "previous_id"),
-}
 DATAFRAME_CHUNK = 5_000  # rows converted at a time: memory follows the chunk, not the frame
-
-# which of those fields each call reads from columns (others stay ordinary columns)
-_IDS = ("user_id", "anonymous_id", "timestamp", "message_id", "context", "integrations")
-CALL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "track": (*_IDS, "event"),
-    "page": (*_IDS, "name", "category"),
-    "screen": (*_IDS, "name", "category"),
-    "identify": _IDS,
-    "group": (*_IDS, "group_id"),
-    "alias": ("user_id", "timestamp", "message_id", "context", "integrations", "previous_id"),
-}
-# where each call carries its fields (alias has none)
-BODY = {"track": "properties", "page": "properties", "screen": "properties",
-        "identify": "traits", "group": "traits"}  # fmt: skip
 
 
 def frame_records(frame: Any, start: int, stop: int) -> list[dict[str, Any]]:
@@ -100,19 +73,17 @@ class ColumnMap:
     )  # field -> column, e.g. user_id -> customer
     body_columns: Sequence[str] | None = None  # None: every column not used for a field
     defaults: Mapping[str, Any] = field(default_factory=dict)  # e.g. event, context for all rows
-    _plans: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+    _layouts: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in CALL_COLUMNS:
-            raise ValidationError(
-                "type", f"bulk sends take {', '.join(CALL_COLUMNS)}, got {self.kind!r}"
-            )
-        unknown = set(self.rename) - set(CALL_COLUMNS[self.kind])
+        if self.kind not in CALLS:
+            raise ValidationError("type", f"bulk sends take {', '.join(CALLS)}, got {self.kind!r}")
+        fields = [f.name for f in CALLS[self.kind].column_fields]
+        unknown = set(self.rename) - set(fields)
         if unknown:
             raise ValidationError(
                 sorted(unknown)[0],
-                f"{self.kind} rows have no such field; columns can name "
-                f"{', '.join(CALL_COLUMNS[self.kind])}",
+                f"{self.kind} rows have no such field; columns can name {', '.join(fields)}",
             )
 
     def checked_defaults(self, warnings: list[str]) -> ColumnMap:
@@ -123,11 +94,12 @@ class ColumnMap:
         }
         return ColumnMap(self.kind, self.rename, self.body_columns, defaults)
 
-    def plan(self, columns: Sequence[str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    def layout(self, columns: Sequence[str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """For rows with these columns: (field, column) pairs and the body columns."""
         fields = []
         used: set[str] = set()
-        for name in CALL_COLUMNS[self.kind]:
+        for field_ in CALLS[self.kind].column_fields:
+            name = field_.name
             explicit = self.rename.get(name)
             if explicit is not None:
                 if explicit not in columns:
@@ -136,7 +108,7 @@ class ColumnMap:
                     )
                 candidates: tuple[str, ...] = (explicit,)
             else:
-                candidates = DEFAULT_COLUMNS[name]
+                candidates = field_.columns
             for column in candidates:
                 if column in columns:
                     used.add(column)
@@ -154,9 +126,9 @@ class ColumnMap:
     def arguments(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments of the call this row stands for."""
         keys = tuple(row)
-        cached = self._plans.get(keys)
+        cached = self._layouts.get(keys)
         if cached is None:
-            cached = self._plans[keys] = self.plan(keys)
+            cached = self._layouts[keys] = self.layout(keys)
         fields, body_columns = cached
         args = dict(self.defaults)
         for name, column in fields:

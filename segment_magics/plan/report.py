@@ -10,7 +10,7 @@ from typing import Any
 from ..display import Cell, Rendered, Table
 from .infer import Difference, Inferred
 from .model import Plan, Rule
-from .validate import KINDS, Violation
+from .validate import VIOLATION_KINDS, Violation
 
 
 def _type_text(schema: Mapping[str, Any]) -> str:
@@ -137,7 +137,9 @@ class CheckReport(Rendered):
             ],
         ]
         rows.extend(
-            [f"  {kind}", f"{self.by_kind[kind]:,}"] for kind in KINDS if self.by_kind[kind]
+            [f"  {kind}", f"{self.by_kind[kind]:,}"]
+            for kind in VIOLATION_KINDS
+            if self.by_kind[kind]
         )
         if self.invalid_rows:
             rows.append(["Not messages", Cell(f"{len(self.invalid_rows):,}", status="fail")])

@@ -11,26 +11,27 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jsonschema_rs
 
 from .model import Plan, Rule
 
-KINDS = (
+ViolationKind = Literal[
     "unplanned event",
     "missing required",
     "wrong type",
     "unplanned property",
     "value rule",
     "common rule",
-)
+]
+VIOLATION_KINDS: tuple[ViolationKind, ...] = get_args(ViolationKind)
 _TYPE_KEYWORDS = {"type", "anyOf", "oneOf"}
 
 
 @dataclass(frozen=True)
 class Violation:
-    kind: str  # one of KINDS
+    kind: ViolationKind
     field: str  # e.g. properties.products[0].price
     detail: str  # what was expected, in jsonschema's words
     event: str = ""  # the event / name the message was for

@@ -1,13 +1,17 @@
-"""SegmentMagics: parse the line, resolve notebook values, call the client, display.
+"""SegmentMagics: parse the line, resolve notebook values, call the session, display.
 
 The magics never build payloads or talk HTTP: they hand keyword arguments to the
-shared SegmentClient and show the Result it returns.
+session (the UIs' one door to the client) and show the Result it returns. Each
+magic runs inside one error boundary (:func:`_boundary`) that turns our errors
+into one-line cell failures, or full tracebacks with ``short_errors = False``.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import (
@@ -17,36 +21,72 @@ from IPython.core.magic import (
     magics_class,
     needs_local_scope,
     no_var_expand,
-    output_can_be_silenced,
 )
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from ..client import HistoryView, Result, resolve_endpoint
-from ..messages import BODY
-from ..session import LOCAL, ConnectError, ConnectionSummary, SegmentSession
+from ..display import ConnectionSummary
+from ..errors import SegmentError
+from ..messages import CALLS
+from ..session import LOCAL, ConnectError, SegmentSession
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import MagicSpec, Parsed, Token
 from .planning import HELP as PLAN_HELP
-from .planning import run_plan
-from .specs import CALL_SPECS, CONNECT, FORM_HELP, HISTORY, POSITIONAL_FIELDS, RETRY
+from .planning import SPEC as PLAN_SPEC
+from .planning import PlanCommand, run_plan_cell, run_plan_line
+from .specs import CALL_SPECS, COLUMN_SUFFIX, CONNECT, FORM_HELP, HISTORY, RETRY
 from .values import Namespace, parse_cell_body, resolve_object, resolve_scalar
 
+F = TypeVar("F", bound=Callable[..., Any])
+_ASSIGNED = re.compile(r"^\s*[^%=]+=\s*%")  # `r = %segment_track ...`
 
-def _call_magic(kind: str) -> Callable[..., Result]:
+# Settings the client is built from: changing one rebuilds it.
+CLIENT_SETTINGS = ("endpoint", "write_key_env", "timeout", "max_retries", "retry_budget", "gzip",
+                   "outbox_path")  # fmt: skip
+
+
+def _boundary(method: F) -> F:
+    """The one error boundary of a magic: our errors fail the cell with one line.
+
+    ``SegmentMagicError``s get the ``short_errors`` setting; other errors of ours
+    (a plan that does not load, a bad value) become usage errors; anything else
+    is a bug, shown in one line too unless ``short_errors`` is off.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: SegmentMagics, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except SegmentMagicError as exc:
+            exc.short = self.short_errors
+            raise
+        except SegmentError as exc:
+            raise self._short(SegmentUsageError(str(exc))) from None
+        except Exception as exc:
+            if not self.short_errors:
+                raise
+            raise self._short(
+                SegmentMagicError(
+                    f"internal error ({type(exc).__name__}: {exc}); nothing more was sent. "
+                    "%config SegmentMagics.short_errors = False shows the traceback"
+                )
+            ) from None
+
+    return cast("F", wrapper)
+
+
+def _call_magic(kind: str) -> Callable[..., Result | None]:
     """%segment_<kind> and %%segment_<kind>: the six call magics differ only in ``kind``."""
 
     def magic(
         self: SegmentMagics, line: str = "", cell: str | None = None, local_ns: Any = None
-    ) -> Result:
+    ) -> Result | None:
         return self.run_call(kind, line, cell, local_ns)
 
     magic.__name__ = magic.__qualname__ = f"segment_{kind}"
     magic.__doc__ = CALL_SPECS[kind].help
-    decorated = no_var_expand(needs_local_scope(output_can_be_silenced(line_cell_magic(magic))))
-    return cast("Callable[..., Result]", decorated)
-
-
-_NOT_FIELDS = frozenset({"dry_run", "output", "source", "body_columns", "no_progress"})
+    decorated = no_var_expand(needs_local_scope(line_cell_magic(_boundary(magic))))
+    return cast("Callable[..., Result | None]", decorated)
 
 
 @magics_class
@@ -64,7 +104,7 @@ class SegmentMagics(Magics):
     dry_run = Bool(False, help="Validate and show payloads without sending anything.").tag(
         config=True
     )
-    timeout = Float(10.0, help="Seconds to wait for each HTTP attempt.").tag(config=True)
+    timeout = Float(10.0, help="Seconds an HTTP attempt may take in all.").tag(config=True)
     max_retries = Int(3, help="Retries after the first attempt (retryable errors only).").tag(
         config=True
     )
@@ -117,6 +157,18 @@ class SegmentMagics(Magics):
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
         return int(proposal["value"])
 
+    @observe(*CLIENT_SETTINGS)
+    def _settings_changed(self, change: dict[str, Any]) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.rebuild()
+
+    @observe("plan_mode")
+    def _plan_mode_changed(self, change: dict[str, Any]) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.use_plan(session.plan)
+
     # -- helpers ------------------------------------------------------------------
     @property
     def _shell(self) -> InteractiveShell:
@@ -125,12 +177,6 @@ class SegmentMagics(Magics):
     def _namespace(self, local_ns: dict[str, Any] | None) -> Namespace:
         user_ns = self._shell.user_ns
         return Namespace(user_ns, local_ns if local_ns is not user_ns else None)
-
-    def _parse(self, spec: MagicSpec, line: str) -> Parsed:
-        try:
-            return spec.parse(line)
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
 
     def _short(self, exc: SegmentMagicError) -> SegmentMagicError:
         exc.short = self.short_errors
@@ -143,105 +189,115 @@ class SegmentMagics(Magics):
         data, metadata = formatter.format(value)
         self._shell.display_pub.publish(data=data, metadata=metadata)
 
-    def store(self, name: str | Token | None, value: Any) -> None:
+    def _store(self, name: Token | None, value: Any) -> None:
         """-o VAR: put ``value`` into the notebook namespace."""
-        self._store(name, value)
-
-    def _store(self, name: str | Token | None, value: Any) -> None:
         if name is None:
             return
-        text = name.text if isinstance(name, Token) else name
-        if not text.isidentifier():
-            raise self._short(SegmentUsageError(f"-o/--output needs a variable name, got {text!r}"))
-        self._shell.user_ns[text] = value
+        if not name.text.isidentifier():
+            raise SegmentUsageError(f"-o/--output needs a variable name, got {name.text!r}")
+        self._shell.user_ns[name.text] = value
+
+    def _finish(self, result: Result, output: Token | None, line: str) -> Result | None:
+        """Store the result; a call that did not succeed shows its table and fails the cell.
+
+        A trailing ``;`` silences the display, as for any expression, but
+        ``r = %segment_track ...;`` still stores the Result in ``r``.
+        """
+        self._store(output, result)
+        if not result.ok:
+            self._display(result)
+            raise SegmentCallFailed(result)
+        return None if self._silenced(line) else result
+
+    def _silenced(self, line: str) -> bool:
+        """True for a bare ``%segment_... ;`` statement (nothing should be displayed).
+
+        IPython's own ``@output_can_be_silenced`` returns None for every line that
+        ends in ``;``, assignments included, so we look at the cell ourselves.
+        """
+        if not line.rstrip().endswith(";"):
+            return False
+        history = self._shell.history_manager
+        raw = history.input_hist_raw[-1] if history and history.input_hist_raw else ""
+        needle = line.strip()
+        for text in reversed(raw.splitlines()):
+            if needle in text:
+                return _ASSIGNED.match(text) is None
+        return True
 
     # -- the call magics ----------------------------------------------------------
     def run_call(
         self, kind: str, line: str, cell: str | None, local_ns: dict[str, Any] | None
-    ) -> Result:
+    ) -> Result | None:
         """Shared body of %segment_track, %segment_identify, ... (line and cell forms)."""
         spec = CALL_SPECS[kind]
-        parsed = self._parse(spec, line)
+        parsed = spec.parse(line)
         ns = self._namespace(local_ns)
-        try:
-            fields = self._fields(kind, spec, parsed, ns, cell)
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
+        fields = self._fields(kind, spec, parsed, ns, cell)
+        dry = bool(parsed.values["dry_run"])
         if parsed.values.get("source") is not None:
             if cell is not None:
-                raise self._short(SegmentUsageError(f"%%{spec.name}: --from takes no cell body"))
-            result = self._bulk(kind, parsed, ns, fields)
+                raise SegmentUsageError(f"%%{spec.name}: --from takes no cell body")
+            result: Result = self._bulk(kind, parsed, ns, fields, dry)
         else:
-            result = self.session.send(kind, dry_run=bool(parsed.values["dry_run"]), **fields)
-        self._store(parsed.values["output"], result)
-        if not result.ok:
-            self._display(result)
-            raise self._short(SegmentCallFailed(result))
-        return result
+            result = self.session.send(kind, dry_run=dry, **fields)
+        return self._finish(result, parsed.values["output"], line)
 
-    def _bulk(self, kind: str, parsed: Parsed, ns: Namespace, defaults: dict[str, Any]) -> Result:
-        """--from SOURCE: one call per row, through the client's send_many."""
+    def _bulk(
+        self, kind: str, parsed: Parsed, ns: Namespace, defaults: dict[str, Any], dry: bool
+    ) -> Result:
+        """--from SOURCE: one call per row, through the session's send_many."""
         values = parsed.values
-        try:
-            source = resolve_object(values["source"], ns, "--from")
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
+        source = resolve_object(values["source"], ns, "--from")
         if isinstance(source, dict) or not hasattr(source, "__iter__"):
-            kind_name = type(source).__name__
-            raise self._short(
-                SegmentUsageError(
-                    f"--from needs a DataFrame, a list of dicts or an iterable, got {kind_name}"
-                )
+            raise SegmentUsageError(
+                f"--from needs a DataFrame, a list of dicts or an iterable, "
+                f"got {type(source).__name__}"
             )
         rename = {
-            key[: -len("_col")]: token.text
+            key.removesuffix(COLUMN_SUFFIX): token.text
             for key, token in values.items()
-            if key.endswith("_col") and token is not None
+            if key.endswith(COLUMN_SUFFIX) and token is not None
         }
         body = values.get("body_columns")
         body_columns = (
             [c.strip() for c in body.text.split(",") if c.strip()] if body is not None else None
         )
-        return self.session.client.send_many(
-            source,
-            kind,
-            columns=rename,
-            body_columns=body_columns,
-            defaults=defaults,
-            dry_run=bool(values["dry_run"]) or self.dry_run,
-            progress=self.progress and not values.get("no_progress"),
-        )
+        options: dict[str, Any] = {}
+        if values.get("no_progress"):
+            options["progress"] = False
+        return self.session.send_many(
+            source, kind, columns=rename, body_columns=body_columns, defaults=defaults,
+            dry_run=dry, **options,
+        )  # fmt: skip
 
     def _fields(
         self, kind: str, spec: MagicSpec, parsed: Parsed, ns: Namespace, cell: str | None
     ) -> dict[str, Any]:
+        call = CALLS[kind]
         fields: dict[str, Any] = {}
-        for option in spec.options:
-            if option.dest in _NOT_FIELDS or option.dest.endswith("_col"):
-                continue
-            token = parsed.values[option.dest]
+        for f in call.fields:
+            token = parsed.values[f.name]
             if token is None:
                 continue
-            where = option.flags[-1]
-            resolve = resolve_object if option.kind == "object" else resolve_scalar
-            fields[option.dest] = resolve(token, ns, where)
+            resolve = resolve_object if f.kind == "object" else resolve_scalar
+            fields[f.name] = resolve(token, ns, f.flag)
         self._positionals(kind, spec, parsed.positional, ns, fields)
         if cell is not None:
-            body_field = BODY.get(kind)
-            if body_field is None:
+            if call.body is None:
                 raise SegmentUsageError(f"%%{spec.name} takes no cell body; use the line form")
-            if fields.get(body_field) is not None:
+            if fields.get(call.body) is not None:
                 raise SegmentUsageError(
-                    f"%%{spec.name}: give {body_field} in the cell body or with "
-                    f"--{body_field}, not both"
+                    f"%%{spec.name}: give {call.body} in the cell body or with "
+                    f"--{call.body}, not both"
                 )
-            fields[body_field] = parse_cell_body(cell, ns, f"%%{spec.name} cell body")
+            fields[call.body] = parse_cell_body(cell, ns, f"%%{spec.name} cell body")
         return fields
 
     def _positionals(
         self, kind: str, spec: MagicSpec, tokens: list[Token], ns: Namespace, fields: dict[str, Any]
     ) -> None:
-        names = POSITIONAL_FIELDS[kind]
+        names = CALLS[kind].positional
         if not tokens:
             return
         if len(names) == 1:
@@ -278,94 +334,87 @@ class SegmentMagics(Magics):
     # -- tracking plans -------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
-    @output_can_be_silenced
     @line_cell_magic
+    @_boundary
     def segment_plan(self, line: str = "", cell: str | None = None, local_ns: Any = None) -> Any:
-        try:
-            return run_plan(self, line, cell, self._namespace(local_ns))
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
+        parsed = PLAN_SPEC.parse(line)
+        command = PlanCommand(
+            self.session, parsed.positional, parsed, self._namespace(local_ns), self.display_limit
+        )
+        if cell is not None:
+            shown, stored = run_plan_cell(command, cell)
+        else:
+            shown, stored = run_plan_line(command)
+        self._store(parsed.values["output"], stored)
+        return shown
 
     # -- the form -----------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
     @line_magic
+    @_boundary
     def segment_form(self, line: str = "", local_ns: Any = None) -> Any:
         words = line.split(None, 1)
         kind = "track"
         if words and words[0] in CALL_SPECS:
             kind, line = words[0], words[1] if len(words) > 1 else ""
         spec = CALL_SPECS[kind]
-        parsed = self._parse(spec, line)
-        try:
-            prefill = self._fields(kind, spec, parsed, self._namespace(local_ns), None)
-        except SegmentMagicError as exc:
-            raise self._short(exc) from None
-        from ..form import SegmentForm  # ipywidgets only when a form is asked for
+        parsed = spec.parse(line)
+        prefill = self._fields(kind, spec, parsed, self._namespace(local_ns), None)
+        from ..form.widget import SegmentForm  # ipywidgets only when a form is asked for
 
         form = SegmentForm(self.session.send, kind, **prefill)
         self._store(parsed.values["output"], form)
         return form
 
-    # -- connection and history ---------------------------------------------------
+    # -- connection, retry and history --------------------------------------------
     @no_var_expand
     @line_magic
+    @_boundary
     def segment_connect(self, line: str = "") -> ConnectionSummary:
-        parsed = self._parse(CONNECT, line)
+        parsed = CONNECT.parse(line)
         if len(parsed.positional) > 1:
-            raise self._short(
-                SegmentUsageError("%segment_connect takes one target: us, eu, local or a URL")
-            )
+            raise SegmentUsageError("%segment_connect takes one target: us, eu, local or a URL")
         target = parsed.positional[0].text if parsed.positional else None
         env = parsed.values["write_key_env"]
         try:
             return self.session.connect(target, env.text if env else None)
         except ConnectError as exc:
-            raise self._short(SegmentUsageError(str(exc))) from None
+            raise SegmentUsageError(str(exc)) from None
 
     @no_var_expand
-    @output_can_be_silenced
     @line_magic
-    def segment_retry(self, line: str = "") -> Result:
-        parsed = self._parse(RETRY, line)
-        result = self.session.client.retry_outbox(progress=self.progress)
-        self._store(parsed.values["output"], result)
-        if not result.ok:
-            self._display(result)
-            raise self._short(SegmentCallFailed(result))
-        return result
+    @_boundary
+    def segment_retry(self, line: str = "") -> Result | None:
+        parsed = RETRY.parse(line)
+        return self._finish(self.session.retry(), parsed.values["output"], line)
 
     @no_var_expand
-    @output_can_be_silenced
     @line_magic
+    @_boundary
     def segment_history(self, line: str = "") -> HistoryView:
-        parsed = self._parse(HISTORY, line)
+        parsed = HISTORY.parse(line)
         v = parsed.values
         limit = None
         if v["limit"] is not None:
             try:
                 limit = int(v["limit"].text)
             except ValueError:
-                raise self._short(SegmentUsageError("--limit needs a whole number")) from None
-        view = self.session.history.select(
-            failed=bool(v["failed"]),
-            type=v["type"].text if v["type"] else None,
-            event=v["event"].text if v["event"] else None,
-            limit=limit,
-            display_limit=self.display_limit,
-            # --failed also lists what waits in the outbox, e.g. from before a restart
-            extra=self.session.client.kept_results() if v["failed"] else (),
-        )
+                raise SegmentUsageError("--limit needs a whole number") from None
+        kind = v["type"].text if v["type"] else None
+        event = v["event"].text if v["event"] else None
+        if v["failed"]:
+            view = self.session.failed(type=kind, event=event, limit=limit)
+        else:
+            view = self.session.history.select(
+                type=kind, event=event, limit=limit, display_limit=self.display_limit
+            )
         self._store(v["output"], view)
         return view
 
 
-def _document(method: Callable[..., Any], spec: MagicSpec) -> None:
-    method.__doc__ = spec.help
-
-
-_document(SegmentMagics.segment_connect, CONNECT)
+SegmentMagics.segment_connect.__doc__ = CONNECT.help
 SegmentMagics.segment_form.__doc__ = FORM_HELP
 SegmentMagics.segment_plan.__doc__ = PLAN_HELP
-_document(SegmentMagics.segment_history, HISTORY)
-_document(SegmentMagics.segment_retry, RETRY)
+SegmentMagics.segment_history.__doc__ = HISTORY.help
+SegmentMagics.segment_retry.__doc__ = RETRY.help

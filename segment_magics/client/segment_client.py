@@ -7,11 +7,11 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
-from ..plan import PlanValidator, Violation, load_plan, validator_for
+from ..plan import PlanSource, PlanValidator, Violation, load_plan, validator_for
 from .bulk import BulkResult, BulkSender, pack_batches, row_builder, segment_dict_builder
 from .endpoints import display_url, is_loopback, resolve_endpoint
 from .history import History
@@ -22,7 +22,8 @@ from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
 
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
-PLAN_MODES = ("warn", "block", "off")
+PlanMode = Literal["warn", "block", "off"]
+PLAN_MODES: tuple[PlanMode, ...] = get_args(PlanMode)
 
 
 class SegmentClient:
@@ -48,8 +49,8 @@ class SegmentClient:
         write_key_env: str = ENV_VAR,
         retry: RetryPolicy | None = None,
         outbox: str | Path | Outbox | None = None,
-        plan: Any = None,
-        plan_mode: str = "warn",
+        plan: PlanSource | PlanValidator | None = None,
+        plan_mode: PlanMode = "warn",
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         key = find_write_key(write_key, write_key_env)
@@ -64,7 +65,7 @@ class SegmentClient:
         )
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
         self.plan: PlanValidator | None = None
-        self.plan_mode = "warn"
+        self.plan_mode: PlanMode = "warn"
         self.use_plan(plan, plan_mode)
         self._transport = Transport(
             self.endpoint,
@@ -104,7 +105,7 @@ class SegmentClient:
         self.close()
 
     # -- tracking plan ------------------------------------------------------------
-    def use_plan(self, plan: Any, mode: str = "warn") -> None:
+    def use_plan(self, plan: PlanSource | PlanValidator | None, mode: PlanMode = "warn") -> None:
         """Check every call against ``plan`` (a Plan, dict, file or template name) first.
 
         ``mode``: ``warn`` sends and reports violations, ``block`` refuses calls that
@@ -250,6 +251,7 @@ class SegmentClient:
         dry_run: bool | None = None,
         progress: bool = True,
         workers: int = 4,
+        anonymous_id: str | None = None,
     ) -> BulkResult:
         """Send many messages through /v1/batch, several requests in flight.
 
@@ -260,17 +262,21 @@ class SegmentClient:
         ``{"user_id": "customer"}``) and whose other columns become properties or
         traits (or only ``body_columns``). Invalid rows are reported, not sent;
         undeliverable ones go to the outbox. Missing cells (NaN/NA) are omitted.
+        ``anonymous_id`` is used for rows that have neither a userId nor an
+        anonymousId.
         """
         dry = self.dry_run if dry_run is None else dry_run
         if kind is None:
-            build = segment_dict_builder()
+            build = segment_dict_builder(anonymous_id)
             label = "messages"
         else:
             fixed = dict(defaults or {})
             if event is not None:
                 fixed["event"] = event
             try:
-                build = row_builder(ColumnMap(kind, dict(columns or {}), body_columns, fixed))
+                build = row_builder(
+                    ColumnMap(kind, dict(columns or {}), body_columns, fixed), anonymous_id
+                )
             except ValidationError as exc:
                 return self._record(
                     BulkResult(type=kind, status_code=VALIDATION_ERROR, error_message=str(exc))

@@ -1,0 +1,152 @@
+"""The layers: who may import whom, no import circles, and one description of each call."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segment_magics.form.fields import layout, required
+from segment_magics.magics.specs import CALL_SPECS, COLUMN_SUFFIX
+from segment_magics.messages import BODY, CALLS, ColumnMap, build_message
+from segment_magics.plan.model import BODY_OF
+
+PACKAGE = Path(__file__).resolve().parent.parent / "segment_magics"
+
+# layer -> the layers it may import (besides itself). Spark and Dask never appear.
+ALLOWED = {
+    "_version": set(),
+    "errors": set(),
+    "messages": {"errors", "_version"},
+    "display": set(),
+    "plan": {"messages", "display", "errors"},
+    "client": {"messages", "plan", "display", "errors", "_version"},
+    "collector": {"messages", "plan", "errors", "_version"},
+    "session": {"client", "collector", "display", "plan", "errors"},
+    "form": {"session", "client", "display", "messages", "errors"},
+    "magics": {"session", "client", "display", "messages", "plan", "errors", "form"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every segment_magics module this file imports, at any level (lazy ones included)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("segment_magics"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if not target.startswith("segment_magics"):
+                continue
+            found.add(target)
+            for alias in node.names:  # `from . import form` imports a module
+                candidate = f"{target}.{alias.name}"
+                if (PACKAGE.parent / candidate.replace(".", "/")).exists() or (
+                    PACKAGE.parent / (candidate.replace(".", "/") + ".py")
+                ).exists():
+                    found.add(candidate)
+    found.discard(name)
+    return found
+
+
+GRAPH = {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    wrong = [
+        (module, target)
+        for module, targets in GRAPH.items()
+        for target in targets
+        if layer(module) in ALLOWED
+        and layer(target) != layer(module)
+        and layer(target) not in ALLOWED[layer(module)]
+    ]
+    assert wrong == []
+
+
+def test_the_import_graph_has_no_circles():
+    state: dict[str, str] = {}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(GRAPH.get(module, ())):
+            if state.get(target) == "open":
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_the_core_never_imports_spark_dask_ipython_or_widgets():
+    code = (
+        "import sys, segment_magics, segment_magics.client, segment_magics.collector, "
+        "segment_magics.plan, segment_magics.session, segment_magics.messages, "
+        "segment_magics.display, segment_magics.form;"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'pyspark', 'dask') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# -- one description of each call: everything derived matches the records ----------
+@pytest.mark.parametrize("kind", list(CALLS))
+def test_magic_options_are_the_call_fields(kind):
+    call = CALLS[kind]
+    spec = CALL_SPECS[kind]
+    dests = [o.dest for o in spec.options]
+    assert [d for d in dests if d in call.names] == list(call.names)
+    assert {d.removesuffix(COLUMN_SUFFIX) for d in dests if d.endswith(COLUMN_SUFFIX)} == {
+        f.name for f in call.column_fields
+    }
+    assert spec.positional == " ".join(call.positional)
+    for field in call.fields:
+        assert field.flag in spec.help and field.help.split(" (")[0] in spec.help
+
+
+@pytest.mark.parametrize("kind", list(CALLS))
+def test_form_shows_the_call_fields_in_order_with_the_required_ones(kind):
+    call = CALLS[kind]
+    assert [f.name for f in layout(kind)] == list(call.names)
+    assert required(kind) == set(call.required)
+
+
+@pytest.mark.parametrize("kind", list(CALLS))
+def test_rows_builders_and_plans_read_the_records(kind):
+    call = CALLS[kind]
+    assert BODY.get(kind) == call.body == BODY_OF.get(kind.upper())
+    row = {column: f"v-{f.name}" for f in call.column_fields for column in f.columns[:1]}
+    row["extra"] = 1
+    args = ColumnMap(kind).arguments({k: v for k, v in row.items() if "timestamp" not in k})
+    assert {f.name for f in call.column_fields if f.kind != "timestamp"} <= set(args)
+    if call.body:
+        assert args[call.body] == {"extra": 1}
+    for name in call.required:  # each required field, when missing, is named by the error
+        fields = {n: "x" for n in call.required if n != name}
+        with pytest.raises(Exception, match=call.field(name).wire):
+            build_message(kind, **fields)
