@@ -129,6 +129,8 @@ class SegmentSession:
                 history=self.history,
                 write_key_env=c.write_key_env,
                 outbox=c.outbox_path or None,
+                # what waits for the embedded collector is resent to whichever one runs now
+                outbox_key=LOCAL if c.endpoint == LOCAL else None,
             )
         self._client.use_plan(self.validator, self.config.plan_mode)
         return self._client
@@ -191,9 +193,9 @@ class SegmentSession:
             rows, kind, dry_run=self._dry(dry_run), anonymous_id=self._fallback_id(), **options
         )
 
-    def retry(self) -> BulkResult:
-        """Resend what the outbox keeps for the current endpoint."""
-        return self._ready().retry_outbox(progress=self.config.progress)
+    def retry(self, *, rejected: bool = False) -> BulkResult:
+        """Resend what the outbox keeps for the current endpoint (rejected ones on request)."""
+        return self._ready().retry_outbox(progress=self.config.progress, rejected=rejected)
 
     def failed(self, **filters: Any) -> HistoryView:
         """Calls that did not succeed, and what waits in the outbox (also from earlier

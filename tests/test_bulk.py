@@ -48,7 +48,8 @@ def test_dataframe_columns_map_to_the_call_and_nan_is_omitted(collector):
     assert events["m1"]["properties"] == {"total": 10.0, "coupon": "A"}
     assert events["m1"]["timestamp"] == "2024-01-01T00:00:00.000Z"
     assert events["m2"]["properties"] == {}  # NaN and None cells are omitted, not null
-    assert "timestamp" not in events["m3"]  # NaT too
+    assert events["m3"]["timestamp"] > "2025"  # NaT too: dated when read
+    assert result.dated == 1 and "1 row had no timestamp: dated now" in str(result)
     assert [o["row"] for o in result.outcomes()] == ["a", "b", "c"]
 
 

@@ -166,7 +166,7 @@ def test_notebook_values_become_plain_json():
         "when": "2024-01-15T10:30:00.000Z",
         "missing": None,
         "nat": None,
-        "day": "2024-01-02T00:00:00.000Z",
+        "day": "2024-01-02",  # a date stays a date, as the official SDK sends it
         "price": 9.99,
         "id": "12345678-1234-5678-1234-567812345678",
         "pair": [1, 2],

@@ -4,21 +4,26 @@ The producer (the caller's thread) reads rows lazily, validates each one like a
 single call and packs them into ~475 KB / 2,500-message batches; worker threads
 post the batches over keep-alive sessions with the usual retries. At most
 ``2 × workers`` batches exist at once, so memory is bounded by the batches in
-flight, not by the input. Whatever cannot be delivered goes to the outbox with
-its original messageId.
+flight, not by the input.
+
+Nothing is lost, whatever happens: every row read ends acknowledged, in the
+outbox (with its payload, so a resend keeps its messageId and timestamp), or
+reported invalid. Each batch's row range is written to the outbox's ledger
+before it leaves, and rows get messageIds derived from the run id, so after a
+kill -9 rerunning with the same run id resends exactly what may have been in
+flight, under the same ids. Ctrl-C cancels the requests in flight and settles
+every row before the run returns.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ..display import Cell, Table
-from ..errors import ValidationError
 from ..messages import (
     MAX_BATCH_MESSAGES,
     Built,
@@ -28,152 +33,71 @@ from ..messages import (
     iter_rows,
     message_label,
 )
-from .outbox import Outbox
-from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, Result
+from .bulk_result import BulkResult, Problem, ProblemStatus
+from .deadline import Cancel
+from .interrupts import InterruptGuard
+from .outbox import Entry, Outbox, Pending, Run, State
+from .result import SYSTEM_ERROR, VALIDATION_ERROR
 from .transport import Delivery, Transport, batch_body
 
 if TYPE_CHECKING:
     from tqdm import tqdm as Tqdm
 
 BATCH_TARGET_BYTES = 475_000  # what we pack to: room for the envelope and sentAt under 500 KB
-PROBLEMS_SHOWN = 10
 MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
+MIN_ROWS_FOR_A_BAR = 50  # a progress bar for fewer rows is noise
 
-
-ProblemStatus = Literal["invalid", "failed", "sent with violations"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A row that did not simply go out: why, and its messageId when it had one."""
-
-    row: Any
-    status: ProblemStatus
-    reason: str
-    message_id: str = ""
-
-
-@dataclass(eq=False, repr=False)
-class BulkResult(Result):
-    """Summary of a bulk send; ``problems`` lists every row that did not go out."""
-
-    rows_read: int = 0
-    sent: bool = False
-    messages_sent: int = 0
-    accepted: int = 0
-    invalid: int = 0
-    failed: int = 0
-    retried: int = 0
-    plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
-    interrupted: bool = False
-    problems: list[Problem] = field(default_factory=list)
-    outbox_path: str = ""
-    row_labels: Any = None  # the DataFrame index, when the input was a DataFrame
-
-    @property
-    def ok(self) -> bool:
-        return not (self.invalid or self.failed or self.interrupted) and self.status_code == OK
-
-    @property
-    def label(self) -> str:
-        return f"{self.rows_read:,} rows"
-
-    @property
-    def events_per_second(self) -> float:
-        return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
-
-    def outcomes(self) -> list[dict[str, Any]]:
-        """One entry per row read: ``accepted`` unless it is among the problems."""
-        by_row = {p.row: p for p in self.problems}
-        labels: Iterable[Any] = (
-            self.row_labels if self.row_labels is not None else range(self.rows_read)
-        )
-        out = []
-        for index, label in enumerate(labels):
-            if index >= self.rows_read:
-                break
-            problem = by_row.get(label)
-            status = "dry run" if self.dry_run else "accepted"
-            if problem is None:
-                out.append({"row": label, "status": status, "reason": "", "messageId": ""})
-            else:
-                out.append(
-                    {"row": label, "status": problem.status, "reason": problem.reason,
-                     "messageId": problem.message_id}
-                )  # fmt: skip
-        return out
-
-    def to_pandas(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(self.outcomes(), columns=["row", "status", "reason", "messageId"])
-
-    def table(self) -> Table:
-        mark = "✓" if self.ok else "✗"
-        verdict = (
-            "dry run: validated, nothing sent"
-            if self.dry_run and self.ok
-            else ("all rows delivered" if self.ok else "not everything was delivered")
-        )
-        rows: list[list[Any]] = [
-            ["Outcome", Cell(f"{mark} {verdict}", status="ok" if self.ok else "fail")],
-            ["Rows read", f"{self.rows_read:,}"],
-            ["Sent", f"{self.messages_sent:,}"],
-            ["Accepted", f"{self.accepted:,}"],
-            ["Invalid (not sent)", f"{self.invalid:,}"],
-            ["Failed (in outbox)", f"{self.failed:,}"],
-            ["Retried", f"{self.retried:,}"],
-            *(
-                [
-                    [
-                        "Tracking plan",
-                        Cell(f"{self.plan_violations:,} rows with violations", status="fail"),
-                    ]
-                ]
-                if self.plan_violations
-                else []
-            ),
-            ["Elapsed", f"{self.elapsed:.2f} s"],
-            ["Events/s", f"{self.events_per_second:,.0f}"],
-        ]
-        if self.interrupted:
-            rows.append(
-                [
-                    "Interrupted",
-                    Cell("yes: rows after the last one read were not read", status="fail"),
-                ]
-            )
-        if self.failed:
-            rows.append(
-                [
-                    "Outbox",
-                    f"{self.outbox_path} (resend with %segment_retry or client.retry_outbox())",
-                ]
-            )
-        if self.endpoint:
-            rows.append(["Endpoint", self.endpoint])
-        for problem in self.problems[:PROBLEMS_SHOWN]:
-            rows.append(
-                [f"row {problem.row}", Cell(f"{problem.status}: {problem.reason}", status="fail")]
-            )
-        notes = []
-        if len(self.problems) > PROBLEMS_SHOWN:
-            notes.append(
-                f"showing {PROBLEMS_SHOWN} of {len(self.problems)} problem rows; "
-                "all of them: result.problems or result.to_pandas()"
-            )
-        return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows, notes=notes)
+# build(row, position, now): the message a row stands for; ``now`` dates rows
+# that have no timestamp (None: the current time).
+Builder = Callable[[Any, int, "str | None"], Built]
 
 
 def _progress(enabled: bool, total: int | None, what: str) -> Tqdm | None:
-    if not enabled:
+    if not enabled or (total is not None and total < MIN_ROWS_FOR_A_BAR):
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0.1, mininterval=0.5)
 
 
-Entry = tuple[str, str, str, Any, bytes]  # message_id, type, label, row label, payload
+@dataclass
+class _Batch:
+    """One /v1/batch request: its messages and the input rows it covers."""
+
+    seq: int
+    entries: list[Entry] = field(default_factory=list)
+    size: int = 0
+    first_row: int = -1
+    stop_row: int = 0
+    dated_at: str | None = None
+
+    def add(self, entry: Entry, position: int) -> None:
+        if self.first_row < 0:
+            self.first_row = position
+        self.entries.append(entry)
+        self.size += len(entry[4]) + 1
+        self.stop_row = position + 1
+
+    def full_with(self, cost: int) -> bool:
+        return batch_full(len(self.entries), self.size, cost)
+
+
+@dataclass
+class Resume:
+    """What an earlier run of the same run id left: rows below ``rows_read`` were
+    acknowledged or kept, except those in the ranges still marked in flight."""
+
+    run: Run
+    kept: frozenset[str]  # messageIds the outbox already keeps
+
+    def in_flight_at(self, position: int) -> tuple[bool, str | None]:
+        for first, stop, dated_at in self.run.in_flight:
+            if first <= position < stop:
+                return True, dated_at
+        return False, None
+
+    def done(self, position: int) -> bool:
+        return position < self.run.rows_read and not self.in_flight_at(position)[0]
 
 
 class BulkSender:
@@ -193,113 +117,148 @@ class BulkSender:
     ) -> None:
         self.transport = transport
         self.outbox = outbox
-        self.endpoint = endpoint
+        self.endpoint = endpoint  # the outbox key ("local" for the session's collector)
         self.workers = max(1, workers)
         self.dry_run = dry_run
         self.show_progress = progress
         self.check = check
         self.block = block
+        self.cancel = Cancel()
+        self.run_id: str | None = None  # a ledgered run (send_many); None for resends
+        self.claimed = False  # rows are claimed outbox messages (a resend)
 
-    def run(self, rows: Any, build: Callable[[Any], Built], kind: str) -> BulkResult:
+    # -- the run ----------------------------------------------------------------------
+    def run(self, rows: Any, build: Builder, kind: str, resume: Resume | None = None) -> BulkResult:
         source, total, labels = iter_rows(rows)
-        result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels)
+        result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels, rows_total=total)
         result.outbox_path = self.outbox.shown_path
+        result.run_id = self.run_id or ""
+        result.resumed = resume is not None
         start = time.monotonic()
         bar = _progress(self.show_progress, total, kind)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segment-bulk")
-        window: deque[tuple[Future[Delivery], list[Entry]]] = deque()
-        chunk: list[Entry] = []
-        chunk_bytes = 0
-        try:
+        window: deque[tuple[Future[Delivery], _Batch]] = deque()
+        self._packing = _Batch(resume.run.next_seq if resume is not None else 0)
+        with InterruptGuard(self.cancel.set) as guard:
             try:
-                for label, row in source:
-                    result.rows_read += 1
-                    try:
-                        built = build(row)
-                    except ValidationError as exc:
-                        result.invalid += 1
-                        result.problems.append(Problem(label, "invalid", str(exc)))
-                        continue
-                    if self.check is not None:
-                        violations = self.check(built.message)
-                        if violations:
-                            result.plan_violations += 1
-                            reason = "; ".join(str(v) for v in violations[:3])
-                            if self.block:
-                                result.invalid += 1
-                                result.problems.append(
-                                    Problem(
-                                        label,
-                                        "invalid",
-                                        f"tracking plan: {reason}",
-                                        built.message_id,
-                                    )
-                                )
-                                continue
-                            if len(result.problems) < MAX_WARNED_ROWS:
-                                result.problems.append(
-                                    Problem(label, "sent with violations", reason, built.message_id)
-                                )
-                    entry = (
-                        built.message_id,
-                        kind,
-                        message_label(built.message),
-                        label,
-                        built.encoded,
-                    )
-                    if batch_full(len(chunk), chunk_bytes, len(entry[4]) + 1):
-                        self._submit(pool, window, chunk, result)
-                        chunk, chunk_bytes = [], 0
-                    chunk.append(entry)
-                    chunk_bytes += len(entry[4]) + 1
-                    if bar is not None and result.rows_read % 1000 == 0:
-                        bar.update(1000)
-                if chunk:
-                    self._submit(pool, window, chunk, result)
-                    chunk = []
+                self._produce(source, build, kind, resume, result, pool, window, bar, guard)
+                if not guard.interrupted:
+                    self._submit(pool, window, self._packing, result)
                 while window:
                     self._collect(window.popleft(), result)
-            except KeyboardInterrupt:
-                result.interrupted = True
-                self._keep(chunk, "interrupted before sending", result)
-                for future, entries in window:
-                    if future.cancel():
-                        self._keep(entries, "interrupted before sending", result)
-                    else:
-                        self._collect((future, entries), result)
-                window.clear()
-        finally:
-            pool.shutdown(wait=True)
-            if bar is not None:
-                bar.update(result.rows_read - bar.n)
-                bar.close()
+            except KeyboardInterrupt:  # raised where no guard could catch SIGINT
+                guard.interrupt()
+            finally:
+                # Settle everything: the batch being packed and every request in flight.
+                if self._packing.entries:
+                    self._keep(self._packing, "interrupted (Ctrl-C) before it was sent", result)
+                while window:
+                    self._collect(window.popleft(), result)
+                pool.shutdown(wait=True)
+                if bar is not None:
+                    bar.update(result.rows_read - bar.n)
+                    bar.close()
+            result.interrupted = guard.interrupted
         result.elapsed = time.monotonic() - start
-        result.sent = result.messages_sent > 0
-        if result.failed or result.interrupted:
-            result.status_code = SYSTEM_ERROR
-            result.error_message = (
-                f"{result.failed:,} messages not delivered; kept in the outbox for %segment_retry"
-            )
-        elif result.invalid:
-            result.status_code = VALIDATION_ERROR
-            result.error_message = (
-                f"{result.invalid:,} invalid rows were not sent (see the problems)"
-            )
+        # the bar and the summary agree on events per second
+        self._conclude(result)
         return result
 
-    def _submit(
-        self, pool: ThreadPoolExecutor, window: deque, chunk: list[Entry], result: BulkResult
+    def _produce(
+        self,
+        source: Iterator[tuple[Any, Any]],
+        build: Builder,
+        kind: str,
+        resume: Resume | None,
+        result: BulkResult,
+        pool: ThreadPoolExecutor,
+        window: deque[tuple[Future[Delivery], _Batch]],
+        bar: Tqdm | None,
+        guard: InterruptGuard,
     ) -> None:
-        if self.dry_run:
+        """Read, validate and pack rows until the input ends or Ctrl-C; the batch still
+        being packed is left in ``self._packing``."""
+        check, block = self.check, self.block
+        for position, (label, row) in enumerate(source):
+            if guard.interrupted:
+                break
+            if self.claimed:  # a resend: show the row the message first came from
+                label = row.row or row.message_id
+            result.rows_read += 1
+            if bar is not None and result.rows_read % 1000 == 0:
+                bar.update(1000)
+            now = None
+            if resume is not None:
+                in_flight, now = resume.in_flight_at(position)
+                if not in_flight and position < resume.run.rows_read:
+                    now = None
+            try:
+                built = build(row, position, now)
+            except Exception as exc:  # one bad row never stops a run
+                result.invalid += 1
+                result.problems.append(Problem(label, "invalid", _reason(exc)))
+                continue
+            if resume is not None:
+                if resume.done(position):
+                    result.skipped += 1
+                    continue
+                if built.message_id in resume.kept:
+                    result.failed += 1  # still waiting in the outbox from the earlier run
+                    continue
+            if built.dated:
+                result.dated += 1
+            if check is not None:
+                violations = check(built.message)
+                if violations:
+                    result.plan_violations += 1
+                    reason = "; ".join(str(v) for v in violations[:3])
+                    if block:
+                        result.invalid += 1
+                        result.problems.append(
+                            Problem(label, "invalid", f"tracking plan: {reason}", built.message_id)
+                        )
+                        continue
+                    if len(result.problems) < MAX_WARNED_ROWS:
+                        result.problems.append(
+                            Problem(label, "sent with violations", reason, built.message_id)
+                        )
+            entry = (built.message_id, kind, message_label(built.message), label, built.encoded)
+            batch = self._packing
+            if batch.full_with(len(built.encoded) + 1):
+                self._submit(pool, window, batch, result)
+                batch = self._packing = _Batch(batch.seq + 1)
+            if not batch.entries:
+                batch.dated_at = built.message.get("timestamp") if built.dated else None
+            batch.add(entry, position)
+
+    # -- sending ----------------------------------------------------------------------
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        window: deque[tuple[Future[Delivery], _Batch]],
+        batch: _Batch,
+        result: BulkResult,
+    ) -> None:
+        if not batch.entries or self.dry_run:
+            batch.entries = []
             return
         while len(window) >= 2 * self.workers:
             self._collect(window.popleft(), result)
-        future = pool.submit(self.transport.post, "batch", batch_body([e[4] for e in chunk]))
-        window.append((future, chunk))
+        if self.run_id is not None:  # the ledger first: these rows may now be in flight
+            self.outbox.range_ahead(
+                self.run_id, batch.seq, batch.first_row, batch.stop_row, batch.dated_at
+            )
+        body = batch_body([e[4] for e in batch.entries])
+        future = pool.submit(self.transport.post, "batch", body, self.cancel)
+        window.append((future, batch))
 
-    def _collect(self, item: tuple[Future[Delivery], list[Entry]], result: BulkResult) -> None:
-        future, entries = item
-        delivery = future.result()
+    def _collect(self, item: tuple[Future[Delivery], _Batch], result: BulkResult) -> None:
+        future, batch = item
+        try:
+            delivery = future.result()
+        except Exception as exc:  # pragma: no cover - post() catches what requests raises
+            delivery = Delivery(error=f"{type(exc).__name__} while sending")
+        entries = batch.entries
         result.messages_sent += len(entries) if delivery.sent else 0
         if delivery.attempts > 1:
             result.retried += len(entries)
@@ -307,15 +266,81 @@ class BulkSender:
         if delivery.delivered:
             result.accepted += len(entries)
             result.response_body = delivery.body
+            if self.run_id is not None:
+                self.outbox.range_settled(self.run_id, batch.seq)
+            elif self.claimed:
+                self.outbox.settle(self.endpoint, [e[0] for e in entries], None)
         else:
-            self._keep(entries, delivery.error, result)
+            self._keep(batch, delivery.error, result, delivery)
+        batch.entries = []
 
-    def _keep(self, entries: list[Entry], error: str, result: BulkResult) -> None:
-        if not entries:
+    def _keep(
+        self, batch: _Batch, error: str, result: BulkResult, delivery: Delivery | None = None
+    ) -> None:
+        """Nothing lost: undelivered messages wait in the outbox with their payloads."""
+        entries = batch.entries
+        if not entries or self.dry_run:
             return
-        self.outbox.add(entries, self.endpoint, error)
-        result.failed += len(entries)
-        result.problems.extend(Problem(e[3], "failed", error, e[0]) for e in entries)
+        rejected = delivery is not None and delivery.rejected
+        state: State = "rejected" if rejected else "pending"
+        status = delivery.status if delivery is not None and delivery.status else None
+        if self.run_id is not None:
+            self.outbox.range_settled(
+                self.run_id, batch.seq, entries, self.endpoint, state, error, status
+            )
+        elif self.claimed:
+            self.outbox.settle(self.endpoint, [e[0] for e in entries], state, error, status)
+        else:
+            self.outbox.keep(entries, self.endpoint, state, error, status)
+        if rejected:
+            result.rejected += len(entries)
+        else:
+            result.failed += len(entries)
+        status_word: ProblemStatus = "rejected" if rejected else "failed"
+        result.problems.extend(Problem(e[3], status_word, error, e[0]) for e in entries)
+        batch.entries = []
+
+    def _conclude(self, result: BulkResult) -> None:
+        result.sent = result.messages_sent > 0
+        if self.run_id is not None and not self.dry_run:
+            if result.interrupted:
+                self.outbox.pause_run(self.run_id, result.rows_read)
+            else:
+                self.outbox.finish_run(self.run_id, result.rows_read)
+        if self.claimed:
+            self.outbox.release(self.endpoint)
+        if result.failed or result.interrupted:
+            result.status_code = SYSTEM_ERROR
+            kept = result.failed
+            result.error_message = (
+                f"{kept:,} messages not delivered; kept in the outbox for %segment_retry"
+                if kept
+                else "interrupted (Ctrl-C): every row read was acknowledged"
+            )
+            if result.interrupted and result.not_read:
+                result.error_message += f"; {result.not_read:,} rows were never read"
+        elif result.rejected:
+            result.error_message = (
+                f"{result.rejected:,} messages rejected by the API (HTTP "
+                f"{result.original_status_code}); kept in the outbox, resend with "
+                "%segment_retry --rejected after fixing them"
+            )
+        elif result.invalid:
+            result.status_code = VALIDATION_ERROR
+            result.error_message = (
+                f"{result.invalid:,} invalid rows were not sent (see the problems)"
+            )
+
+
+def _reason(exc: Exception) -> str:
+    """A one-line reason for an invalid row: our errors as they are, others with their type."""
+    from ..errors import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nests too deep to convert (a recursive structure?)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def batch_full(count: int, size: int, cost: int) -> bool:
@@ -323,7 +348,7 @@ def batch_full(count: int, size: int, cost: int) -> bool:
     return count > 0 and (size + cost > BATCH_TARGET_BYTES or count >= MAX_BATCH_MESSAGES)
 
 
-def pack_batches(built: Iterable[Built]) -> Iterator[list[Built]]:
+def pack_batches(built: list[Built]) -> Iterator[list[Built]]:
     """Group built messages into /v1/batch requests within the byte and count limits."""
     chunk: list[Built] = []
     size = 0
@@ -338,41 +363,55 @@ def pack_batches(built: Iterable[Built]) -> Iterator[list[Built]]:
         yield chunk
 
 
+# -- builders: how a row becomes a message -------------------------------------------
 _ID_KEYS = ("userId", "user_id", "anonymousId", "anonymous_id")
+_MESSAGE_ID_KEYS = ("messageId", "message_id")
 
 
-def segment_dict_builder(anonymous_id: str | None = None) -> Callable[[Mapping[str, Any]], Built]:
+def segment_dict_builder(
+    ids: Callable[[int], str] | None = None, anonymous_id: str | None = None
+) -> Builder:
     """Rows that are Segment-shaped dicts (``{"type": "track", ...}``)."""
 
-    def build(row: Mapping[str, Any]) -> Built:
-        if (
-            anonymous_id is not None
-            and isinstance(row, Mapping)
-            and row.get("type") != "alias"
-            and not any(row.get(key) for key in _ID_KEYS)
-        ):
-            row = {**row, "anonymousId": anonymous_id}
-        return build_from_segment_dict(row, copy=False)
+    def build(row: Any, position: int, now: str | None) -> Built:
+        if isinstance(row, Mapping):
+            extra: dict[str, Any] = {}
+            if (
+                anonymous_id is not None
+                and row.get("type") != "alias"
+                and not any(row.get(key) for key in _ID_KEYS)
+            ):
+                extra["anonymousId"] = anonymous_id
+            if ids is not None and not any(row.get(key) for key in _MESSAGE_ID_KEYS):
+                extra["messageId"] = ids(position)
+            if extra:
+                row = {**row, **extra}
+        return build_from_segment_dict(row, copy=False, now=now)
 
     return build
 
 
 def row_builder(
-    columns: ColumnMap, anonymous_id: str | None = None
-) -> Callable[[Mapping[str, Any]], Built]:
+    columns: ColumnMap, ids: Callable[[int], str] | None = None, anonymous_id: str | None = None
+) -> Builder:
     """Rows that are records: columns map to the call's fields and body."""
     columns = columns.checked_defaults([])
     kind = columns.kind
     fallback = anonymous_id if kind != "alias" else None
 
-    def build(row: Mapping[str, Any]) -> Built:
+    def build(row: Any, position: int, now: str | None) -> Built:
         args = columns.arguments(row)
-        if (
-            fallback is not None
-            and args.get("user_id") is None
-            and args.get("anonymous_id") is None
-        ):
+        if fallback is not None and not (args.get("user_id") or args.get("anonymous_id")):
             args["anonymous_id"] = fallback
-        return build_message(kind, copy=False, **args)
+        if ids is not None and not args.get("message_id"):
+            args["message_id"] = ids(position)
+        return build_message(kind, copy=False, now=now, **args)
 
     return build
+
+
+def stored_builder(pending: Pending, position: int, now: str | None) -> Built:
+    """A kept message, exactly as it was built the first time (no second serialization);
+    the stand-in message carries what the bookkeeping reads: type, id and label."""
+    stand_in = {"type": pending.type, "messageId": pending.message_id, "event": pending.label}
+    return Built(stand_in, (), pending.payload)

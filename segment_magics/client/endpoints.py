@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 ENDPOINTS = {
     "us": "https://api.segment.io/v1",
@@ -11,8 +11,22 @@ ENDPOINTS = {
 }
 
 
+def endpoint_credentials(endpoint: str) -> str | None:
+    """The ``user[:password]`` part of an endpoint URL (``http://KEY@host``), if any.
+
+    Segment-compatible servers take the write key as the Basic-auth user name, so
+    a key written into the URL is taken as the key and never kept in the URL.
+    """
+    parts = urlsplit(endpoint.strip())
+    if parts.username is None and parts.password is None:
+        return None
+    return unquote(parts.username or parts.password or "") or None
+
+
 def resolve_endpoint(endpoint: str) -> str:
-    """Return the ``.../v1`` base URL for ``"us"``, ``"eu"`` or an http(s) URL."""
+    """Return the ``.../v1`` base URL for ``"us"``, ``"eu"`` or an http(s) URL.
+
+    Any credentials in the URL are dropped (see :func:`endpoint_credentials`)."""
     name = endpoint.strip()
     if name.lower() in ENDPOINTS:
         return ENDPOINTS[name.lower()]
@@ -25,7 +39,14 @@ def resolve_endpoint(endpoint: str) -> str:
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return urlunsplit((parts.scheme, _host_and_port(parts), path, "", ""))
+
+
+def _host_and_port(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def display_url(url: str) -> str:
@@ -33,9 +54,9 @@ def display_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, _host_and_port(parts), parts.path, parts.query, parts.fragment)
+    )
 
 
 def is_loopback(url: str) -> bool:

@@ -14,6 +14,11 @@ class WriteKey:
     __slots__ = ("_value", "source")
 
     def __init__(self, value: str, source: str) -> None:
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError(
+                f"the write key from {source} contains spaces or control characters; "
+                "copy it again from the source's settings in Segment"
+            )
         self._value = value
         self.source = source
 

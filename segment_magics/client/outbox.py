@@ -1,36 +1,88 @@
-"""The durable outbox: messages that could not be delivered, kept for a resend.
+"""The durable outbox: every message not yet acknowledged, and the ledger of bulk runs.
 
-A sqlite file (``SEGMENT_MAGICS_OUTBOX``, else the user data directory) that
-survives kernel restarts. Each message keeps its exact payload, so a resend
-carries the original messageId and Segment deduplicates any earlier delivery.
+A sqlite file (``SEGMENT_MAGICS_OUTBOX``, else the user data directory; 0600 in
+a 0700 directory) that survives kernel restarts and kill -9. Each message keeps
+its exact payload, so a resend carries the original messageId and timestamp,
+and Segment deduplicates any earlier delivery. A message is in one state:
+
+- ``in_flight``: being sent by a live process. It is written *before* the
+  request leaves, so a process that dies mid-request leaves it here; once that
+  process is gone, anyone may claim it again.
+- ``pending``: not delivered (an outage, 5xx/429 after the retries, a timeout,
+  Ctrl-C). ``%segment_retry`` resends it.
+- ``rejected``: the server refused it for good (a 4xx other than 408/429); kept
+  with the server's answer and resent only on request.
+
+Resending *claims* messages inside one ``BEGIN IMMEDIATE`` transaction, so two
+kernels retrying the same outbox never send the same message at once, and a
+message leaves the outbox only when its delivery was acknowledged.
+
+Bulk runs write much less: before each batch leaves, the range of input rows it
+holds is recorded (one small row per ~2,500 messages) and removed when the
+server acknowledges the batch. What is left after a crash says which rows may
+have been in flight and where reading stopped; rerunning the backfill with the
+same run id resends exactly those with the same messageIds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import socket
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ENV_VAR = "SEGMENT_MAGICS_OUTBOX"
+State = Literal["in_flight", "pending", "rejected"]
+STALE_CLAIM_SECONDS = 3600.0  # a claim by a process on another host counts as alive this long
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    message_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS messages (
     endpoint TEXT NOT NULL,
+    message_id TEXT NOT NULL,
     type TEXT NOT NULL,
     label TEXT,
     row TEXT,
     payload BLOB NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
     error TEXT,
-    failed_at TEXT NOT NULL,
+    status INTEGER,
+    run_id TEXT,
+    kept_at TEXT NOT NULL,
+    claimed_at REAL,
     PRIMARY KEY (endpoint, message_id)
 );
+CREATE INDEX IF NOT EXISTS messages_state ON messages(endpoint, state);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT,
+    owner TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    rows_total INTEGER,
+    rows_read INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ranges (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    first_row INTEGER NOT NULL,
+    stop_row INTEGER NOT NULL,
+    dated_at TEXT,
+    PRIMARY KEY (run_id, seq)
+);
 """
+_COLUMNS = "message_id, endpoint, type, label, row, payload, state, error, status, kept_at, run_id"
+
+Entry = tuple[str, str, str, Any, bytes]  # message_id, type, label, row label, payload
 
 
 def default_outbox_path() -> Path:
@@ -41,9 +93,53 @@ def default_outbox_path() -> Path:
     return Path(base) / "segment-magics" / "outbox.sqlite"
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- which process owns a claim -----------------------------------------------------
+def _start_time(pid: int) -> str:
+    """When a process started (Linux: clock ticks since boot), to tell reused pids apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return stat.rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+HOST = socket.gethostname()
+OWNER = f"{HOST}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def current_owner() -> str:
+    """This process (recomputed after a fork, so a child never inherits its parent's claims)."""
+    global OWNER
+    if not OWNER.startswith(f"{HOST}:{os.getpid()}:"):
+        OWNER = f"{HOST}:{os.getpid()}:{_start_time(os.getpid())}"
+    return OWNER
+
+
+def owner_alive(owner: str | None, claimed_at: float | None) -> bool:
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != HOST:
+        return claimed_at is not None and time.time() - claimed_at < STALE_CLAIM_SECONDS
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return not started or _start_time(pid) == started
+
+
+# -- records ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Pending:
-    """One undelivered message as kept in the outbox."""
+    """One message as kept in the outbox."""
 
     message_id: str
     endpoint: str
@@ -51,8 +147,32 @@ class Pending:
     label: str
     row: str
     payload: bytes
+    state: str
     error: str
+    status: int | None
     failed_at: str
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A bulk run as the ledger knows it."""
+
+    run_id: str
+    endpoint: str
+    kind: str
+    label: str
+    owner: str | None
+    started_at: str
+    finished_at: str | None
+    rows_total: int | None
+    rows_read: int  # rows up to here were read before the last batch left
+    in_flight: tuple[tuple[int, int, str | None], ...] = ()  # (first, stop, dated_at) ranges
+    next_seq: int = 0  # batch numbers of a resumed run continue here
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
 
 
 class Outbox:
@@ -61,7 +181,8 @@ class Outbox:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_outbox_path()
         self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
 
     @property
     def shown_path(self) -> str:
@@ -71,73 +192,278 @@ class Outbox:
         except ValueError:
             return str(self.path)
 
+    # -- the connection -------------------------------------------------------------
     def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is not None and self._pid != os.getpid():  # forked: never share a handle
+            self._db = None
         if self._db is None:
-            if not create and not self.path.exists():
-                return None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-            self._db.executescript(_SCHEMA)
+            if not self.path.exists():
+                if not create:
+                    return None
+                _create_private(self.path)
+            db = sqlite3.connect(
+                str(self.path), check_same_thread=False, timeout=30, isolation_level=None
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            _migrate(db)
+            self._db, self._pid = db, os.getpid()
         return self._db
 
-    def add(
-        self, entries: Iterable[tuple[str, str, str, Any, bytes]], endpoint: str, error: str
-    ) -> int:
-        """Keep ``(message_id, type, label, row, payload)`` entries; returns how many."""
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        rows = [
-            (mid, endpoint, kind, label, str(row), payload, error, now)
-            for mid, kind, label, row, payload in entries
-        ]
-        if not rows:
-            return 0
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that takes the database lock up front (two kernels
+        claiming at once serialize here instead of failing half-way)."""
         with self._lock:
             db = self._connect(create=True)
             assert db is not None
-            with db:
-                db.executemany(
-                    "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
-        return len(rows)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
-    def pending(self, endpoint: str | None = None) -> list[Pending]:
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             db = self._connect(create=False)
             if db is None:
                 return []
-            if endpoint:
-                cursor = db.execute(
-                    "SELECT * FROM outbox WHERE endpoint = ? ORDER BY failed_at, rowid", (endpoint,)
-                )
+            return db.execute(sql, args).fetchall()
+
+    # -- messages -------------------------------------------------------------------
+    def keep(
+        self,
+        entries: Iterable[Entry],
+        endpoint: str,
+        state: State,
+        error: str = "",
+        status: int | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Keep (or update) ``(message_id, type, label, row, payload)`` entries in ``state``.
+
+        ``in_flight`` entries are claimed by this process."""
+        now = _now()
+        owner = current_owner() if state == "in_flight" else None
+        claimed = time.time() if owner else None
+        rows = [
+            (mid, endpoint, kind, label, str(row), payload, state, owner, error, status, run_id,
+             now, claimed)
+            for mid, kind, label, row, payload in entries
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO messages (message_id, endpoint, type, label, row, "
+                "payload, state, owner, error, status, run_id, kept_at, claimed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def settle(
+        self,
+        endpoint: str,
+        message_ids: Iterable[str],
+        state: State | None,
+        error: str = "",
+        status: int | None = None,
+    ) -> None:
+        """After an attempt: ``state=None`` removes acknowledged messages; otherwise they
+        wait again as ``pending`` or ``rejected`` with the server's answer."""
+        keys = [(endpoint, mid) for mid in message_ids]
+        if not keys:
+            return
+        with self._write() as db:
+            if state is None:
+                db.executemany("DELETE FROM messages WHERE endpoint = ? AND message_id = ?", keys)
             else:
-                cursor = db.execute("SELECT * FROM outbox ORDER BY failed_at, rowid")
-            rows = cursor.fetchall()
-        return [Pending(*row) for row in rows]
+                db.executemany(
+                    "UPDATE messages SET state = ?, owner = NULL, claimed_at = NULL, "
+                    "error = ?, status = ?, kept_at = ? WHERE endpoint = ? AND message_id = ?",
+                    [(state, error, status, _now(), *key) for key in keys],
+                )
+
+    def claim(self, endpoint: str, *, rejected: bool = False) -> list[Pending]:
+        """Take the messages that wait for ``endpoint`` (pending; rejected only when asked;
+        in flight only when the process that sent them has died) for this process."""
+        states = ("pending", "rejected") if rejected else ("pending",)
+        me = current_owner()
+        with self._write() as db:
+            rows = db.execute(
+                f"SELECT rowid, {_COLUMNS}, owner, claimed_at FROM messages "  # noqa: S608
+                "WHERE endpoint = ? ORDER BY kept_at, rowid",
+                (endpoint,),
+            ).fetchall()
+            alive: dict[str | None, bool] = {}
+            taken = []
+            for row in rows:
+                rowid, *fields, owner, claimed_at = row
+                state = fields[6]
+                if state == "in_flight":
+                    if owner == me:
+                        continue
+                    if owner not in alive:
+                        alive[owner] = owner_alive(owner, claimed_at)
+                    if alive[owner]:
+                        continue
+                elif state not in states:
+                    continue
+                taken.append((rowid, fields))
+            db.executemany(
+                "UPDATE messages SET state = 'in_flight', owner = ?, claimed_at = ? "
+                "WHERE rowid = ?",
+                [(me, time.time(), rowid) for rowid, _ in taken],
+            )
+        return [_pending(fields) for _, fields in taken]
+
+    def release(self, endpoint: str) -> int:
+        """Ctrl-C or the end of a resend: this process's claims wait again as pending."""
+        with self._write() as db:
+            return db.execute(
+                "UPDATE messages SET state = 'pending', owner = NULL, claimed_at = NULL "
+                "WHERE endpoint = ? AND state = 'in_flight' AND owner = ?",
+                (endpoint, current_owner()),
+            ).rowcount
+
+    def pending(self, endpoint: str | None = None) -> list[Pending]:
+        """What waits, oldest first (every state); nothing is claimed."""
+        where, args = ("WHERE endpoint = ?", (endpoint,)) if endpoint else ("", ())
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM messages {where} ORDER BY kept_at, rowid",  # noqa: S608
+            args,
+        )
+        return [_pending(list(row)) for row in rows]
 
     def __iter__(self) -> Iterator[Pending]:
         return iter(self.pending())
 
-    def count(self, endpoint: str | None = None) -> int:
-        with self._lock:
-            db = self._connect(create=False)
-            if db is None:
-                return 0
-            if endpoint:
-                cursor = db.execute("SELECT COUNT(*) FROM outbox WHERE endpoint = ?", (endpoint,))
-            else:
-                cursor = db.execute("SELECT COUNT(*) FROM outbox")
-            return int(cursor.fetchone()[0])
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many messages wait, by (endpoint, state)."""
+        rows = self._read("SELECT endpoint, state, COUNT(*) FROM messages GROUP BY 1, 2")
+        return {(endpoint, state): count for endpoint, state, count in rows}
+
+    def count(self, endpoint: str | None = None, state: str | None = None) -> int:
+        return sum(
+            n
+            for (e, s), n in self.counts().items()
+            if (endpoint is None or e == endpoint) and (state is None or s == state)
+        )
 
     def remove(self, endpoint: str, message_ids: Iterable[str]) -> None:
-        with self._lock:
-            db = self._connect(create=False)
-            if db is None:
-                return
-            with db:
-                db.executemany(
-                    "DELETE FROM outbox WHERE endpoint = ? AND message_id = ?",
-                    [(endpoint, mid) for mid in message_ids],
+        self.settle(endpoint, message_ids, None)
+
+    # -- bulk runs ------------------------------------------------------------------
+    def start_run(
+        self, run_id: str, endpoint: str, kind: str, label: str, rows_total: int | None
+    ) -> Run | None:
+        """Record a run; returns what the ledger knew of it before (a run to resume)."""
+        before = self.run(run_id)
+        with self._write() as db:
+            if before is None:
+                db.execute(
+                    "INSERT INTO runs (run_id, endpoint, kind, label, owner, started_at, "
+                    "rows_total) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, endpoint, kind, label, current_owner(), _now(), rows_total),
                 )
+            else:
+                db.execute(
+                    "UPDATE runs SET owner = ?, finished_at = NULL WHERE run_id = ?",
+                    (current_owner(), run_id),
+                )
+        return before
+
+    def run(self, run_id: str) -> Run | None:
+        rows = self._read(
+            "SELECT run_id, endpoint, kind, label, owner, started_at, finished_at, rows_total, "
+            "rows_read FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        if not rows:
+            return None
+        ranges = self._read(
+            "SELECT first_row, stop_row, dated_at, seq FROM ranges WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        next_seq = max((seq for *_, seq in ranges), default=-1) + 1
+        run_id_, endpoint, kind, label, owner, started, finished, total, read = rows[0]
+        return Run(run_id_, endpoint, kind, label or "", owner, started, finished, total, read,
+                   tuple(r[:3] for r in ranges), next_seq)  # fmt: skip
+
+    def unfinished_runs(self, endpoint: str | None = None) -> list[Run]:
+        """Runs whose process ended before they did (kill -9, a crash): resumable."""
+        rows = self._read(
+            "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC"
+        )
+        runs = [r for (run_id,) in rows if (r := self.run(run_id)) is not None]
+        return [
+            r
+            for r in runs
+            if (endpoint is None or r.endpoint == endpoint)
+            and r.owner != current_owner()
+            and not owner_alive(r.owner, None)
+        ]
+
+    def range_ahead(
+        self, run_id: str, seq: int, first_row: int, stop_row: int, dated_at: str | None
+    ) -> None:
+        """Before a batch leaves: rows first..stop may be in flight; reading got to stop."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO ranges VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, first_row, stop_row, dated_at),
+            )
+            db.execute(
+                "UPDATE runs SET rows_read = MAX(rows_read, ?) WHERE run_id = ?",
+                (stop_row, run_id),
+            )
+
+    def range_settled(
+        self,
+        run_id: str,
+        seq: int,
+        kept: Sequence[Entry] = (),
+        endpoint: str = "",
+        state: State = "pending",
+        error: str = "",
+        status: int | None = None,
+    ) -> None:
+        """The batch's fate is known: acknowledged (nothing kept) or its messages kept."""
+        now = _now()
+        with self._write() as db:
+            if kept:
+                db.executemany(
+                    "INSERT OR REPLACE INTO messages (message_id, endpoint, type, label, row, "
+                    "payload, state, error, status, run_id, kept_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (mid, endpoint, kind, label, str(row), payload, state, error, status,
+                         run_id, now)
+                        for mid, kind, label, row, payload in kept
+                    ],
+                )  # fmt: skip
+            db.execute("DELETE FROM ranges WHERE run_id = ? AND seq = ?", (run_id, seq))
+
+    def pause_run(self, run_id: str, rows_read: int) -> None:
+        """Ctrl-C: every row read is settled; the rest can follow with the same run id."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET rows_read = MAX(rows_read, ?), owner = NULL WHERE run_id = ?",
+                (rows_read, run_id),
+            )
+
+    def finish_run(self, run_id: str, rows_read: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, rows_read = MAX(rows_read, ?), owner = NULL "
+                "WHERE run_id = ?",
+                (_now(), rows_read, run_id),
+            )
+            db.execute("DELETE FROM ranges WHERE run_id = ?", (run_id,))
 
     def close(self) -> None:
         with self._lock:
@@ -147,3 +473,38 @@ class Outbox:
 
     def __repr__(self) -> str:
         return f"<Outbox {self.path.name} ({self.count()} waiting)>"
+
+
+def _pending(fields: list[Any]) -> Pending:
+    mid, endpoint, kind, label, row, payload, state, error, status, kept_at, run_id = fields
+    return Pending(mid, endpoint, kind, label or "", row or "", bytes(payload), state,
+                   error or "", status, kept_at, run_id)  # fmt: skip
+
+
+def _create_private(path: Path) -> None:
+    """The directory 0700 and the file 0600 from the start; sqlite gives its -wal and
+    -shm files the database file's permissions."""
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        parent.chmod(0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Outboxes written by segment-magics 0.1 (table ``outbox``) become pending messages."""
+    found = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+    ).fetchone()
+    if found is None:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(
+        "INSERT OR IGNORE INTO messages (message_id, endpoint, type, label, row, payload, "
+        "state, error, kept_at) SELECT message_id, endpoint, type, label, row, payload, "
+        "'pending', error, failed_at FROM outbox"
+    )
+    db.execute("DROP TABLE outbox")
+    db.execute("COMMIT")

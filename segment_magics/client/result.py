@@ -40,6 +40,9 @@ class Result(Rendered):
     error_field: str | None = None
     violations: tuple[Violation, ...] = ()
     plan_checked: bool = False
+    interrupted: bool = False  # Ctrl-C before the server answered (kept in the outbox)
+    context_label: str = ""  # the event/name of a call whose message could not be built
+    context_user: str = ""  # ... and its user
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -66,12 +69,12 @@ class Result(Rendered):
     @property
     def label(self) -> str:
         """The event, page name or group id: what a person calls this call."""
-        return message_label(self.message or {})
+        return message_label(self.message or {}) or self.context_label
 
     @property
     def who(self) -> str:
         msg = self.message or {}
-        return str(msg.get("userId") or msg.get("anonymousId") or "")
+        return str(msg.get("userId") or msg.get("anonymousId") or "") or self.context_user
 
     def to_dict(self) -> dict[str, Any]:
         """The node spec's output contract, exactly these five keys."""

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from ..errors import ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
+from ..messages.ids import RowIds, new_run_id
 from ..plan import PlanSource, PlanValidator, Violation, load_plan, validator_for
-from .bulk import BulkResult, BulkSender, pack_batches, row_builder, segment_dict_builder
-from .endpoints import display_url, is_loopback, resolve_endpoint
+from .bulk import (
+    BulkSender,
+    Resume,
+    _reason,
+    pack_batches,
+    row_builder,
+    segment_dict_builder,
+    stored_builder,
+)
+from .bulk_result import BulkResult
+from .deadline import Cancel
+from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_endpoint
 from .history import History
+from .interrupts import InterruptGuard
 from .keys import ENV_VAR, WriteKey, find_write_key
-from .outbox import Outbox, Pending
+from .outbox import Entry, Outbox, Run, current_owner, owner_alive
 from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, BatchResult, Result
 from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
@@ -24,6 +37,7 @@ from .transport import Delivery, Transport, batch_body, single_body
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
 PlanMode = Literal["warn", "block", "off"]
 PLAN_MODES: tuple[PlanMode, ...] = get_args(PlanMode)
+R = TypeVar("R", bound=Result)
 
 
 class SegmentClient:
@@ -32,6 +46,12 @@ class SegmentClient:
     >>> client = SegmentClient(endpoint="http://127.0.0.1:8787")  # the local collector
     >>> client.track("Order Completed", user_id="u1", properties={"total": 99}).ok
     True
+
+    Every message carries its event time (``timestamp``, now unless given) and is
+    written to the outbox before it leaves; it leaves the outbox only when the
+    server acknowledged it. ``outbox_key`` names the endpoint in the outbox
+    (default: its URL; the notebook session uses ``"local"`` for its collector,
+    so that what waits survives a kernel restart on another port).
     """
 
     def __init__(
@@ -49,10 +69,14 @@ class SegmentClient:
         write_key_env: str = ENV_VAR,
         retry: RetryPolicy | None = None,
         outbox: str | Path | Outbox | None = None,
+        outbox_key: str | None = None,
         plan: PlanSource | PlanValidator | None = None,
         plan_mode: PlanMode = "warn",
     ) -> None:
-        self.endpoint = resolve_endpoint(endpoint)
+        in_url = endpoint_credentials(endpoint)
+        self.endpoint = resolve_endpoint(endpoint)  # never keeps credentials
+        if write_key is None and in_url is not None:
+            write_key = WriteKey(in_url, "the endpoint URL")
         key = find_write_key(write_key, write_key_env)
         if key is None and is_loopback(self.endpoint):
             key = WriteKey(LOCAL_KEY, "not needed (local endpoint)")
@@ -64,6 +88,7 @@ class SegmentClient:
             max_retries=max_retries, total_budget=retry_budget, max_retry_after=max_retry_after
         )
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
+        self.outbox_key = outbox_key or self.endpoint
         self.plan: PlanValidator | None = None
         self.plan_mode: PlanMode = "warn"
         self.use_plan(plan, plan_mode)
@@ -88,9 +113,13 @@ class SegmentClient:
     def timeout(self) -> float:
         return self._transport.timeout
 
+    @property
+    def shown_endpoint(self) -> str:
+        return display_url(self.endpoint)
+
     def __repr__(self) -> str:
         return (
-            f"SegmentClient(endpoint={display_url(self.endpoint)!r}, "
+            f"SegmentClient(endpoint={self.shown_endpoint!r}, "
             f"write_key={self.masked_key} from {self.key_source})"
         )
 
@@ -150,47 +179,72 @@ class SegmentClient:
         return self.send("alias", previous_id=previous_id, user_id=user_id, **fields)
 
     def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
-        """Build, validate and send one call of type ``kind``."""
+        """Build, validate and send one call of type ``kind``.
+
+        Bad input never raises: it gives a Result with StatusCode -1. Ctrl-C while
+        the request is out keeps the message in the outbox, records the Result,
+        and then raises KeyboardInterrupt so that a loop of calls stops.
+        """
         dry = self.dry_run if dry_run is None else dry_run
         try:
             built = build_message(kind, **fields)
-        except ValidationError as exc:
-            return self._record(self._invalid(kind, exc))
-        except TypeError as exc:  # an unknown keyword argument
-            return self._record(self._invalid(kind, ValidationError("arguments", str(exc))))
-        violations = self._violations(built)
+            violations = self._violations(built)
+        except Exception as exc:
+            return self._record(self._invalid(kind, exc, fields))
         if violations and self.plan_mode == "block":
             result = self._result(built, None, dry, _blocked(violations))
         else:
             result = self._deliver_one(built, dry)
         if violations is not None:
             result.violations, result.plan_checked = tuple(violations), True
-        return self._record(result)
+        self._record(result)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return result
 
     # -- batches ------------------------------------------------------------------
     def batch(
         self, messages: Iterable[Mapping[str, Any]], *, dry_run: bool | None = None
     ) -> BatchResult:
         """Validate every message, then POST them to /v1/batch in requests of at most
-        500 KB and 2,500 messages. If any message is invalid, nothing is sent."""
+        500 KB and 2,500 messages. If any message is invalid, nothing is sent and
+        every invalid one is listed."""
         dry = self.dry_run if dry_run is None else dry_run
         built: list[Built] = []
         warnings: list[str] = []
+        invalid: list[Result] = []
         try:
             for index, data in enumerate(messages):
-                item = build_from_segment_dict(data, where=f"batch[{index}]")
-                violations = self._violations(item)
+                where = f"batch[{index}]"
+                try:
+                    item = build_from_segment_dict(data, where=where)
+                    violations = self._violations(item)
+                except Exception as exc:
+                    invalid.append(self._invalid(_kind_of(data), exc, data, where))
+                    continue
                 if violations and self.plan_mode == "block":
-                    raise ValidationError(f"batch[{index}]", _blocked(violations))
+                    invalid.append(
+                        self._invalid(
+                            item.message["type"],
+                            ValidationError(where, _blocked(violations)),
+                            data,
+                        )
+                    )
+                    continue
                 built.append(item)
-                warnings.extend(f"batch[{index}]: {w}" for w in item.warnings)
-        except ValidationError as exc:
+                warnings.extend(f"{where}: {w}" for w in item.warnings)
+        except Exception as exc:  # the iterable itself failed
+            invalid.append(self._invalid("batch", exc, {}, "messages"))
+        if invalid:
+            first = invalid[0]
+            more = f" and {len(invalid) - 1} more" if len(invalid) > 1 else ""
             result = BatchResult(
                 type="batch",
                 status_code=VALIDATION_ERROR,
-                error_message=f"{exc} (nothing was sent)",
-                error_field=exc.field,
-                endpoint=display_url(self.endpoint),
+                error_message=f"{first.error_message}{more} (nothing was sent)",
+                error_field=first.error_field,
+                endpoint=self.shown_endpoint,
+                results=invalid,
             )
             return self._record(result)
         return self._record(self._deliver_batch(built, tuple(warnings), dry))
@@ -200,7 +254,7 @@ class SegmentClient:
     ) -> BatchResult:
         start = time.monotonic()
         summary = BatchResult(
-            type="batch", warnings=warnings, dry_run=dry, endpoint=display_url(self.endpoint)
+            type="batch", warnings=warnings, dry_run=dry, endpoint=self.shown_endpoint
         )
         missing = self._missing_key_error()
         if missing and not dry:
@@ -208,20 +262,34 @@ class SegmentClient:
             summary.results = [self._result(b, None, dry, missing) for b in built]
             return summary
         last: Delivery | None = None
-        for chunk in pack_batches(built):
-            if dry:
+        cancel = Cancel()
+        chunks = list(pack_batches(built))
+        if not dry:  # written ahead: each message is acknowledged or stays in the outbox
+            self._ledger(lambda: self.outbox.keep(map(_entry, built), self.outbox_key, "in_flight"))
+        with InterruptGuard(cancel.set) as guard:
+            for chunk in chunks:
                 delivery = None
-            else:
-                delivery = self._transport.post("batch", batch_body([b.encoded for b in chunk]))
-                summary.requests += 1
-                summary.attempts += delivery.attempts
-                last = delivery
-            results = [self._result(b, delivery, dry) for b in chunk]
-            if delivery is not None and not delivery.delivered and not delivery.final_http_error:
-                self._keep(chunk, results[0])
-                for r in results[1:]:
-                    r.warnings = results[0].warnings
-            summary.results.extend(results)
+                if not dry:
+                    try:
+                        if guard.interrupted:
+                            raise KeyboardInterrupt
+                        delivery = self._transport.post(
+                            "batch", batch_body([b.encoded for b in chunk]), cancel
+                        )
+                    except KeyboardInterrupt:
+                        guard.interrupt()
+                        delivery = Delivery(interrupted=True, error="interrupted (Ctrl-C)")
+                    summary.requests += 1
+                    summary.attempts += delivery.attempts
+                    last = delivery
+                    self._settle([b.message_id for b in chunk], delivery)
+                results = [self._result(b, delivery, dry) for b in chunk]
+                if delivery is not None and not delivery.delivered and not delivery.rejected:
+                    _kept_note(results[0], self.outbox.shown_path)
+                    for r in results[1:]:
+                        r.warnings = results[0].warnings
+                summary.results.extend(results)
+        summary.interrupted = guard.interrupted
         worst = next((r for r in summary.results if not r.ok), None)
         summary.sent = any(r.sent for r in summary.results)
         if worst is not None:
@@ -252,6 +320,7 @@ class SegmentClient:
         progress: bool = True,
         workers: int = 4,
         anonymous_id: str | None = None,
+        run_id: str | None = None,
     ) -> BulkResult:
         """Send many messages through /v1/batch, several requests in flight.
 
@@ -264,119 +333,227 @@ class SegmentClient:
         undeliverable ones go to the outbox. Missing cells (NaN/NA) are omitted.
         ``anonymous_id`` is used for rows that have neither a userId nor an
         anonymousId.
+
+        Rows without a messageId get one derived from ``run_id`` (generated when
+        not given) and their position, and rows without a timestamp are dated when
+        read. Running again with the same ``run_id`` after a crash or Ctrl-C
+        resumes: rows acknowledged before are skipped, rows that may have been in
+        flight are resent with the same messageIds, and the rest follows.
         """
         dry = self.dry_run if dry_run is None else dry_run
+        run = run_id or new_run_id()
+        ids = RowIds(run)
+        what = kind or "messages"
+        label = event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
         if kind is None:
-            build = segment_dict_builder(anonymous_id)
-            label = "messages"
+            build = segment_dict_builder(ids, anonymous_id)
         else:
             fixed = dict(defaults or {})
             if event is not None:
                 fixed["event"] = event
             try:
                 build = row_builder(
-                    ColumnMap(kind, dict(columns or {}), body_columns, fixed), anonymous_id
+                    ColumnMap(kind, dict(columns or {}), body_columns, fixed), ids, anonymous_id
                 )
             except ValidationError as exc:
                 return self._record(
-                    BulkResult(type=kind, status_code=VALIDATION_ERROR, error_message=str(exc))
+                    BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
                 )
-            label = kind
         missing = self._missing_key_error()
         if missing and not dry:
             return self._record(
-                BulkResult(type=label, status_code=VALIDATION_ERROR, error_message=missing)
+                BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=missing)
             )
-        sender = BulkSender(
-            self._transport,
-            self.outbox,
-            self.endpoint,
-            workers=workers,
-            dry_run=dry,
-            progress=progress,
-            check=self.plan.check if self.plan is not None and self.plan_mode != "off" else None,
-            block=self.plan_mode == "block",
+        resume = None
+        if not dry:
+            try:
+                resume = self._begin_run(run, what, label, rows)
+            except ValidationError as exc:
+                return self._record(
+                    BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
+                )
+        sender = self._sender(workers, dry, progress)
+        sender.check = (
+            self.plan.check if self.plan is not None and self.plan_mode != "off" else None
         )
-        result = sender.run(rows, build, label)
-        result.endpoint = display_url(self.endpoint)
+        sender.block = self.plan_mode == "block"
+        sender.run_id = None if dry else run
+        result = sender.run(rows, build, what, resume)
+        result.run_id = run
+        result.context_label = event or ""
+        result.endpoint = self.shown_endpoint
         return self._record(result)
 
-    def retry_outbox(self, *, progress: bool = False, workers: int = 4) -> BulkResult:
-        """Resend what the outbox keeps for this endpoint, with the original messageIds."""
-        pending = self.outbox.pending(self.endpoint)
+    def _begin_run(self, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:
+        """Record the run in the ledger; an earlier, unfinished run of it is resumed."""
+        total = len(rows) if hasattr(rows, "__len__") else None
+        before = self.outbox.run(run_id)
+        if before is not None:
+            if before.kind != kind or before.endpoint != self.outbox_key:
+                raise ValidationError(
+                    "run_id",
+                    f"run {run_id!r} was a {before.kind} backfill to {before.endpoint}; "
+                    "choose another run id (the same id resends the same messageIds)",
+                )
+            if before.owner not in (None, current_owner()) and owner_alive(before.owner, None):
+                raise ValidationError(
+                    "run_id", f"run {run_id!r} is being sent by another process right now"
+                )
+        self.outbox.start_run(run_id, self.outbox_key, kind, label, total)
+        if before is None or before.finished:
+            return None
+        kept = {p.message_id for p in self.outbox.pending(self.outbox_key) if p.run_id == run_id}
+        return Resume(before, frozenset(kept))
+
+    def retry_outbox(
+        self, *, progress: bool = False, workers: int = 4, rejected: bool = False
+    ) -> BulkResult:
+        """Resend what the outbox keeps for this endpoint, with the original messageIds.
+
+        Pending messages are resent (and messages a dead process left in flight);
+        rejected ones only with ``rejected=True``. A message leaves the outbox
+        only when the server acknowledged it; Ctrl-C puts the rest back.
+        """
         missing = self._missing_key_error()
         if missing:
             return self._record(
                 BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing)
             )
-        sender = BulkSender(
-            self._transport, self.outbox, self.endpoint, workers=workers, progress=progress
-        )
-        result = sender.run(pending, _stored, "resend")
-        kept = {problem.message_id for problem in result.problems}
-        delivered = [p.message_id for p in pending if p.message_id not in kept]
-        self.outbox.remove(self.endpoint, delivered)
-        result.endpoint = display_url(self.endpoint)
+        claimed = self.outbox.claim(self.outbox_key, rejected=rejected)
+        sender = self._sender(workers, False, progress)
+        sender.claimed = True
+        result = sender.run(claimed, stored_builder, "resend")
+        result.run_id = ""
+        waiting = self.outbox.counts()
+        result.waiting_elsewhere = sum(
+            n for (endpoint, state), n in waiting.items()
+            if endpoint != self.outbox_key or (state == "rejected" and not rejected)
+        )  # fmt: skip
+        if not claimed and result.waiting_elsewhere:
+            result.warnings = (
+                f"nothing waits for {self.shown_endpoint}; {result.waiting_elsewhere:,} "
+                "messages wait for other endpoints or as rejected (%segment_history --failed)",
+            )
+        result.endpoint = self.shown_endpoint
         return self._record(result)
 
+    def _sender(self, workers: int, dry: bool, progress: bool) -> BulkSender:
+        return BulkSender(
+            self._transport,
+            self.outbox,
+            self.outbox_key,
+            workers=workers,
+            dry_run=dry,
+            progress=progress,
+        )
+
     def kept_results(self) -> list[Result]:
-        """What the outbox keeps for this endpoint, as failed Results (for history views)."""
+        """What the outbox keeps for this endpoint, as failed Results (for history views),
+        and bulk runs that a crash left unfinished."""
         out = []
-        for pending in self.outbox.pending(self.endpoint):
-            message = json.loads(pending.payload)
+        for pending in self.outbox.pending(self.outbox_key):
+            try:
+                message = json.loads(pending.payload)
+            except ValueError:
+                message = None
+            code = OK if pending.state == "rejected" else SYSTEM_ERROR
+            what = {"rejected": "rejected", "in_flight": "in flight"}.get(pending.state, "waiting")
             out.append(
                 Result(
                     type=pending.type,
-                    status_code=SYSTEM_ERROR,
-                    error_message=f"in the outbox: {pending.error}",
+                    status_code=code,
+                    original_status_code=pending.status or 0,
+                    error_message=f"in the outbox ({what}): {pending.error}",
                     message=message,
                     message_id=pending.message_id,
-                    endpoint=display_url(self.endpoint),
+                    endpoint=self.shown_endpoint,
                     created_at=dt.datetime.fromisoformat(pending.failed_at),
                 )
             )
+        out.extend(_run_result(run, self.shown_endpoint) for run in self._unfinished())
         return out
+
+    def _unfinished(self) -> list[Run]:
+        try:
+            return self.outbox.unfinished_runs(self.outbox_key)
+        except sqlite3.Error:
+            return []
 
     # -- internals ----------------------------------------------------------------
     def _missing_key_error(self) -> str:
         if self._key is not None:
             return ""
         return (
-            f"no write key for {display_url(self.endpoint)}: set ${self.key_env} "
+            f"no write key for {self.shown_endpoint}: set ${self.key_env} "
             "or pass write_key=... (use the local collector to try things without one)"
         )
 
-    def _invalid(self, kind: str, exc: ValidationError) -> Result:
+    def _invalid(
+        self, kind: str, exc: Exception, fields: Mapping[str, Any] | Any, where: str = ""
+    ) -> Result:
+        """A Result for input that cannot be sent; it keeps what it can show of the call."""
+        error = exc if isinstance(exc, ValidationError) else ValidationError(where, _reason(exc))
+        shown = _partial_message(kind, fields)
         return Result(
             type=kind,
             status_code=VALIDATION_ERROR,
-            error_message=str(exc),
-            error_field=exc.field,
-            endpoint=display_url(self.endpoint),
+            error_message=str(error),
+            error_field=error.field,
+            endpoint=self.shown_endpoint,
+            message=None,
+            context_label=message_label(shown),
+            context_user=str(shown.get("userId") or shown.get("anonymousId") or ""),
         )
 
     def _deliver_one(self, built: Built, dry: bool) -> Result:
         missing = self._missing_key_error()
         if dry or missing:
             return self._result(built, None, dry, "" if dry else missing)
-        delivery = self._transport.post(built.message["type"], single_body(built.message))
+        written = self._ledger(
+            lambda: self.outbox.keep([_entry(built)], self.outbox_key, "in_flight")
+        )
+        cancel = Cancel()
+        with InterruptGuard(cancel.set) as guard:
+            delivery = self._transport.post(
+                built.message["type"], single_body(built.encoded), cancel
+            )
+        delivery.interrupted = delivery.interrupted or guard.interrupted
+        if written:
+            self._settle([built.message_id], delivery)
         result = self._result(built, delivery, dry)
-        if result.status_code == SYSTEM_ERROR:
-            self._keep([built], result)
+        if not delivery.delivered and not delivery.rejected:
+            if written:
+                _kept_note(result, self.outbox.shown_path)
+            else:
+                result.warnings = (*result.warnings, "the outbox could not be written: not kept")
+        elif delivery.rejected:
+            result.warnings = (
+                *result.warnings,
+                "kept in the outbox as rejected; fix it and resend with %segment_retry --rejected",
+            )
         return result
 
-    def _keep(self, built: list[Built], result: Result) -> None:
-        """Nothing lost: undeliverable messages wait in the outbox for retry_outbox()."""
-        entries = [
-            (b.message_id, b.message["type"], message_label(b.message), "", b.encoded)
-            for b in built
-        ]
-        self.outbox.add(entries, self.endpoint, result.error_message)
-        result.warnings = (
-            *result.warnings,
-            f"kept in the outbox ({self.outbox.shown_path}); resend with %segment_retry "
-            "or client.retry_outbox()",
-        )
+    def _settle(self, message_ids: list[str], delivery: Delivery) -> None:
+        """After the attempt: acknowledged ones leave the outbox, the rest wait there."""
+        if delivery.delivered:
+            self._ledger(lambda: self.outbox.settle(self.outbox_key, message_ids, None))
+        else:
+            state: Literal["rejected", "pending"] = "rejected" if delivery.rejected else "pending"
+            status = delivery.status or None
+            self._ledger(
+                lambda: self.outbox.settle(
+                    self.outbox_key, message_ids, state, delivery.error, status
+                )
+            )
+
+    def _ledger(self, write: Callable[[], Any]) -> bool:
+        """Write to the outbox; a broken outbox (disk full, no permission) must not stop
+        the call itself, so it is reported in the Result instead."""
+        try:
+            write()
+        except (sqlite3.Error, OSError):
+            return False
+        return True
 
     def _result(
         self, built: Built, delivery: Delivery | None, dry: bool, invalid: str = ""
@@ -387,7 +564,7 @@ class SegmentClient:
             message_id=built.message_id,
             warnings=built.warnings,
             dry_run=dry,
-            endpoint=display_url(self.endpoint),
+            endpoint=self.shown_endpoint,
         )
         if invalid:
             result.status_code, result.error_message = VALIDATION_ERROR, invalid
@@ -398,22 +575,76 @@ class SegmentClient:
             result.response_body = delivery.body
             result.attempts = delivery.attempts
             result.elapsed = delivery.elapsed
+            result.interrupted = delivery.interrupted
             if delivery.delivered:
                 result.status_code = OK
-            elif delivery.final_http_error:
+            elif delivery.rejected:
                 result.status_code, result.error_message = OK, delivery.error
             else:
                 result.status_code, result.error_message = SYSTEM_ERROR, delivery.error
         return result
 
-    def _record(self, result: Result) -> Any:
+    def _record(self, result: R) -> R:
         self.history.record(result)
         return result
 
 
-def _stored(pending: Pending) -> Built:
-    """A kept message, exactly as it was built the first time."""
-    return Built(json.loads(pending.payload), (), pending.payload)
+def _entry(built: Built) -> Entry:
+    return (
+        built.message_id,
+        built.message["type"],
+        message_label(built.message),
+        "",
+        built.encoded,
+    )
+
+
+def _kept_note(result: Result, where: str) -> None:
+    result.warnings = (
+        *result.warnings,
+        f"kept in the outbox ({where}); resend with %segment_retry or client.retry_outbox()",
+    )
+
+
+def _kind_of(data: Any) -> str:
+    kind = data.get("type") if isinstance(data, Mapping) else None
+    return str(kind) if isinstance(kind, str) and kind else "batch"
+
+
+def _partial_message(kind: str, fields: Any) -> dict[str, Any]:
+    """What a person would call a call that could not be built: its event and user."""
+    if not isinstance(fields, Mapping):
+        return {}
+    shown: dict[str, Any] = {}
+    for key, wire in (("event", "event"), ("name", "name"), ("group_id", "groupId"),
+                      ("previous_id", "previousId"), ("user_id", "userId"),
+                      ("anonymous_id", "anonymousId")):  # fmt: skip
+        value = fields.get(key, fields.get(wire))
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            shown[wire] = str(value)
+    return shown
+
+
+def _run_result(run: Run, endpoint: str) -> Result:
+    """An unfinished bulk run, as a row of ``%segment_history --failed``."""
+    ranges = ", ".join(f"{first:,}–{stop - 1:,}" for first, stop, _ in run.in_flight) or "none"
+    unread = (
+        f"; rows from {run.rows_read:,} of {run.rows_total:,} were never read"
+        if run.rows_total is not None and run.rows_read < run.rows_total
+        else ""
+    )
+    return Result(
+        type=f"bulk {run.kind}",
+        status_code=SYSTEM_ERROR,
+        error_message=(
+            f"run {run.run_id} ended early: rows possibly in flight: {ranges}{unread}; "
+            f"rerun the same send with run id {run.run_id} to resend them with the same "
+            "messageIds and continue"
+        ),
+        endpoint=endpoint,
+        context_label=run.label or run.run_id,
+        created_at=dt.datetime.fromisoformat(run.started_at),
+    )
 
 
 def _blocked(violations: list[Violation]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import urllib3
 
 from .._version import __version__
 from ..messages import format_datetime
+from .deadline import Cancel, WatchedAdapter, watched
 from .endpoints import display_url
 from .keys import WriteKey
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -33,6 +33,7 @@ class Delivery:
     error: str = ""  # set when not delivered (network failure or HTTP error)
     attempts: int = 0
     elapsed: float = 0.0
+    interrupted: bool = False  # Ctrl-C ended it
 
     @property
     def delivered(self) -> bool:
@@ -42,6 +43,11 @@ class Delivery:
     def final_http_error(self) -> bool:
         """The API answered with a status that retrying cannot fix (e.g. 400, 401)."""
         return self.status >= 300 and not is_retryable_status(self.status)
+
+    @property
+    def rejected(self) -> bool:
+        """The message was refused for good: kept as rejected, resent only on request."""
+        return self.final_http_error and not self.interrupted
 
 
 def now_iso() -> str:
@@ -68,7 +74,7 @@ def _api_message(response: requests.Response, body: dict[str, Any]) -> str:
     return f"{response.status_code} {reason}"
 
 
-def _left_machine(exc: requests.RequestException) -> bool:
+def _left_machine(exc: Exception) -> bool:
     """False when the connection was never made (refused, DNS, connect timeout)."""
     if isinstance(exc, requests.ConnectTimeout):
         return False
@@ -82,7 +88,8 @@ def _left_machine(exc: requests.RequestException) -> bool:
     return True
 
 
-def _describe(exc: requests.RequestException) -> str:
+def _describe(exc: Exception) -> str:
+    """What went wrong, in words that never quote the request (its headers hold the key)."""
     if isinstance(exc, requests.ConnectTimeout):
         return "connection timed out"
     if isinstance(exc, requests.Timeout):
@@ -119,6 +126,9 @@ class Transport:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            adapter = WatchedAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
             session.trust_env = False  # no proxy surprises: the endpoint is what was asked
             self._local.session = session
@@ -129,8 +139,14 @@ class Transport:
         if session is not None:
             session.close()
 
-    def post(self, path: str, make_body: Callable[[str], bytes]) -> Delivery:
-        """Send ``make_body(sentAt)``; a fresh sentAt on every attempt, same payload otherwise."""
+    def post(
+        self, path: str, make_body: Callable[[str], bytes], cancel: Cancel | None = None
+    ) -> Delivery:
+        """Send ``make_body(sentAt)``; a fresh sentAt on every attempt, same payload otherwise.
+
+        Each attempt ends within ``timeout`` seconds, however slowly the server
+        answers; ``cancel`` (Ctrl-C) ends the attempt in flight and the retries.
+        """
         url = f"{self.base_url}/{path}"
         shown = display_url(url)
         policy = self.policy
@@ -147,14 +163,30 @@ class Transport:
                 headers["X-Retry-Count"] = str(out.attempts - 1)
             retry_after: float | None = None
             try:
-                response = self._session.post(
-                    url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
-                )
-            except requests.RequestException as exc:
+                with watched(self.timeout, cancel) as watch:
+                    response = self._session.post(
+                        url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+                    )
+            except KeyboardInterrupt:  # no guard (not the main thread's own handler)
+                headers = {}  # so that no traceback of this frame can show the key
+                out.interrupted = True
+                out.error = f"interrupted (Ctrl-C) before {shown} answered"
+                break
+            except (requests.RequestException, OSError, ValueError) as exc:
+                headers = {}
                 out.sent = out.sent or _left_machine(exc)
                 out.status = 0
                 out.body = {}
-                out.error = f"{_describe(exc)} ({shown})"
+                if watch.fired == "interrupted":
+                    out.interrupted = True
+                    out.error = f"interrupted (Ctrl-C) before {shown} answered"
+                    break
+                if watch.fired == "timeout":
+                    out.error = (
+                        f"no complete answer within the {self.timeout:g} s timeout ({shown})"
+                    )
+                else:
+                    out.error = f"{_describe(exc)} ({shown})"
             else:
                 out.sent = True
                 out.status = response.status_code
@@ -176,17 +208,23 @@ class Transport:
                     f"(next wait {wait:.1f} s would pass the {policy.total_budget:g} s budget)"
                 )
                 break
-            time.sleep(wait)
+            if cancel is not None:
+                if cancel.wait(wait):
+                    out.interrupted = True
+                    out.error += "; interrupted (Ctrl-C) before the next attempt"
+                    break
+            else:
+                time.sleep(wait)
         out.elapsed = time.monotonic() - start
         return out
 
 
-def single_body(message: dict[str, Any]) -> Callable[[str], bytes]:
-    """Body for /v1/<type>: the message plus this attempt's sentAt."""
-    encoded = json.dumps(message, separators=(",", ":"), ensure_ascii=False)[:-1]
+def single_body(encoded: bytes) -> Callable[[str], bytes]:
+    """Body for /v1/<type>: the serialized message plus this attempt's sentAt."""
+    head = encoded[:-1]
 
     def make(sent_at: str) -> bytes:
-        return f'{encoded},"sentAt":"{sent_at}"}}'.encode()
+        return head + b',"sentAt":"' + sent_at.encode() + b'"}'
 
     return make
 

@@ -266,6 +266,8 @@ class SegmentMagics(Magics):
         options: dict[str, Any] = {}
         if values.get("no_progress"):
             options["progress"] = False
+        if values.get("run_id") is not None:
+            options["run_id"] = str(resolve_scalar(values["run_id"], ns, "--run-id"))
         return self.session.send_many(
             source, kind, columns=rename, body_columns=body_columns, defaults=defaults,
             dry_run=dry, **options,
@@ -387,7 +389,8 @@ class SegmentMagics(Magics):
     @_boundary
     def segment_retry(self, line: str = "") -> Result | None:
         parsed = RETRY.parse(line)
-        return self._finish(self.session.retry(), parsed.values["output"], line)
+        result = self.session.retry(rejected=bool(parsed.values["rejected"]))
+        return self._finish(result, parsed.values["output"], line)
 
     @no_var_expand
     @line_magic

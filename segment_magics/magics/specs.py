@@ -21,6 +21,12 @@ BULK_OPTIONS = [
         ("--columns",), "body_columns", "with --from: only these columns (a,b,c) become the body"
     ),
     Option(("--no-progress",), "no_progress", "with --from: no progress bar", "flag"),
+    Option(
+        ("--run-id",),
+        "run_id",
+        "with --from: name the run; the same id resumes it after a crash or Ctrl-C, "
+        "resending the same messageIds",
+    ),
 ]
 COLUMN_SUFFIX = "_col"
 
@@ -89,7 +95,15 @@ CONNECT = MagicSpec(
 RETRY = MagicSpec(
     "segment_retry",
     "Resend what the outbox keeps for the current endpoint, with the original messageIds.",
-    [Option(("-o", "--output"), "output", "also store the result in this variable", "name")],
+    [
+        Option(
+            ("--rejected",),
+            "rejected",
+            "also resend messages the server rejected (fix the cause first)",
+            "flag",
+        ),
+        Option(("-o", "--output"), "output", "also store the result in this variable", "name"),
+    ],
 )
 
 HISTORY = MagicSpec(

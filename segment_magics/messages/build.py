@@ -19,8 +19,8 @@ from .._version import __version__
 from ..errors import ValidationError
 from .calls import ALL_FIELDS, CALL_KINDS, CALLS, WIRE_NAMES, Call, CallKind
 from .ids import new_message_id
-from .jsonsafe import copy_json_object, is_missing
-from .timestamps import normalize_timestamp
+from .jsonsafe import as_mapping, copy_json_object, is_missing, to_json_safe
+from .timestamps import normalize_timestamp, now_iso
 
 MessageType = CallKind
 MESSAGE_TYPES: tuple[str, ...] = CALL_KINDS
@@ -42,6 +42,7 @@ class Built:
     message: dict[str, Any]
     warnings: tuple[str, ...] = ()
     encoded: bytes = b""  # the compact JSON that goes on the wire
+    dated: bool = False  # no timestamp was given: dated when built
 
     @property
     def size(self) -> int:
@@ -78,14 +79,31 @@ def _id(value: Any, name: str) -> str | None:
 
 
 def _object(value: Any, name: str, notes: _Notes, copy: bool = True) -> dict[str, Any] | None:
+    """A dict (or a Series, namedtuple or dataclass standing for one), made JSON-safe.
+
+    With ``copy=False`` (bulk sends) plain dicts are left for orjson to check when
+    the message is serialized; only NaN, which orjson would silently write as
+    null, is looked for here, among the top-level values.
+    """
     if value is None:
         return None
-    if not isinstance(value, Mapping):
+    mapping = as_mapping(value)
+    if mapping is None:
         kind = type(value).__name__
-        raise ValidationError(
-            name, f"must be a JSON object (a dict), got {kind}; wrap it, e.g. {{'items': ...}}"
+        hint = (
+            "; wrap it, e.g. {'items': ...}"
+            if isinstance(value, list | tuple | set)
+            else "; pass a dict (a DataFrame row, a namedtuple or a dataclass works too)"
         )
-    safe, levels = copy_json_object(value, name, notes.warnings, copy=copy)
+        raise ValidationError(name, f"must be a JSON object (a dict), got {kind}{hint}")
+    if not copy and type(mapping) is dict:
+        for item in mapping.values():
+            if type(item) is float and item - item != 0.0:  # NaN or infinity
+                safe_nan = to_json_safe(mapping, name, notes.warnings)
+                assert isinstance(safe_nan, dict)
+                return safe_nan
+        return mapping
+    safe, levels = copy_json_object(mapping, name, notes.warnings, copy=copy)
     assert isinstance(safe, dict)
     if levels > MAX_RECOMMENDED_DEPTH:
         notes.warnings.append(
@@ -131,9 +149,17 @@ def _serialize_stdlib(message: Mapping[str, Any]) -> bytes:
 try:  # orjson writes the same compact UTF-8 JSON about ten times faster
     import orjson
 
+    _STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
     def serialize(message: Mapping[str, Any]) -> bytes:
-        """Compact UTF-8 JSON, the form that is measured against Segment's limits."""
-        return orjson.dumps(message)
+        """Compact UTF-8 JSON, the form that is measured against Segment's limits.
+
+        Strict: anything that is not plain JSON (a datetime, numpy value, set,
+        non-string key, an integer beyond 64 bits, a lone surrogate, a structure
+        nested too deep) raises TypeError, so that the caller converts it the
+        way :func:`to_json_safe` says, with a warning or an error naming its path.
+        """
+        return orjson.dumps(message, option=_STRICT)
 
 except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
     serialize = _serialize_stdlib
@@ -190,13 +216,15 @@ def _recipe(call: Call) -> _Recipe:
 _RECIPES = {kind: _recipe(call) for kind, call in CALLS.items()}
 
 
-def build_message(kind: str, *, copy: bool = True, **fields: Any) -> Built:
+def build_message(kind: str, *, copy: bool = True, now: str | None = None, **fields: Any) -> Built:
     """Validate the arguments of one call and return the Segment message.
 
     ``fields`` are the call's keyword arguments (:data:`CALLS` lists them).
     Raises :class:`ValidationError` naming the field and the fix; nothing is
     partially built. ``copy=False`` lets plain nested values be shared with the
     caller's objects (bulk sends serialize at once and keep only the bytes).
+    Without a timestamp the message is dated ``now`` (default: the current time),
+    so that a message resent later still says when it happened.
     """
     recipe = _RECIPES.get(kind)
     if recipe is None:
@@ -239,9 +267,14 @@ def build_message(kind: str, *, copy: bool = True, **fields: Any) -> Built:
     msg["context"] = {**ctx, "library": LIBRARY} if ctx else {"library": LIBRARY}
     if copy:
         msg["context"]["library"] = dict(LIBRARY)
+    dated = "timestamp" not in msg
+    if dated:
+        msg["timestamp"] = now or now_iso()
     msg["messageId"] = _message_id(get("message_id"))
-
-    encoded = serialize(msg)
+    try:
+        encoded = serialize(msg)
+    except TypeError:
+        encoded = _encode_converted(msg, notes)
     size = len(encoded)
     if size > MAX_MESSAGE_BYTES:
         raise ValidationError(
@@ -249,7 +282,20 @@ def build_message(kind: str, *, copy: bool = True, **fields: Any) -> Built:
             f"is {size:,} bytes serialized; Segment's limit is {MAX_MESSAGE_BYTES:,} bytes "
             "(32 KB) per message: send fewer or smaller properties",
         )
-    return Built(msg, tuple(notes.warnings), encoded)
+    return Built(msg, tuple(notes.warnings), encoded, dated)
+
+
+def _encode_converted(msg: dict[str, Any], notes: _Notes) -> bytes:
+    """The slow path: convert what orjson refused (numpy, datetimes, sets, ...), or raise
+    a ValidationError that names the path of what cannot be sent at all."""
+    safe = to_json_safe(msg, "", notes.warnings)
+    assert isinstance(safe, dict)
+    msg.clear()
+    msg.update(safe)
+    try:
+        return serialize(msg)
+    except TypeError as exc:  # pragma: no cover - to_json_safe rejects what orjson would
+        raise ValidationError("message", f"cannot be serialized: {exc}") from None
 
 
 def arguments_from_segment_dict(
@@ -281,11 +327,13 @@ def arguments_from_segment_dict(
     return str(kind), kwargs
 
 
-def build_from_segment_dict(data: Mapping[str, Any], where: str = "", copy: bool = True) -> Built:
+def build_from_segment_dict(
+    data: Mapping[str, Any], where: str = "", copy: bool = True, now: str | None = None
+) -> Built:
     """Validate a Segment-shaped dict exactly like the matching single call."""
     kind, kwargs = arguments_from_segment_dict(data, where)
     try:
-        return build_message(kind, copy=copy, **kwargs)
+        return build_message(kind, copy=copy, now=now, **kwargs)
     except ValidationError as exc:
         if not where:
             raise

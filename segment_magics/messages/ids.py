@@ -8,6 +8,8 @@ identical in quality and the producer on the CPU.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import os
 import threading
 
@@ -26,8 +28,36 @@ def new_message_id() -> str:
         buffer, position = os.urandom(_BUFFER), 0
         state["buffer"] = buffer
     state["position"] = position + 16
-    number = (
-        int.from_bytes(buffer[position : position + 16], "big") & _VERSION_CLEAR
-    ) | _VERSION_SET
-    text = f"{number:032x}"
+    return _canonical(int.from_bytes(buffer[position : position + 16], "big"))
+
+
+_POSITIONS = 2**48  # row positions that map to distinct ids within one run
+
+
+def _canonical(number: int) -> str:
+    text = f"{(number & _VERSION_CLEAR) | _VERSION_SET:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class RowIds:
+    """Deterministic messageIds for the rows of a bulk run.
+
+    The same run id and row position always give the same UUID, so a rerun of a
+    backfill (after a crash, or a Spark task retry) resends the same ids and
+    Segment drops the copies. Different run ids give unrelated ids.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        digest = hashlib.sha256(f"segment-magics run {run_id}".encode()).digest()
+        self._base = int.from_bytes(digest[:16], "big")
+
+    def __call__(self, position: int) -> str:
+        if not 0 <= position < _POSITIONS:
+            raise ValueError(f"row position {position} is out of range")
+        return _canonical(self._base ^ position)
+
+
+def new_run_id() -> str:
+    """A short id for a bulk run that a person can type back: ``20261129-3f9a2c``."""
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d}-{os.urandom(3).hex()}"

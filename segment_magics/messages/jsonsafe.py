@@ -7,6 +7,7 @@ its path, e.g. ``properties.products[1].price``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import enum
@@ -112,6 +113,8 @@ def _copy_plain(value: Any, level: int, deepest: list[int]) -> Any:
     level += 1
     if level > deepest[0]:
         deepest[0] = level
+        if level > MAX_NESTING:
+            raise _NotPlain
     out: Any = {} if kind is dict else [None] * len(value)
     for key, item in items:
         if kind is dict and type(key) is not str:
@@ -128,9 +131,11 @@ def _copy_plain(value: Any, level: int, deepest: list[int]) -> Any:
     return out
 
 
-def _plain_depth(value: Any) -> int:
+def _plain_depth(value: Any, level: int = 0) -> int:
     """Nesting depth of a dict/list made only of plain JSON values (no copy); else _NotPlain."""
     kind = type(value)
+    if level > MAX_NESTING:
+        raise _NotPlain
     if kind is dict:
         items: Any = value.values()
         for key in value:
@@ -149,9 +154,9 @@ def _plain_depth(value: Any) -> int:
             if item - item != 0.0:  # NaN or infinity
                 raise _NotPlain
             continue
-        level = _plain_depth(item)
-        if level > deepest:
-            deepest = level
+        inner = _plain_depth(item, level + 1)
+        if inner > deepest:
+            deepest = inner
     return deepest + 1
 
 
@@ -192,54 +197,116 @@ def copy_json_object(
         return safe, depth(safe)
 
 
+MAX_NESTING = 100  # deeper than this is a recursive structure or a mistake, never data
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what JSON parsers (and Segment) read as integers
+
+
+def _text(value: str, path: str) -> str:
+    """Strings must be valid UTF-8: a lone surrogate (from a broken decode) cannot be sent."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                path,
+                f"contains {value[exc.start]!r} at position {exc.start}, a lone surrogate that is "
+                "not valid UTF-8; decode the source text with errors='replace'",
+            ) from None
+    return value
+
+
+def as_mapping(value: Any) -> Mapping[str, Any] | None:
+    """A dict, or what stands for one: a pandas Series (a DataFrame row), a namedtuple,
+    a dataclass instance. None for anything else."""
+    if isinstance(value, Mapping):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return dict(value._asdict())
+    if type(value).__module__.startswith("pandas") and type(value).__name__ == "Series":
+        return {str(k): v for k, v in value.items()}
+    return None
+
+
 class _Converter:
     def __init__(self, warnings: list[str]) -> None:
         self.warnings = warnings
 
-    def convert(self, value: Any, path: str) -> JSON:
-        if value is None or isinstance(value, bool | str):
+    def convert(self, value: Any, path: str, level: int = 0) -> JSON:
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, str):
+            return _text(str(value), path)
         if isinstance(value, int):
+            if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+                raise ValidationError(
+                    path,
+                    f"{value} does not fit in 64 bits, so JSON parsers (and Segment) cannot read "
+                    "it as a number; send it as a string",
+                )
             return int(value)
         if isinstance(value, float):
             if math.isfinite(value):
                 return float(value)
             self.warnings.append(f"{path} was {value!r}; sent as null (JSON has no NaN/infinity)")
             return None
+        if level >= MAX_NESTING and isinstance(value, Mapping | list | tuple | set | frozenset):
+            shown = path if len(path) <= 60 else f"{path[:40]}…"
+            raise ValidationError(
+                shown,
+                f"nests more than {MAX_NESTING} levels deep; is it a recursive structure "
+                "(a dict that contains itself)?",
+            )
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
             for key, item in value.items():
-                name = _key_text(key, path)
-                out[name] = self.convert(item, _child(path, name))
+                name = _text(_key_text(key, path), _child(path, repr(key)))
+                out[name] = self.convert(item, _child(path, name), level + 1)
             return out
         if isinstance(value, list | tuple):
-            return [self.convert(item, _child(path, i)) for i, item in enumerate(value)]
+            return [self.convert(item, _child(path, i), level + 1) for i, item in enumerate(value)]
         if isinstance(value, set | frozenset):
+            self.warnings.append(f"{path} was a {type(value).__name__}; sent as a list")
             items = sorted(value, key=repr)
-            return [self.convert(item, _child(path, i)) for i, item in enumerate(items)]
+            return [self.convert(item, _child(path, i), level + 1) for i, item in enumerate(items)]
         if is_missing(value):
             return None
-        if isinstance(value, dt.datetime | dt.date):
+        if isinstance(value, dt.datetime):
             return format_datetime(value)
+        if isinstance(value, dt.date):  # a date is a date, as the official SDK sends it
+            return value.isoformat()
         if isinstance(value, dt.time):
             return value.isoformat()
         if isinstance(value, decimal.Decimal):
             if not value.is_finite():
                 self.warnings.append(f"{path} was {value}; sent as null (JSON has no NaN)")
                 return None
-            return int(value) if value == value.to_integral_value() else float(value)
+            return self.convert(
+                int(value) if value == value.to_integral_value() else float(value), path, level
+            )
         if isinstance(value, uuid.UUID):
             return str(value)
+        try:
+            return self._convert_other(value, path, level)
+        except ValidationError:
+            raise
+        except Exception as exc:  # a custom object whose conversion itself fails
+            raise ValidationError(
+                path, f"converting a {type(value).__name__} raised {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _convert_other(self, value: Any, path: str, level: int) -> JSON:
         if isinstance(value, enum.Enum):
-            return self.convert(value.value, path)
+            return self.convert(value.value, path, level)
         unwrapped, plain = _numpy_value(value)
         if unwrapped:
-            return self.convert(plain, path)
-        if type(value).__module__.startswith("pandas"):
-            if hasattr(value, "to_pydatetime"):
-                return self.convert(value.to_pydatetime(), path)
-            if hasattr(value, "to_dict"):
-                return self.convert(value.to_dict(), path)
+            return self.convert(plain, path, level)
+        if type(value).__module__.startswith("pandas") and hasattr(value, "to_pydatetime"):
+            return self.convert(value.to_pydatetime(), path, level)
+        mapping = as_mapping(value)
+        if mapping is not None:
+            return self.convert(mapping, path, level)
         raise ValidationError(
             path,
             f"cannot send a {type(value).__name__} as JSON; "
@@ -248,7 +315,13 @@ class _Converter:
 
 
 def to_json_safe(value: Any, path: str, warnings: list[str]) -> JSON:
-    """Return a JSON-safe deep copy of ``value``; appends notes to ``warnings``."""
+    """Return a JSON-safe deep copy of ``value``; appends notes to ``warnings``.
+
+    Raises :class:`ValidationError` naming the path of anything that cannot be
+    sent: an unknown type, an integer beyond 64 bits, a lone surrogate, a
+    structure nested deeper than :data:`MAX_NESTING` (or containing itself), or
+    an object whose own conversion fails.
+    """
     return _Converter(warnings).convert(value, path)
 
 

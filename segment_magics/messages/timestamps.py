@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from typing import Any
 
 from ..errors import ValidationError
@@ -77,3 +78,20 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
         f"got a {type(value).__name__}; pass a datetime, a date, a pandas Timestamp "
         f"or an ISO 8601 string such as {EXAMPLE}",
     )
+
+
+_clock: tuple[int, str] = (0, "")
+
+
+def now_iso() -> str:
+    """The current time in the wire form; computed once per millisecond (bulk sends
+    date thousands of rows a second)."""
+    global _clock
+    ms = time.time_ns() // 1_000_000
+    cached_ms, text = _clock
+    if ms != cached_ms:
+        seconds, millis = divmod(ms, 1000)
+        stamp = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
+        text = f"{stamp.isoformat(timespec='seconds')}.{millis:03d}Z"
+        _clock = (ms, text)
+    return text

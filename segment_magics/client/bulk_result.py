@@ -1,0 +1,194 @@
+"""The summary of a bulk send: counts that add up to the rows, and every problem row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..display import Cell, Table
+from .result import OK, Result
+
+PROBLEMS_SHOWN = 10
+
+ProblemStatus = Literal["invalid", "failed", "rejected", "sent with violations"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row that did not simply go out: why, and its messageId when it had one."""
+
+    row: Any
+    status: ProblemStatus
+    reason: str
+    message_id: str = ""
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
+@dataclass(eq=False, repr=False)
+class BulkResult(Result):
+    """Summary of a bulk send; ``problems`` lists every row that did not go out.
+
+    Every row read ends in exactly one count: ``accepted`` (acknowledged by the
+    server), ``failed`` (kept in the outbox as pending), ``rejected`` (refused
+    by the server, kept), ``invalid`` (not sent) or ``skipped`` (acknowledged
+    in an earlier run of the same run id). Rows never read are ``not_read``.
+    """
+
+    rows_read: int = 0
+    rows_total: int | None = None
+    sent: bool = False
+    messages_sent: int = 0
+    accepted: int = 0
+    invalid: int = 0
+    failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    retried: int = 0
+    dated: int = 0  # rows without a timestamp: dated when read
+    plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
+    interrupted: bool = False
+    run_id: str = ""
+    resumed: bool = False
+    waiting_elsewhere: int = 0  # resend: messages that wait for other endpoints or as rejected
+    problems: list[Problem] = field(default_factory=list)
+    outbox_path: str = ""
+    row_labels: Any = None  # the DataFrame index, when the input was a DataFrame
+
+    @property
+    def ok(self) -> bool:
+        troubles = self.invalid or self.failed or self.rejected or self.interrupted
+        return not troubles and self.status_code == OK
+
+    @property
+    def not_read(self) -> int:
+        return max(0, self.rows_total - self.rows_read) if self.rows_total is not None else 0
+
+    @property
+    def label(self) -> str:
+        """The event (when one was given) and how many rows."""
+        rows = _plural(self.rows_read, "row")
+        return f"{self.context_label} ({rows})" if self.context_label else rows
+
+    @property
+    def events_per_second(self) -> float:
+        return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        """One entry per row read: ``accepted`` unless it is among the problems."""
+        by_row = {p.row: p for p in self.problems}
+        labels: Iterable[Any] = (
+            self.row_labels if self.row_labels is not None else range(self.rows_read)
+        )
+        out = []
+        for index, label in enumerate(labels):
+            if index >= self.rows_read:
+                break
+            problem = by_row.get(label)
+            status = "dry run" if self.dry_run else "accepted"
+            if problem is None:
+                out.append({"row": label, "status": status, "reason": "", "messageId": ""})
+            else:
+                out.append(
+                    {"row": label, "status": problem.status, "reason": problem.reason,
+                     "messageId": problem.message_id}
+                )  # fmt: skip
+        return out
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.outcomes(), columns=["row", "status", "reason", "messageId"])
+
+    @property
+    def verdict(self) -> str:
+        if self.dry_run and self.ok:
+            return "dry run: validated, nothing sent"
+        if self.ok:
+            return (
+                "nothing to resend"
+                if self.type == "resend" and not self.rows_read
+                else ("all rows delivered")
+            )
+        if self.interrupted:
+            return "interrupted: every row read is acknowledged or in the outbox"
+        return "not everything was delivered"
+
+    def table(self) -> Table:
+        mark = "✓" if self.ok else "✗"
+        read = f"{self.rows_read:,}"
+        if self.rows_total is not None and self.rows_total != self.rows_read:
+            read += f" of {self.rows_total:,}"
+        rows: list[list[Any]] = [
+            ["Outcome", Cell(f"{mark} {self.verdict}", status="ok" if self.ok else "fail")],
+            ["Rows read", read],
+            ["Acknowledged", f"{self.accepted:,}"],
+        ]
+        if self.skipped:
+            rows.append(["Already delivered", f"{self.skipped:,} (earlier run of {self.run_id})"])
+        for label, count in (
+            ("In the outbox (failed)", self.failed),
+            ("Rejected (kept)", self.rejected),
+            ("Invalid (not sent)", self.invalid),
+            ("Never read", self.not_read if self.interrupted else 0),
+        ):
+            if count or label.startswith(("In the outbox", "Invalid")):
+                rows.append([label, Cell(f"{count:,}", status="fail" if count else None)])
+        if self.retried:
+            rows.append(["Retried", f"{self.retried:,}"])
+        if self.plan_violations:
+            rows.append(
+                [
+                    "Tracking plan",
+                    Cell(_plural(self.plan_violations, "row") + " with violations", status="fail"),
+                ]
+            )
+        rows += [
+            ["Elapsed", f"{self.elapsed:.2f} s"],
+            ["Events/s", f"{self.events_per_second:,.0f}"],
+        ]
+        if self.run_id:
+            rows.append(["Run id", self.run_id + (" (resumed)" if self.resumed else "")])
+        if self.interrupted:
+            rows.append(
+                [
+                    "Interrupted",
+                    Cell(
+                        f"Ctrl-C after {self.rows_read:,} rows; continue with the same run id "
+                        f"(--run-id {self.run_id}), which sends the same messageIds",
+                        status="fail",
+                    ),
+                ]
+            )
+        if self.failed or self.rejected:
+            rows.append(
+                [
+                    "Outbox",
+                    f"{self.outbox_path} (resend with %segment_retry or client.retry_outbox())",
+                ]
+            )
+        if self.waiting_elsewhere:
+            rows.append(
+                ["Also waiting", f"{self.waiting_elsewhere:,} (see %segment_history --failed)"]
+            )
+        if self.endpoint:
+            rows.append(["Endpoint", self.endpoint])
+        for problem in self.problems[:PROBLEMS_SHOWN]:
+            rows.append(
+                [f"row {problem.row}", Cell(f"{problem.status}: {problem.reason}", status="fail")]
+            )
+        notes = []
+        if self.dated:
+            notes.append(
+                f"{_plural(self.dated, 'row')} had no timestamp: dated now; add a `timestamp` "
+                "column for historical events"
+            )
+        if len(self.problems) > PROBLEMS_SHOWN:
+            notes.append(
+                f"showing {PROBLEMS_SHOWN} of {len(self.problems)} problem rows; "
+                "all of them: result.problems or result.to_pandas()"
+            )
+        return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows, notes=notes)
