@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +49,8 @@ class Step:
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
     store: bool | None = None  # keep the messages? default: when the status is 2xx
+    hook: Callable[[], None] | None = None  # run when the request arrives (e.g. send SIGINT)
+    drip: float = 0.0  # write the answer one byte at a time, this many seconds apart
 
 
 @dataclass
@@ -86,11 +88,23 @@ class FaultServer:
                         body = outer.received[-1].body
                         items = body.get("batch", [body])
                         outer.stored.extend(item.get("messageId", "") for item in items)
+                if step.hook is not None:
+                    step.hook()
                 if step.delay:
                     time.sleep(step.delay)
                 if step.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if step.drip:
+                    head = f"HTTP/1.1 {step.status} X\r\nContent-Length: {len(step.body)}\r\n\r\n"
+                    try:
+                        for byte in head.encode() + step.body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(step.drip)
+                    except OSError:  # the client gave up on us: that is the point
+                        self.close_connection = True
                     return
                 self.send_response(step.status)
                 for key, value in step.headers.items():

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..private_files import create_private
+
 ENV_VAR = "SEGMENT_MAGICS_OUTBOX"
 State = Literal["in_flight", "pending", "rejected"]
 STALE_CLAIM_SECONDS = 3600.0  # a claim by a process on another host counts as alive this long
@@ -200,7 +202,7 @@ class Outbox:
             if not self.path.exists():
                 if not create:
                     return None
-                _create_private(self.path)
+                create_private(self.path)
             db = sqlite3.connect(
                 str(self.path), check_same_thread=False, timeout=30, isolation_level=None
             )
@@ -479,18 +481,6 @@ def _pending(fields: list[Any]) -> Pending:
     mid, endpoint, kind, label, row, payload, state, error, status, kept_at, run_id = fields
     return Pending(mid, endpoint, kind, label or "", row or "", bytes(payload), state,
                    error or "", status, kept_at, run_id)  # fmt: skip
-
-
-def _create_private(path: Path) -> None:
-    """The directory 0700 and the file 0600 from the start; sqlite gives its -wal and
-    -shm files the database file's permissions."""
-    parent = path.parent
-    if not parent.exists():
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        parent.chmod(0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    path.chmod(0o600)
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -68,6 +68,7 @@ class Collector:
             self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        self._server.close_connections()
         self._server.server_close()
 
     def __enter__(self) -> Collector:

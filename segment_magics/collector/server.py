@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import gzip
 import json
 import logging
+import socket
 import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,9 +62,25 @@ class CollectorServer(ThreadingHTTPServer):
     def __init__(
         self, address: tuple[str, int], store: EventStore, plan: PlanValidator | None = None
     ) -> None:
+        self._open: set[Any] = set()
         super().__init__(address, CollectorHandler)
         self.store = store
         self.plan = plan
+
+    def get_request(self) -> tuple[Any, Any]:
+        request, address = super().get_request()
+        self._open.add(request)
+        return request, address
+
+    def shutdown_request(self, request: Any) -> None:
+        self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Stopping means stopping: keep-alive connections are closed too."""
+        for request in list(self._open):
+            with contextlib.suppress(OSError):
+                request.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..private_files import create_private
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -36,6 +38,8 @@ class EventStore:
     """Thread-safe append-only event log with simple filters."""
 
     def __init__(self, path: str | Path | None = None) -> None:
+        if path:
+            create_private(Path(path))
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:

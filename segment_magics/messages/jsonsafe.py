@@ -197,7 +197,7 @@ def copy_json_object(
         return safe, depth(safe)
 
 
-MAX_NESTING = 100  # deeper than this is a recursive structure or a mistake, never data
+MAX_NESTING = 250  # orjson writes at most 254 levels; deeper is a recursive structure or a mistake
 _INT_RANGE = (-(2**63), 2**64 - 1)  # what JSON parsers (and Segment) read as integers
 
 
