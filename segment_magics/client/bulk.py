@@ -29,10 +29,9 @@ from ..messages import (
     Built,
     ColumnMap,
     build_from_segment_dict,
-    build_message,
     iter_rows,
-    message_label,
 )
+from ..messages.build import build_from_arguments
 from .bulk_result import BulkResult, Problem, ProblemStatus
 from .deadline import Cancel
 from .interrupts import InterruptGuard
@@ -70,16 +69,6 @@ class _Batch:
     first_row: int = -1
     stop_row: int = 0
     dated_at: str | None = None
-
-    def add(self, entry: Entry, position: int) -> None:
-        if self.first_row < 0:
-            self.first_row = position
-        self.entries.append(entry)
-        self.size += len(entry[4]) + 1
-        self.stop_row = position + 1
-
-    def full_with(self, cost: int) -> bool:
-        return batch_full(len(self.entries), self.size, cost)
 
 
 @dataclass
@@ -222,14 +211,22 @@ class BulkSender:
                         result.problems.append(
                             Problem(label, "sent with violations", reason, built.message_id)
                         )
-            entry = (built.message_id, kind, message_label(built.message), label, built.encoded)
+            encoded = built.encoded
+            cost = len(encoded) + 1
             batch = self._packing
-            if batch.full_with(len(built.encoded) + 1):
+            entries = batch.entries
+            if entries and (
+                batch.size + cost > BATCH_TARGET_BYTES or len(entries) >= MAX_BATCH_MESSAGES
+            ):
                 self._submit(pool, window, batch, result)
                 batch = self._packing = _Batch(batch.seq + 1)
-            if not batch.entries:
+                entries = batch.entries
+            if not entries:
+                batch.first_row = position
                 batch.dated_at = built.message.get("timestamp") if built.dated else None
-            batch.add(entry, position)
+            entries.append((built.message["messageId"], kind, built.label, label, encoded))
+            batch.size += cost
+            batch.stop_row = position + 1
 
     # -- sending ----------------------------------------------------------------------
     def _submit(
@@ -364,29 +361,23 @@ def pack_batches(built: list[Built]) -> Iterator[list[Built]]:
 
 
 # -- builders: how a row becomes a message -------------------------------------------
-_ID_KEYS = ("userId", "user_id", "anonymousId", "anonymous_id")
-_MESSAGE_ID_KEYS = ("messageId", "message_id")
-
-
 def segment_dict_builder(
     ids: Callable[[int], str] | None = None, anonymous_id: str | None = None
 ) -> Builder:
     """Rows that are Segment-shaped dicts (``{"type": "track", ...}``)."""
 
     def build(row: Any, position: int, now: str | None) -> Built:
-        if isinstance(row, Mapping):
-            extra: dict[str, Any] = {}
+        def fill(args: dict[str, Any]) -> None:
+            if ids is not None and not args.get("message_id"):
+                args["message_id"] = ids(position)
             if (
                 anonymous_id is not None
+                and not (args.get("user_id") or args.get("anonymous_id"))
                 and row.get("type") != "alias"
-                and not any(row.get(key) for key in _ID_KEYS)
             ):
-                extra["anonymousId"] = anonymous_id
-            if ids is not None and not any(row.get(key) for key in _MESSAGE_ID_KEYS):
-                extra["messageId"] = ids(position)
-            if extra:
-                row = {**row, **extra}
-        return build_from_segment_dict(row, copy=False, now=now)
+                args["anonymous_id"] = anonymous_id
+
+        return build_from_segment_dict(row, copy=False, now=now, extra=fill)
 
     return build
 
@@ -405,7 +396,7 @@ def row_builder(
             args["anonymous_id"] = fallback
         if ids is not None and not args.get("message_id"):
             args["message_id"] = ids(position)
-        return build_message(kind, copy=False, now=now, **args)
+        return build_from_arguments(kind, args, copy=False, now=now)
 
     return build
 
@@ -413,5 +404,5 @@ def row_builder(
 def stored_builder(pending: Pending, position: int, now: str | None) -> Built:
     """A kept message, exactly as it was built the first time (no second serialization);
     the stand-in message carries what the bookkeeping reads: type, id and label."""
-    stand_in = {"type": pending.type, "messageId": pending.message_id, "event": pending.label}
-    return Built(stand_in, (), pending.payload)
+    stand_in = {"type": pending.type, "messageId": pending.message_id}
+    return Built(stand_in, (), pending.payload, False, pending.label)

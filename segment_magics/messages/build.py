@@ -12,8 +12,8 @@ import math
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .._version import __version__
 from ..errors import ValidationError
@@ -32,17 +32,21 @@ MAX_RECOMMENDED_DEPTH = 3
 LIBRARY = {"name": "segment-magics", "version": __version__}
 
 _ACCEPTED_KEYS = {*ALL_FIELDS, *WIRE_NAMES, "type"}
+_ARGUMENT = {key: WIRE_NAMES.get(key, key) for key in (*ALL_FIELDS, *WIRE_NAMES)}  # -> keyword
 _IGNORED_KEYS = {"sentAt", "receivedAt", "originalTimestamp", "version", "channel"}
 
 
-@dataclass(frozen=True)
-class Built:
-    """A validated message, ready for the wire, with what was noticed on the way."""
+class Built(NamedTuple):
+    """A validated message, ready for the wire, with what was noticed on the way.
+
+    A named tuple: bulk sends build one per row, and tuples are cheap to make.
+    """
 
     message: dict[str, Any]
     warnings: tuple[str, ...] = ()
     encoded: bytes = b""  # the compact JSON that goes on the wire
     dated: bool = False  # no timestamp was given: dated when built
+    label: str = ""  # what a person calls it: the event, page name, group id, previous id
 
     @property
     def size(self) -> int:
@@ -53,13 +57,19 @@ class Built:
         return str(self.message["messageId"])
 
 
-@dataclass
 class _Notes:
-    warnings: list[str] = field(default_factory=list)
+    """What was noticed while building one message."""
+
+    __slots__ = ("warnings",)
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
 
 
 def _id(value: Any, name: str) -> str | None:
     """Ids are strings on the wire; ints (and integral floats from DataFrames) convert."""
+    if type(value) is str:
+        return value if value.strip() else None
     if is_missing(value):
         return None
     np = sys.modules.get("numpy")
@@ -134,9 +144,12 @@ def _message_id(value: Any) -> str:
     return text
 
 
+_LABELS = ("event", "name", "groupId", "previousId")
+
+
 def message_label(message: Mapping[str, Any]) -> str:
     """What a person calls a message: its event, page name, group id or previous id."""
-    for key in ("event", "name", "groupId", "previousId"):
+    for key in _LABELS:
         if message.get(key):
             return str(message[key])
     return ""
@@ -195,6 +208,7 @@ class _Recipe:
     body: str | None
     required: tuple[tuple[str, str], ...]  # wire name, what to say when it is missing
     anonymous: bool  # the call takes an anonymousId (all but alias)
+    label: str | None  # the wire field a person calls the message by
 
 
 def _recipe(call: Call) -> _Recipe:
@@ -210,6 +224,7 @@ def _recipe(call: Call) -> _Recipe:
         body=call.body,
         required=tuple((call.field(n).wire, problem) for n, problem in call.required.items()),
         anonymous="anonymous_id" in call.names,
+        label=next((w for w in _LABELS if w in {f.wire for f in call.fields}), None),
     )
 
 
@@ -226,11 +241,18 @@ def build_message(kind: str, *, copy: bool = True, now: str | None = None, **fie
     Without a timestamp the message is dated ``now`` (default: the current time),
     so that a message resent later still says when it happened.
     """
+    return build_from_arguments(kind, fields, copy=copy, now=now)
+
+
+def build_from_arguments(
+    kind: str, fields: Mapping[str, Any], *, copy: bool = True, now: str | None = None
+) -> Built:
+    """:func:`build_message` for arguments already in a dict (bulk rows: no unpacking)."""
     recipe = _RECIPES.get(kind)
     if recipe is None:
         raise ValidationError("type", f"{kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
-    for name in fields.keys() - recipe.names:
-        if fields[name] is not None:
+    for name in fields:
+        if name not in recipe.names and fields[name] is not None:
             raise _unknown(kind, name)
     notes = _Notes()
     get = fields.get
@@ -282,7 +304,8 @@ def build_message(kind: str, *, copy: bool = True, now: str | None = None, **fie
             f"is {size:,} bytes serialized; Segment's limit is {MAX_MESSAGE_BYTES:,} bytes "
             "(32 KB) per message: send fewer or smaller properties",
         )
-    return Built(msg, tuple(notes.warnings), encoded, dated)
+    label = msg.get(recipe.label) if recipe.label else None
+    return Built(msg, tuple(notes.warnings), encoded, dated, label or "")
 
 
 def _encode_converted(msg: dict[str, Any], notes: _Notes) -> bytes:
@@ -316,24 +339,33 @@ def arguments_from_segment_dict(
         )
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "type" or key in _IGNORED_KEYS:
-            continue
-        if key not in _ACCEPTED_KEYS:
+        name = _ARGUMENT.get(key)
+        if name is None:
+            if key == "type" or key in _IGNORED_KEYS:
+                continue
             same_case = [k for k in sorted(_ACCEPTED_KEYS) if k.lower() == str(key).lower()]
             close = same_case or difflib.get_close_matches(str(key), sorted(_ACCEPTED_KEYS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValidationError(f"{prefix}{key}", f"is not a Segment message field{hint}")
-        kwargs[WIRE_NAMES.get(key, key)] = value
+        kwargs[name] = value
     return str(kind), kwargs
 
 
 def build_from_segment_dict(
-    data: Mapping[str, Any], where: str = "", copy: bool = True, now: str | None = None
+    data: Mapping[str, Any],
+    where: str = "",
+    copy: bool = True,
+    now: str | None = None,
+    extra: Callable[[dict[str, Any]], None] | None = None,
 ) -> Built:
-    """Validate a Segment-shaped dict exactly like the matching single call."""
+    """Validate a Segment-shaped dict exactly like the matching single call.
+
+    ``extra`` may fill in arguments first (a derived messageId, a fallback id)."""
     kind, kwargs = arguments_from_segment_dict(data, where)
+    if extra is not None:
+        extra(kwargs)
     try:
-        return build_message(kind, copy=copy, now=now, **kwargs)
+        return build_from_arguments(kind, kwargs, copy=copy, now=now)
     except ValidationError as exc:
         if not where:
             raise

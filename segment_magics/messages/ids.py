@@ -50,12 +50,14 @@ class RowIds:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         digest = hashlib.sha256(f"segment-magics run {run_id}".encode()).digest()
-        self._base = int.from_bytes(digest[:16], "big")
+        text = _canonical(int.from_bytes(digest[:16], "big"))
+        self._prefix = text[:-12]  # the position only changes the last 48 bits
+        self._low = int(text[-12:], 16)
 
     def __call__(self, position: int) -> str:
         if not 0 <= position < _POSITIONS:
             raise ValueError(f"row position {position} is out of range")
-        return _canonical(self._base ^ position)
+        return f"{self._prefix}{self._low ^ position:012x}"
 
 
 def new_run_id() -> str:

@@ -33,6 +33,11 @@ _UTC = dt.timezone.utc
 
 def format_datetime(value: dt.datetime | dt.date) -> str:
     """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``); naive means UTC."""
+    if type(value) is dt.datetime:
+        if value.tzinfo is _UTC:  # the common case: aware UTC datetimes
+            return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+        if value.tzinfo is None:  # naive means UTC
+            return value.isoformat(timespec="milliseconds") + "Z"
     if not isinstance(value, dt.datetime):
         return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T00:00:00.000Z"
     if type(value) is not dt.datetime:  # pandas Timestamp and friends: a plain datetime
@@ -218,7 +223,7 @@ def _text(value: str, path: str) -> str:
 def as_mapping(value: Any) -> Mapping[str, Any] | None:
     """A dict, or what stands for one: a pandas Series (a DataFrame row), a namedtuple,
     a dataclass instance. None for anything else."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}

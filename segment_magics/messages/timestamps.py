@@ -51,6 +51,8 @@ def parse_iso8601(text: str) -> dt.datetime:
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
     """Return ISO 8601 UTC with milliseconds, ``None`` when absent, or raise."""
+    if type(value) is dt.datetime:  # the common case first
+        return format_datetime(value)
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, dt.datetime | dt.date):
