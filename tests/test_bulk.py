@@ -253,3 +253,35 @@ def test_progress_bar_in_a_terminal_and_off(collector, capsys):
     assert "segment track" in shown and "1500/1500" in shown and "events/s" in shown
     client.send_many(orders(10), "track", event="Quiet", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_dataframe_rows_build_the_same_messages_as_their_records(collector):
+    """The column-wise DataFrame path and the per-row path agree on every message."""
+    frame = pd.DataFrame(
+        {
+            "userId": ["u1", None, "u3", "u4"],
+            "anonymousId": [None, "a2", None, None],
+            "timestamp": pd.to_datetime(
+                ["2024-03-01T10:00:00+02:00", None, "2024-03-02T00:00:00Z", "2024-03-03T00:00:00Z"],
+                utc=True,
+            ),
+            "total": [1.5, np.nan, 3.0, 4.0],
+            "count": pd.array([1, None, 3, 4], dtype="Int64"),
+            "tags": [["a"], [], None, ["b", "c"]],
+            "nested": [{"x": 1}, {"y": np.nan}, {"z": None}, {}],
+            "messageId": ["d0", "d1", "d2", "d3"],
+        }
+    )
+    client = SegmentClient(endpoint=collector.url)
+    assert client.send_many(frame, "track", event="E", progress=False).ok
+    from_frame = {e["messageId"]: e for e in collector.events()}
+    collector.reset()
+    records = [{k: v for k, v in row.items()} for row in frame.to_dict("records")]
+    assert client.send_many(records, "track", event="E", progress=False).ok
+    from_records = {e["messageId"]: e for e in collector.events()}
+    for mid, event in from_frame.items():
+        other = from_records[mid]
+        for key in ("userId", "anonymousId", "event", "properties"):
+            assert event.get(key) == other.get(key), (mid, key)
+    assert from_frame["d0"]["timestamp"] == "2024-03-01T08:00:00.000Z"
+    assert from_frame["d1"]["properties"] == {"tags": [], "nested": {"y": None}}

@@ -117,8 +117,16 @@ class BulkSender:
         self.claimed = False  # rows are claimed outbox messages (a resend)
 
     # -- the run ----------------------------------------------------------------------
-    def run(self, rows: Any, build: Builder, kind: str, resume: Resume | None = None) -> BulkResult:
-        source, total, labels = iter_rows(rows)
+    def run(
+        self,
+        rows: Any,
+        build: Builder,
+        kind: str,
+        resume: Resume | None = None,
+        columns: ColumnMap | None = None,
+    ) -> BulkResult:
+        """Send every row; with ``columns``, DataFrame rows arrive mapped to arguments."""
+        source, total, labels = iter_rows(rows, columns)
         result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels, rows_total=total)
         result.outbox_path = self.outbox.shown_path
         result.run_id = self.run_id or ""
@@ -383,15 +391,18 @@ def segment_dict_builder(
 
 
 def row_builder(
-    columns: ColumnMap, ids: Callable[[int], str] | None = None, anonymous_id: str | None = None
+    columns: ColumnMap,
+    ids: Callable[[int], str] | None = None,
+    anonymous_id: str | None = None,
+    mapped: bool = False,
 ) -> Builder:
-    """Rows that are records: columns map to the call's fields and body."""
-    columns = columns.checked_defaults([])
+    """Rows that are records: columns map to the call's fields and body. ``mapped``
+    rows are the call's arguments already (DataFrames read with the ColumnMap)."""
     kind = columns.kind
     fallback = anonymous_id if kind != "alias" else None
 
     def build(row: Any, position: int, now: str | None) -> Built:
-        args = columns.arguments(row)
+        args = row if mapped else columns.arguments(row)
         if fallback is not None and not (args.get("user_id") or args.get("anonymous_id")):
             args["anonymous_id"] = fallback
         if ids is not None and not args.get("message_id"):

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar, get_args
 from ..errors import ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
 from ..messages.ids import RowIds, new_run_id
+from ..messages.rows import is_dataframe
 from ..plan import PlanSource, PlanValidator, Violation, load_plan, validator_for
 from .bulk import (
     BulkSender,
@@ -345,6 +346,7 @@ class SegmentClient:
         ids = RowIds(run)
         what = kind or "messages"
         label = event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
+        mapping: ColumnMap | None = None
         if kind is None:
             build = segment_dict_builder(ids, anonymous_id)
         else:
@@ -352,9 +354,9 @@ class SegmentClient:
             if event is not None:
                 fixed["event"] = event
             try:
-                build = row_builder(
-                    ColumnMap(kind, dict(columns or {}), body_columns, fixed), ids, anonymous_id
-                )
+                mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
+                mapping = mapping.checked_defaults([])
+                build = row_builder(mapping, ids, anonymous_id, mapped=is_dataframe(rows))
             except ValidationError as exc:
                 return self._record(
                     BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
@@ -378,7 +380,7 @@ class SegmentClient:
         )
         sender.block = self.plan_mode == "block"
         sender.run_id = None if dry else run
-        result = sender.run(rows, build, what, resume)
+        result = sender.run(rows, build, what, resume, mapping)
         result.run_id = run
         result.context_label = event or ""
         result.endpoint = self.shown_endpoint

@@ -19,8 +19,8 @@ from .._version import __version__
 from ..errors import ValidationError
 from .calls import ALL_FIELDS, CALL_KINDS, CALLS, WIRE_NAMES, Call, CallKind
 from .ids import new_message_id
-from .jsonsafe import as_mapping, copy_json_object, is_missing, to_json_safe
-from .timestamps import normalize_timestamp, now_iso
+from .jsonsafe import CheckedDict, as_mapping, copy_json_object, is_missing, to_json_safe
+from .timestamps import WireTime, normalize_timestamp, now_iso
 
 MessageType = CallKind
 MESSAGE_TYPES: tuple[str, ...] = CALL_KINDS
@@ -97,6 +97,8 @@ def _object(value: Any, name: str, notes: _Notes, copy: bool = True) -> dict[str
     """
     if value is None:
         return None
+    if type(value) is CheckedDict:  # a default shared by every row, checked once
+        return value
     mapping = as_mapping(value)
     if mapping is None:
         kind = type(value).__name__
@@ -190,11 +192,25 @@ def _unknown(kind: str, name: str) -> ValidationError:
 
 
 Converter = Callable[[Any, str, "_Notes", bool], Any]
+
+
+def _id_field(value: Any, wire: str, notes: _Notes, copy: bool) -> str | None:
+    return value if type(value) is str and value.strip() else _id(value, wire)
+
+
+def _text_field(value: Any, wire: str, notes: _Notes, copy: bool) -> str | None:
+    return value if type(value) is str else _text(value, wire)
+
+
+def _time_field(value: Any, wire: str, notes: _Notes, copy: bool) -> str | None:
+    return value if type(value) is WireTime else normalize_timestamp(value)
+
+
 _CONVERTERS: dict[str, Converter] = {
-    "id": lambda value, wire, notes, copy: _id(value, wire),
-    "text": lambda value, wire, notes, copy: _text(value, wire),
+    "id": _id_field,
+    "text": _text_field,
     "object": _object,
-    "timestamp": lambda value, wire, notes, copy: normalize_timestamp(value),
+    "timestamp": _time_field,
 }
 
 
@@ -251,9 +267,10 @@ def build_from_arguments(
     recipe = _RECIPES.get(kind)
     if recipe is None:
         raise ValidationError("type", f"{kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
-    for name in fields:
-        if name not in recipe.names and fields[name] is not None:
-            raise _unknown(kind, name)
+    if not recipe.names.issuperset(fields):
+        for name in fields:
+            if name not in recipe.names and fields[name] is not None:
+                raise _unknown(kind, name)
     notes = _Notes()
     get = fields.get
     msg: dict[str, Any] = {"type": kind}
@@ -285,10 +302,13 @@ def build_from_arguments(
                 body[wire] = text
         msg[body_name] = {} if body is None else body
     raw = get("context")
-    ctx = _object(raw, "context", notes, copy) if raw is not None else None
-    msg["context"] = {**ctx, "library": LIBRARY} if ctx else {"library": LIBRARY}
-    if copy:
-        msg["context"]["library"] = dict(LIBRARY)
+    if type(raw) is CheckedDict:  # a context shared by every row: its final form made once
+        msg["context"] = raw.with_library(LIBRARY)
+    else:
+        ctx = _object(raw, "context", notes, copy) if raw is not None else None
+        msg["context"] = {**ctx, "library": LIBRARY} if ctx else {"library": LIBRARY}
+        if copy:
+            msg["context"]["library"] = dict(LIBRARY)
     dated = "timestamp" not in msg
     if dated:
         msg["timestamp"] = now or now_iso()

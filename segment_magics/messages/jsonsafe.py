@@ -173,6 +173,13 @@ class CheckedDict(dict):
     """
 
     depth: int = 0
+    _final: dict[str, Any] | None = None
+
+    def with_library(self, library: dict[str, Any]) -> dict[str, Any]:
+        """This context with ``library`` added, made once and shared (bulk rows)."""
+        if self._final is None:
+            self._final = {**self, "library": library}
+        return self._final
 
 
 def checked(value: Any, path: str, warnings: list[str]) -> CheckedDict:

@@ -10,6 +10,13 @@ from typing import Any
 from ..errors import ValidationError
 from .jsonsafe import format_datetime, is_missing
 
+
+class WireTime(str):
+    """A timestamp already in the wire form, made from a datetime64 column: trusted as is."""
+
+    __slots__ = ()
+
+
 EXAMPLE = "2024-01-15T10:30:00Z or 2024-01-15T10:30:00.000-08:00"
 
 _CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -51,7 +58,10 @@ def parse_iso8601(text: str) -> dt.datetime:
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
     """Return ISO 8601 UTC with milliseconds, ``None`` when absent, or raise."""
-    if type(value) is dt.datetime:  # the common case first
+    kind = type(value)
+    if kind is WireTime:  # made from a datetime64 column: already the wire form
+        return value
+    if kind is dt.datetime:  # the common case first
         return format_datetime(value)
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
         return None
