@@ -207,12 +207,12 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
     from segment_magics.collector import make_server, wait_for_collector
 
     server = make_server(port=0)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    url = f"http://127.0.0.1:{server.port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "segment_magics.collector", "--port", str(server.server_address[1])],
+        [sys.executable, "-m", "segment_magics.collector", "--port", str(server.port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    server.server_close()
+    server.stop()
     try:
         wait_for_collector(url)
         run_contender(name, url, n)

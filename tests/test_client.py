@@ -333,7 +333,8 @@ def test_collector_requires_a_key_over_http(collector):
     response = requests.post(
         f"{collector.url}/v1/track", json={"event": "e", "userId": "u"}, timeout=5
     )
-    assert response.status_code == 401 and "write key" in response.json()["message"]
+    assert response.status_code == 400 and "write key" in response.json()["message"]
+    assert response.json()["code"] == "invalid_write_key"
     ok = requests.post(
         f"{collector.url}/v1/track", json={"event": "e", "userId": "u", "writeKey": "k"}, timeout=5
     )

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import requests
@@ -88,12 +89,12 @@ def test_events_api_filters_newest_first_and_resets(collector):
     }
 
 
-def test_debugger_page_lists_events_escaped(collector):
+def test_debugger_page_embeds_its_config_safely(collector):
     SegmentClient(endpoint=collector.url).track("<img src=x>", user_id="ada")
     page = requests.get(f"{collector.url}/", timeout=5)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert "&lt;img src=x&gt;" in page.text and "<img src=x>" not in page.text
-    assert "ada" in page.text and "http-equiv='refresh'" in page.text
+    assert "<img src=x>" not in page.text and "http-equiv" not in page.text  # no reloads
+    assert '"total":1' in page.text and "/v1/events" in page.text
 
 
 def test_garbage_does_not_crash_the_server(collector):
@@ -161,4 +162,229 @@ def test_python_m_collector_serves_and_shows_the_event(cli_collector):
     assert result.ok
     events = requests.get(f"{url}/v1/events", timeout=5).json()["events"]
     assert events[0]["event"] == "From CLI" and events[0]["messageId"] == result.message_id
-    assert "From CLI" in requests.get(url, timeout=5).text
+    assert "segment-magics local collector" in requests.get(url, timeout=5).text
+
+
+# -- Segment's answers, and what Segment would drop --------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/v1/track", {"event": "E"}, "no userId or anonymousId"),
+        ("/v1/track", {"userId": "u"}, "track without an event name"),
+        ("/v1/group", {"userId": "u"}, "group without groupId"),
+        ("/v1/alias", {"userId": "u"}, "alias without previousId"),
+        ("/v1/track", {"userId": "u", "event": "E", "messageId": "m" * 101},
+         "messageId is 101 characters"),
+    ],
+)  # fmt: skip
+def test_what_segment_would_drop_is_200_and_kept_with_the_reason(collector, path, body, reason):
+    response = post(collector, path, body)
+    assert response.status_code == 200 and response.json() == {"success": True}
+    (event,) = collector.events(dropped=True)
+    assert reason in event["_dropped"]
+    assert collector.events(dropped=False) == []
+    listed = requests.get(f"{collector.url}/v1/events?dropped=true", timeout=5).json()
+    assert listed["count"] == 1 and reason in listed["events"][0]["_dropped"]
+
+
+def test_a_batch_over_2500_messages_is_accepted_and_every_message_would_be_dropped(collector):
+    items = [{"type": "track", "event": "E", "userId": "u"}] * 2_501
+    assert post(collector, "/v1/batch", {"batch": items}).status_code == 200
+    assert collector.store.counts()["dropped"] == 2_501
+
+
+def test_valid_messages_have_no_drop_verdict(collector):
+    SegmentClient(endpoint=collector.url).track("Fine", user_id="u")
+    (event,) = collector.events()
+    assert "_dropped" not in event and collector.events(dropped=True) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"event": "E", "userId": "u", "properties": {"x": NaN}}', "invalid_json"),
+        (b'{"event": "E", "userId": "u", "properties": {"x": Infinity}}', "invalid_json"),
+        (b'{"event": "E", "userId": "u", "properties": {"x": 123456789012345678901234}}',
+         "invalid_json"),
+        (b'{"event": "E", "userId": "u", "properties": {"x": "\\ud800"}}', "invalid_json"),
+        (b'{"event": "E", "userId": "u", "properties": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+         "invalid_json"),
+        (b'{"event": "E", "userId": "u", "context": "not an object"}', "invalid_request"),
+        (b"[1, 2]", "invalid_json"),
+    ],
+)  # fmt: skip
+def test_permanently_bad_input_is_400_never_500_and_never_stored(collector, body, code):
+    response = post(collector, "/v1/track", body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["success"] is False and answer["code"] == code and answer["message"]
+    assert collector.count() == 0
+    assert requests.get(f"{collector.url}/v1/events", timeout=5).json()["count"] == 0
+
+
+def test_big_numbers_inside_strings_are_fine(collector):
+    body = {"event": "E", "userId": "u", "properties": {"id": "123456789012345678901234"}}
+    assert post(collector, "/v1/track", body).status_code == 200
+
+
+@pytest.mark.parametrize("limit", ["-1", "10000000", "many"])
+def test_an_absurd_limit_is_400(collector, limit):
+    response = requests.get(f"{collector.url}/v1/events?limit={limit}", timeout=5)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
+
+
+def test_error_bodies_carry_a_code_the_official_sdk_reports(collector):
+    from segment.analytics import Client
+    from segment.analytics.request import APIError
+
+    errors = []
+    client = Client("key", host=collector.url, sync_mode=True, max_retries=0,
+                    on_error=lambda exc, batch: errors.append(exc))  # fmt: skip
+    client.track(user_id="u", event="Fine", properties={"ok": 1})
+    assert collector.count() == 1
+    response = post(collector, "/v1/batch", b'{"batch": [}')
+    assert response.json()["code"] == "invalid_json"
+    error = APIError(response.status_code, response.json()["code"], response.json()["message"])
+    assert "invalid_json" in str(error) and "unknown" not in str(error)
+
+
+def test_write_keys_are_removed_everywhere_before_storing(collector):
+    body = {
+        "writeKey": "SECRET-top",
+        "batch": [{"type": "track", "event": "E", "userId": "u", "writeKey": "SECRET-item",
+                   "properties": {"nested": {"writeKey": "SECRET-deep"}}}],
+    }  # fmt: skip
+    assert post(collector, "/v1/batch", body, headers={"Authorization": ""}).status_code == 200
+    stored = requests.get(f"{collector.url}/v1/events", timeout=5).text
+    page = requests.get(f"{collector.url}/", timeout=5).text
+    assert "SECRET" not in stored + page
+
+
+def test_a_missing_write_key_is_400_invalid_write_key(collector):
+    response = requests.post(f"{collector.url}/v1/track", json={"event": "E", "userId": "u"},
+                             timeout=5)  # fmt: skip
+    assert response.status_code == 400 and response.json()["code"] == "invalid_write_key"
+
+
+# -- a hardened HTTP front -----------------------------------------------------------------
+def raw_exchange(collector, data: bytes, wait: float = 2.0) -> bytes:
+    """Send raw bytes; read until the server closes (or ``wait`` passes)."""
+    with socket.create_connection((collector.host, collector.port), timeout=wait) as sock:
+        sock.sendall(data)
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+        except TimeoutError:
+            return out + b"<still open>"
+    return out + b"<closed>"
+
+
+SMUGGLED = b"DELETE /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "length_header",
+    [b"", b"Content-Length: -5\r\n", b"Content-Length: abc\r\n",
+     b"Content-Length: 5\r\nContent-Length: 7\r\n"],
+)  # fmt: skip
+def test_bad_content_length_is_4xx_closes_and_never_runs_the_body(collector, length_header):
+    SegmentClient(endpoint=collector.url).track("Keep me", user_id="u")
+    request = (
+        b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic a2V5Og==\r\n"
+        + length_header + b"\r\n" + SMUGGLED
+    )  # fmt: skip
+    answer = raw_exchange(collector, request)
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500 and answer.endswith(b"<closed>")
+    assert answer.count(b"HTTP/1.1 ") == 1  # the DELETE was never read as a request
+    assert collector.count() == 1
+
+
+def test_chunked_bodies_are_accepted(collector):
+    body = json.dumps({"event": "Chunked", "userId": "u"}).encode()
+    chunks = b"".join(f"{len(body[i:i + 7]):x}\r\n".encode() + body[i:i + 7] + b"\r\n"
+                      for i in range(0, len(body), 7)) + b"0\r\n\r\n"  # fmt: skip
+    request = (
+        b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic a2V5Og==\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks
+    )
+    assert raw_exchange(collector, request).startswith(b"HTTP/1.1 200")
+    assert collector.events()[0]["event"] == "Chunked"
+
+
+def test_a_client_that_stalls_mid_body_is_dropped():
+    from segment_magics import start_collector
+
+    with start_collector(port=0, read_timeout=1) as running:
+        started = time.monotonic()
+        request = (b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
+                   b'{"event": ')  # fmt: skip
+        answer = raw_exchange(running, request, wait=10)
+        assert answer.endswith(b"<closed>") and time.monotonic() - started < 5
+        assert SegmentClient(endpoint=running.url).track("still up", user_id="u").ok
+
+
+def test_the_default_read_timeout_is_a_few_seconds():
+    from segment_magics.collector.server import READ_TIMEOUT
+
+    assert 1 <= READ_TIMEOUT <= 10
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8787", "192.168.1.10"])
+def test_only_loopback_host_names_are_answered(collector, host):
+    response = requests.get(f"{collector.url}/v1/events", headers={"Host": host}, timeout=5)
+    assert response.status_code == 403 and response.json()["code"] == "forbidden_host"
+    response = post(collector, "/v1/track", {"event": "E", "userId": "u"}, headers={"Host": host})
+    assert response.status_code == 403 and collector.count() == 0
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "localhost:1234", "[::1]:8787"])
+def test_loopback_host_names_are_answered(collector, host):
+    response = requests.get(f"{collector.url}/health", headers={"Host": host}, timeout=5)
+    assert response.status_code == 200
+
+
+def test_cross_origin_browser_requests_cannot_delete(collector):
+    SegmentClient(endpoint=collector.url).track("Stays", user_id="u")
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = requests.delete(f"{collector.url}/v1/events", headers=headers, timeout=5)
+        assert response.status_code == 403 and response.json()["code"] == "forbidden_origin"
+    assert collector.count() == 1
+    same = requests.delete(
+        f"{collector.url}/v1/events", headers={"Origin": collector.url}, timeout=5
+    )
+    assert same.status_code == 200 and collector.count() == 0
+
+
+def test_a_catastrophic_pattern_in_the_plan_cannot_stall_the_collector():
+    from segment_magics import start_collector
+
+    plan = {"rules": [{"type": "TRACK", "key": "E", "version": 1, "jsonSchema": {
+        "type": "object", "properties": {"properties": {"type": "object", "properties": {
+            "code": {"type": "string", "pattern": "^(a+)+$"}}}}}}]}  # fmt: skip
+    with start_collector(port=0, plan=plan) as checking:
+        client = SegmentClient(endpoint=checking.url)
+        started = time.monotonic()
+        result = client.track("E", user_id="u", properties={"code": "a" * 5_000 + "!"})
+        assert result.ok and time.monotonic() - started < 2
+        (event,) = checking.events()
+        assert event["_valid"] is False and "does not match" in event["_violations"][0]["detail"]
+
+
+def test_the_embedded_collector_prefers_port_8787():
+    from segment_magics import start_collector
+
+    with start_collector() as first, start_collector() as second:
+        assert 8787 in {first.port, second.port} and first.port != second.port
+
+
+def test_stop_closes_keep_alive_connections(collector):
+    from segment_magics import start_collector
+
+    running = start_collector(port=0)
+    client = SegmentClient(endpoint=running.url, max_retries=0, timeout=2)
+    assert client.track("Before", user_id="u").ok
+    running.stop()
+    result = client.track("After", user_id="u")
+    assert result.status_code == 500 and running.store.count() == 1

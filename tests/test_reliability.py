@@ -264,7 +264,7 @@ def collector_process(tmp_path):
     code = (
         "import sys; from segment_magics.collector import make_server; "
         f"s = make_server(port=0, db={str(db)!r}); "
-        f"open({str(port_file)!r}, 'w').write(str(s.server_address[1])); s.serve_forever()"
+        f"open({str(port_file)!r}, 'w').write(str(s.port)); s.serve_forever()"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 15

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ..plan import PlanValidator, load_plan
-from .server import CollectorServer
+from .app import CollectorApp
+from .server import READ_TIMEOUT, CollectorServer
 from .store import EventStore
 
 __all__ = ["Collector", "start_collector", "wait_for_collector"]
 
 
+DEFAULT_PORT = 8787  # a stable address: bookmarks and outbox entries stay valid across restarts
+
+
 class Collector:
     """A running collector: ``url``, ``events()``, ``reset()``, ``stop()``."""
 
-    def __init__(self, server: CollectorServer, thread: threading.Thread | None) -> None:
+    def __init__(self, server: CollectorServer) -> None:
         self._server = server
-        self._thread = thread
-        host, port = server.server_address[:2]
-        self.host, self.port = str(host), int(port)
-        self.url = f"http://{self.host}:{self.port}"
+        self.host, self.port = server.host, server.port
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown}:{self.port}"
 
     @property
     def endpoint(self) -> str:
@@ -40,7 +42,7 @@ class Collector:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._server.running
 
     def events(
         self,
@@ -49,27 +51,33 @@ class Collector:
         user_id: str | None = None,
         message_id: str | None = None,
         valid: bool | None = None,
+        dropped: bool | None = None,
+        q: str | None = None,
         limit: int = 10_000,
     ) -> list[dict[str, Any]]:
-        """Received messages, newest first, each with its ``receivedAt`` (and, with a plan,
-        ``_valid`` and ``_violations``)."""
-        filters = {"type": type, "event": event, "userId": user_id, "messageId": message_id,
-                   "valid": None if valid is None else str(valid).lower()}  # fmt: skip
-        return self._server.store.query(limit=limit, **{k: v for k, v in filters.items() if v})[1]
+        """Received messages, newest first, each with its ``receivedAt`` and ``_id`` (with a
+        plan, ``_valid`` and ``_violations``; when Segment would drop it, ``_dropped``)."""
+        filters: dict[str, str | None] = {
+            "type": type,
+            "event": event,
+            "userId": user_id,
+            "messageId": message_id,
+            "valid": None if valid is None else str(valid).lower(),
+            "dropped": None if dropped is None else str(dropped).lower(),
+            "q": q,
+        }
+        chosen = {k: v for k, v in filters.items() if v}
+        return self.store.query(limit, filters=chosen)[1]
 
     def count(self) -> int:
-        return self._server.store.count()
+        return self.store.count()
 
     def reset(self) -> None:
-        self._server.store.reset()
+        self.store.reset()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.close_connections()
-        self._server.server_close()
+        """Stop serving and close every connection; the events stay in ``store``."""
+        self._server.stop()
 
     def __enter__(self) -> Collector:
         return self
@@ -96,31 +104,41 @@ def wait_for_collector(url: str, timeout: float = 15.0) -> None:
 
 def make_server(
     host: str = "127.0.0.1",
-    port: int = 0,
+    port: int | None = 0,
     db: str | Path | None = None,
     store: EventStore | None = None,
     plan: Any = None,
+    allow_hosts: tuple[str, ...] = (),
+    read_timeout: int = READ_TIMEOUT,
 ) -> CollectorServer:
-    """``plan`` (a Plan, dict, JSON file or template name) gives every event a verdict."""
+    """A collector server, not yet serving. ``plan`` (a Plan, dict, JSON file or template
+    name) gives every event a verdict; ``port=None`` prefers 8787 and takes any free port
+    when 8787 is taken."""
     validator = None if plan is None else PlanValidator(load_plan(plan))
-    return CollectorServer((host, port), store or EventStore(db), validator)
+    app = CollectorApp(store or EventStore(db), validator, hosts=(host, *allow_hosts))
+    if port is None:
+        try:
+            return CollectorServer(app, host, DEFAULT_PORT, read_timeout)
+        except OSError:
+            port = 0
+    return CollectorServer(app, host, port, read_timeout)
 
 
 def start_collector(
     host: str = "127.0.0.1",
-    port: int = 0,
+    port: int | None = None,
     db: str | Path | None = None,
     store: EventStore | None = None,
     plan: Any = None,
+    read_timeout: int = READ_TIMEOUT,
 ) -> Collector:
-    """Run a collector in a background thread (port 0: a free port) and return it.
+    """Run a collector in a background thread and return it.
 
-    ``store`` lets a restarted collector keep what an earlier one received; with
-    ``plan`` every event is checked and ``events(valid=False)`` lists the bad ones.
+    ``port``: by default 8787 when it is free (a stable URL for bookmarks and the
+    outbox), else any free port; ``0`` always takes a free port. ``store`` lets a
+    restarted collector keep what an earlier one received; with ``plan`` every
+    event is checked and ``events(valid=False)`` lists the bad ones.
     """
-    server = make_server(host, port, db, store, plan)
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="segment-collector", daemon=True
-    )
-    thread.start()
-    return Collector(server, thread)
+    server = make_server(host, port, db, store, plan, read_timeout=read_timeout)
+    server.start()
+    return Collector(server)

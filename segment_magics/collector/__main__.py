@@ -26,15 +26,23 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="tracking plan (JSON file or template, e.g. ecommerce): verdict per event",
     )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this Host name (besides loopback names and --host)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
-        server = make_server(args.host, args.port, args.db, plan=args.plan)
-    except ValueError as exc:
+        server = make_server(
+            args.host, args.port, args.db, plan=args.plan, allow_hosts=tuple(args.allow_host)
+        )
+    except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    url = f"http://{host}:{port}"
+    url = f"http://{server.host}:{server.port}"
     print(f"segment-magics collector listening on {url}", flush=True)
     print(f"  send to:   SegmentClient(endpoint={url!r})", flush=True)
     print(f"  debugger:  {url}/    events: {url}/v1/events", flush=True)
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
-        server.server_close()
+        server.stop()
     return 0
 
 

@@ -1,14 +1,20 @@
-"""Where the collector keeps what it received: sqlite3, in memory or in a file."""
+"""Where the collector keeps what it received: sqlite3, in memory or in a private file.
+
+Every message is stored with its verdicts: the tracking plan's (valid, and the
+violations) when a plan checks it, and Segment's (the reason it would drop it).
+Reads page through everything by row id, newest first, with filters.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ..private_files import create_private
 
@@ -23,19 +29,30 @@ CREATE TABLE IF NOT EXISTS events (
     message_id TEXT,
     payload TEXT NOT NULL,
     valid INTEGER,
-    violations TEXT
+    violations TEXT,
+    dropped TEXT
 );
 CREATE INDEX IF NOT EXISTS events_type ON events(type);
 CREATE INDEX IF NOT EXISTS events_message_id ON events(message_id);
 """
-_ADDED_COLUMNS = ("valid INTEGER", "violations TEXT")  # files written before plans existed
+# files written by earlier versions lack these columns
+_ADDED_COLUMNS = ("valid INTEGER", "violations TEXT", "dropped TEXT")
+MAX_LIMIT = 10_000
 
-FILTERS = {"type": "type", "event": "event", "userId": "user_id", "messageId": "message_id",
-           "valid": "valid"}  # fmt: skip
+Verdict = tuple[list[dict[str, str]] | None, str | None]  # (plan violations or None, drop reason)
+
+
+def _flag(value: str) -> int | None:
+    text = value.strip().lower()
+    if text in {"true", "1", "yes"}:
+        return 1
+    if text in {"false", "0", "no"}:
+        return 0
+    return None
 
 
 class EventStore:
-    """Thread-safe append-only event log with simple filters."""
+    """Thread-safe append-only event log with filters and paging."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         if path:
@@ -49,69 +66,105 @@ class EventStore:
                     self._db.execute(f"ALTER TABLE events ADD COLUMN {column}")
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     def add(
-        self,
-        messages: Iterable[dict[str, Any]],
-        verdicts: Iterable[list[dict[str, str]] | None] | None = None,
+        self, messages: Sequence[dict[str, Any]], verdicts: Iterable[Verdict] | None = None
     ) -> int:
-        """Store messages; ``verdicts`` holds each one's plan violations (None: not checked)."""
-        checks = list(verdicts) if verdicts is not None else None
+        """Store messages; each verdict is (plan violations or None when not checked,
+        the reason Segment would drop it or None)."""
+        checks = list(verdicts) if verdicts is not None else [(None, None)] * len(messages)
         rows = []
-        for index, m in enumerate(messages):
-            verdict = checks[index] if checks is not None else None
+        for m, (violations, dropped) in zip(messages, checks, strict=True):
+            label = m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")
             rows.append(
                 (
                     m["receivedAt"],
                     str(m.get("type", "")),
-                    _text(
-                        m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")
-                    ),
+                    _text(label),
                     _text(m.get("userId")),
                     _text(m.get("anonymousId")),
                     _text(m.get("messageId")),
-                    json.dumps(m, ensure_ascii=False),
-                    None if verdict is None else int(not verdict),
-                    None if verdict is None else json.dumps(verdict, ensure_ascii=False),
+                    orjson.dumps(m).decode(),
+                    None if violations is None else int(not violations),
+                    None if violations is None else orjson.dumps(violations).decode(),
+                    dropped,
                 )
             )
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT INTO events (received_at, type, event, user_id, anonymous_id, "
-                "message_id, payload, valid, violations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "message_id, payload, valid, violations, dropped) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
 
-    def query(self, limit: int = 100, **filters: str) -> tuple[int, list[dict[str, Any]]]:
-        """Matching count and up to ``limit`` payloads, newest first."""
+    def query(
+        self,
+        limit: int = 100,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Matching count and up to ``limit`` events, newest first; ``after``/``before``
+        are row ids (``_id``) for live updates and paging. ``filters``: type, event,
+        userId (or anonymousId), messageId, valid, dropped, q (free text)."""
         where: list[str] = []
         args: list[Any] = []
-        for key, value in filters.items():
+        for key, value in (filters or {}).items():
             if value is None or value == "":
                 continue
-            where.append(f"{FILTERS[key]} = ?")
-            args.append(
-                int(str(value).lower() in {"true", "1", "yes"}) if key == "valid" else value
-            )
+            if key == "type":
+                where.append("type = ?")
+                args.append(value)
+            elif key == "event":
+                where.append("event = ?")
+                args.append(value)
+            elif key == "userId":
+                where.append("(user_id = ? OR anonymous_id = ?)")
+                args += [value, value]
+            elif key == "messageId":
+                where.append("message_id = ?")
+                args.append(value)
+            elif key == "valid":
+                where.append("valid = ?")
+                args.append(_flag(value))
+            elif key == "dropped":
+                where.append("dropped IS NOT NULL" if _flag(value) else "dropped IS NULL")
+            elif key == "q":
+                where.append("payload LIKE ? ESCAPE '\\'")
+                escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                args.append(f"%{escaped}%")
+            else:
+                raise KeyError(key)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
+        page = list(where)
+        page_args = list(args)
+        if after is not None:
+            page.append("id > ?")
+            page_args.append(after)
+        if before is not None:
+            page.append("id < ?")
+            page_args.append(before)
+        page_clause = f" WHERE {' AND '.join(page)}" if page else ""
         with self._lock:
-            (count,) = self._db.execute(f"SELECT COUNT(*) FROM events{clause}", args).fetchone()  # noqa: S608 - columns from FILTERS
+            (count,) = self._db.execute(f"SELECT COUNT(*) FROM events{clause}", args).fetchone()  # noqa: S608 - fixed column names
             rows = self._db.execute(
-                f"SELECT payload, valid, violations FROM events{clause} ORDER BY id DESC LIMIT ?",  # noqa: S608
-                [*args, max(0, limit)],
+                "SELECT id, received_at, payload, valid, violations, dropped FROM events"  # noqa: S608
+                f"{page_clause} ORDER BY id DESC LIMIT ?",
+                [*page_args, max(0, min(limit, MAX_LIMIT))],
             ).fetchall()
-        return count, [
-            _with_verdict(payload, valid, violations) for payload, valid, violations in rows
-        ]
+        return count, [_event(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        """total / valid / invalid (the last two only count events a plan checked)."""
+        """total / valid / invalid (plan-checked events) / dropped."""
         with self._lock:
-            total, good, bad = self._db.execute(
-                "SELECT COUNT(*), SUM(valid = 1), SUM(valid = 0) FROM events"
+            total, good, bad, dropped = self._db.execute(
+                "SELECT COUNT(*), SUM(valid = 1), SUM(valid = 0), COUNT(dropped) FROM events"
             ).fetchone()
-        return {"total": total, "valid": good or 0, "invalid": bad or 0}
+        return {"total": total, "valid": good or 0, "invalid": bad or 0, "dropped": dropped or 0}
 
     def count(self) -> int:
         with self._lock:
@@ -126,11 +179,18 @@ class EventStore:
             self._db.close()
 
 
-def _with_verdict(payload: str, valid: int | None, violations: str | None) -> dict[str, Any]:
-    event = json.loads(payload)
+def _event(
+    row_id: int, received: str, payload: str, valid: int | None, violations: str | None,
+    dropped: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    event: dict[str, Any] = orjson.loads(payload)
+    event["_id"] = row_id
+    event.setdefault("receivedAt", received)
     if valid is not None:  # checked against the collector's plan
         event["_valid"] = bool(valid)
-        event["_violations"] = json.loads(violations or "[]")
+        event["_violations"] = orjson.loads(violations or "[]")
+    if dropped is not None:
+        event["_dropped"] = dropped
     return event
 
 

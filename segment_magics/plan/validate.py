@@ -27,6 +27,8 @@ ViolationKind = Literal[
 ]
 VIOLATION_KINDS: tuple[ViolationKind, ...] = get_args(ViolationKind)
 _TYPE_KEYWORDS = {"type", "anyOf", "oneOf"}
+# Patterns run on a linear-time engine: no plan can make a check take exponential time.
+LINEAR_REGEX = jsonschema_rs.RegexOptions()
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,9 @@ def _unplanned(value: Any, planned: Planned | None, path: str, out: list[str]) -
 class _CompiledRule:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        self.validator = jsonschema_rs.validator_for(rule.json_schema, validate_formats=True)
+        self.validator = jsonschema_rs.validator_for(
+            rule.json_schema, validate_formats=True, pattern_options=LINEAR_REGEX
+        )
         self.planned = _planned(rule.body_schema) if rule.body else None
 
 

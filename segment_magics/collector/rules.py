@@ -1,0 +1,167 @@
+"""Segment's rules for what arrives at the Tracking API, and what it would drop.
+
+Segment answers 400 only to bodies it cannot read at all (bad JSON, a message
+over 32 KB, a request over 500 KB) and 200 to everything else, then silently
+drops the messages it cannot accept. The collector answers the same way, but
+keeps what Segment would drop with the reason, so nobody is fooled by a 200.
+Input that can never become valid (an integer beyond 64 bits, a lone surrogate,
+nesting deeper than a JSON parser allows, a ``context`` that is not an object)
+gets 400 too, so that senders do not retry it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ..messages import CALL_KINDS, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES
+from ..messages import MAX_MESSAGE_ID_LENGTH as MAX_ID
+
+ROUTES = {**{kind: kind for kind in CALL_KINDS}, "batch": "batch",
+          # analytics.js and mobile SDKs use these short paths through proxies
+          "t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group",
+          "a": "alias", "b": "batch", "import": "batch"}  # fmt: skip
+_BIG_INT = re.compile(rb"\d{20,}")  # 64-bit integers have at most 20 digits
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+class Rejected(Exception):
+    """A request Segment would answer with an error: ``status``, ``code``, ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.close = close  # the connection cannot be trusted to stay in step
+
+
+def bad(message: str, code: str = "invalid_request") -> Rejected:
+    return Rejected(400, code, message)
+
+
+def decode(raw: bytes, encoding: str = "") -> dict[str, Any]:
+    """The JSON object a request carries, or :class:`Rejected`."""
+    if encoding.strip().lower() == "gzip":
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, MAX_BATCH_BYTES + 1)
+        except zlib.error:
+            raise bad("body is not valid gzip", "invalid_gzip") from None
+    elif encoding.strip() and encoding.strip().lower() != "identity":
+        raise bad(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    if len(raw) > MAX_BATCH_BYTES:
+        raise Rejected(
+            400,
+            "payload_too_large",
+            f"request is over {MAX_BATCH_BYTES:,} bytes (Segment's 500 KB limit)",
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # NaN, Infinity, lone surrogates, depth, syntax
+        raise bad(f"invalid JSON: {exc}", "invalid_json") from None
+    if _BIG_INT.search(raw):  # orjson reads such integers as floats: check them exactly
+        _check_integers(raw)
+    if not isinstance(body, dict):
+        raise bad("body must be a JSON object", "invalid_json")
+    return body
+
+
+def _check_integers(raw: bytes) -> None:
+    def integer(text: str) -> int:
+        value = int(text)
+        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise bad(
+                f"integer {text[:30]}{'...' if len(text) > 30 else ''} does not fit in 64 bits; "
+                "send it as a string",
+                "invalid_json",
+            )
+        return value
+
+    try:
+        json.loads(raw, parse_int=integer)
+    except RecursionError:
+        raise bad("invalid JSON: nested too deep", "invalid_json") from None
+
+
+def strip_write_keys(value: Any) -> None:
+    """Remove every ``writeKey`` (in place), at any depth: keys are never stored."""
+    if isinstance(value, dict):
+        value.pop("writeKey", None)
+        for item in value.values():
+            strip_write_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            strip_write_keys(item)
+
+
+def messages_of(route: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages in a request: one for ``/v1/<type>``, the items of ``/v1/batch``
+    (with the envelope's context, integrations and sentAt applied to each)."""
+    if route != "batch":
+        body.setdefault("type", route)
+        if body["type"] != route:
+            raise bad(f"type {body['type']!r} sent to /v1/{route}")
+        items = [body]
+    else:
+        batch = body.get("batch")
+        if not isinstance(batch, list):
+            raise bad("batch must be a list of messages")
+        shared = {k: body[k] for k in ("context", "integrations") if isinstance(body.get(k), dict)}
+        sent_at = body.get("sentAt")
+        for index, item in enumerate(batch):
+            if not isinstance(item, dict):
+                raise bad(f"batch[{index}] must be an object")
+            if not isinstance(item.get("type"), str) or not item["type"]:
+                raise bad(f"batch[{index}] needs a type ({', '.join(CALL_KINDS)})")
+            for name, value in shared.items():
+                own = item.get(name)
+                item[name] = {**value, **(own if isinstance(own, dict) else {})}
+            if sent_at and "sentAt" not in item:
+                item["sentAt"] = sent_at
+        items = batch
+    for index, item in enumerate(items):
+        if "context" in item and not isinstance(item["context"], dict):
+            raise bad(f"message {index}: context must be an object")
+        size = len(orjson.dumps(item))
+        if size > MAX_MESSAGE_BYTES:
+            raise Rejected(
+                400,
+                "payload_too_large",
+                f"message {index} is {size:,} bytes; the limit is {MAX_MESSAGE_BYTES:,} (32 KB)",
+            )
+    return items
+
+
+def _text(message: Mapping[str, Any], key: str) -> bool:
+    value = message.get(key)
+    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
+
+
+def drop_reason(message: Mapping[str, Any], batch_size: int = 1) -> str | None:
+    """Why Segment would accept this message with a 200 and then drop it (None: it keeps it)."""
+    kind = message.get("type")
+    if batch_size > MAX_BATCH_MESSAGES:
+        return f"the batch had {batch_size:,} messages; Segment drops batches over 2,500"
+    if kind not in CALL_KINDS:
+        return f"type {kind!r} is not one of {', '.join(CALL_KINDS)}"
+    if kind == "alias":
+        if not _text(message, "previousId"):
+            return "alias without previousId"
+        if not _text(message, "userId"):
+            return "alias without userId"
+    elif not (_text(message, "userId") or _text(message, "anonymousId")):
+        return "no userId or anonymousId"
+    if kind == "track" and not (isinstance(message.get("event"), str) and message["event"].strip()):
+        return "track without an event name"
+    if kind == "group" and not _text(message, "groupId"):
+        return "group without groupId"
+    message_id = message.get("messageId")
+    if isinstance(message_id, str) and len(message_id) > MAX_ID:
+        return f"messageId is {len(message_id)} characters; Segment allows {MAX_ID}"
+    return None
