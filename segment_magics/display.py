@@ -39,6 +39,7 @@ class Cell:
     value: Any
     pre: bool = False
     status: CellStatus | None = None
+    link: str | None = None  # an http(s) URL the value opens in HTML
 
     @property
     def text(self) -> str:
@@ -148,6 +149,10 @@ _LEFT = ' style="text-align:left;vertical-align:top"'
 
 def _html_td(cell: Cell) -> str:
     text = html.escape(cell.text)
+    if cell.link and cell.link.startswith(("http://", "https://")):
+        href = html.escape(cell.link, quote=True)
+        return f'<td{_LEFT}><a href="{href}" target="_blank" rel="noopener">{text}</a></td>'
+
     if cell.pre:
         return f'<td{_LEFT}><pre style="text-align:left;margin:0">{text}</pre></td>'
     if cell.status:
@@ -196,7 +201,7 @@ class ConnectionSummary(Rendered):
     def table(self) -> Table:
         rows: list[list[Any]] = [["Endpoint", self.endpoint], ["Write key", self.key]]
         if self.debugger:
-            rows.append(["Debugger", self.debugger])
+            rows.append(["Debugger", Cell(self.debugger, link=self.debugger)])
         if self.dry_run:
             rows.append(["Dry run", "on: calls are validated, nothing is sent"])
         return Table(title="Segment connection", rows=rows)

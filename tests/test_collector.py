@@ -388,3 +388,45 @@ def test_stop_closes_keep_alive_connections(collector):
     running.stop()
     result = client.track("After", user_id="u")
     assert result.status_code == 500 and running.store.count() == 1
+
+
+def test_both_framings_at_once_are_refused_and_closed(collector):
+    request = (
+        b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic a2V5Og==\r\n"
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED
+    )
+    answer = raw_exchange(collector, request)
+    assert answer.startswith(b"HTTP/1.1 400") and answer.endswith(b"<closed>")
+    assert answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_client_that_drips_a_request_is_dropped(monkeypatch):
+    from segment_magics import start_collector
+    from segment_magics.collector import server
+
+    monkeypatch.setattr(server, "REQUEST_DEADLINE", 2)
+    with start_collector(port=0, read_timeout=1) as running:
+        started = time.monotonic()
+        with socket.create_connection((running.host, running.port), timeout=10) as sock:
+            head = b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n\r\n"
+            sock.sendall(head)
+            try:
+                for _ in range(20):  # a byte every 0.5 s: each read succeeds, the whole never does
+                    sock.sendall(b"x")
+                    time.sleep(0.5)
+            except OSError:
+                pass
+        assert time.monotonic() - started < 6
+
+
+def test_expect_100_continue_is_answered(collector):
+    body = json.dumps({"event": "Curl", "userId": "u"}).encode()
+    with socket.create_connection((collector.host, collector.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic a2V5Og==\r\n"
+            b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        assert b"200" in sock.recv(1024).split(b"\r\n")[0]
+    assert collector.events()[0]["event"] == "Curl"

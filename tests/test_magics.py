@@ -286,6 +286,8 @@ def test_connect_local_starts_the_collector_and_shows_the_debugger(make_shell):
     session = get_session(shell)
     assert session.collector is not None and session.collector.running
     assert session.collector.debugger_url in out.text
+    url = session.collector.debugger_url
+    assert f'<a href="{url}" target="_blank" rel="noopener">{url}</a>' in out.html
     run(shell, "%segment_track Local --user-id u")
     assert session.collector.events()[0]["event"] == "Local"
 

@@ -167,11 +167,11 @@ def test_ctrl_c_while_reading_rows(faults, outbox_path):
 
 
 def test_ctrl_c_while_requests_are_in_flight(faults, outbox_path):
-    faults.then(Step(), Step(hook=sigint, delay=3), Step(delay=3), Step(delay=3))
+    faults.then(Step(), Step(hook=sigint, delay=8), Step(delay=8), Step(delay=8))
     data = [{**row, "messageId": f"m{i}"} for i, row in enumerate(rows(30_000))]
     started = time.monotonic()
-    result = fast_client(faults.url).send_many(data, "track", event="E", progress=False)
-    assert time.monotonic() - started < 2.5  # in-flight requests got a second, not three
+    result = fast_client(faults.url, timeout=20).send_many(data, "track", event="E", progress=False)
+    assert time.monotonic() - started < 5  # in-flight requests got a second, not eight
     assert result.interrupted and result.not_read == 30_000 - result.rows_read
     _, kept = accounted(faults, outbox_path, {f"m{i}" for i in range(result.rows_read)})
     assert result.failed == len(kept) and kept

@@ -1,6 +1,6 @@
 """Deadlines and cancellation for HTTP attempts.
 
-``requests`` applies its timeout to each socket operation, so a server that
+urllib3 applies its timeout to each socket operation, so a server that
 drips a byte now and then can hold a call for as long as it likes. Here every
 attempt is *watched*: the connections it uses register themselves, and when the
 attempt's deadline passes, or its send is cancelled (Ctrl-C), a watchdog thread
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -121,13 +121,15 @@ class _Watchdog:
 
     def add(self, watch: Watch) -> None:
         with self._cond:
+            earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (watch.deadline, next(self._counter), watch))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="segment-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if earliest is None or watch.deadline < earliest:
+                self._cond.notify()  # only an earlier deadline needs the thread awake
 
     def _run(self) -> None:
         while True:
@@ -190,12 +192,8 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class WatchedAdapter(HTTPAdapter):
-    """A requests adapter whose connections report to the attempt being watched."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
+def watched_pool_manager(maxsize: int) -> PoolManager:
+    """A urllib3 PoolManager whose connections report to the attempt being watched."""
+    manager = PoolManager(num_pools=4, maxsize=maxsize)
+    manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+    return manager

@@ -181,11 +181,10 @@ class CollectorApp:
         messages = messages_of(route, body)
         received = format_datetime(dt.datetime.now(dt.timezone.utc))
         size = len(messages)
-        verdicts: list[Verdict] = []
-        for message in messages:
-            message["receivedAt"] = received
-            verdicts.append((self._violations(message), drop_reason(message, size)))
-        self.store.add(messages, verdicts)
+        verdicts: list[Verdict] = [
+            (self._violations(message), drop_reason(message, size)) for message, _ in messages
+        ]
+        self.store.add(messages, verdicts, received)
         return _json(200, {"success": True})
 
     def _violations(self, message: dict[str, Any]) -> list[dict[str, str]] | None:

@@ -12,7 +12,6 @@ gets 400 too, so that senders do not retry it.
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,8 @@ ROUTES = {**{kind: kind for kind in CALL_KINDS}, "batch": "batch",
           # analytics.js and mobile SDKs use these short paths through proxies
           "t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group",
           "a": "alias", "b": "batch", "import": "batch"}  # fmt: skip
-_BIG_INT = re.compile(rb"\d{20,}")  # 64-bit integers have at most 20 digits
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 20  # 64-bit integers have at most 20 digits
 _INT_RANGE = (-(2**63), 2**64 - 1)
 
 
@@ -65,8 +65,8 @@ def decode(raw: bytes, encoding: str = "") -> dict[str, Any]:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:  # NaN, Infinity, lone surrogates, depth, syntax
         raise bad(f"invalid JSON: {exc}", "invalid_json") from None
-    if _BIG_INT.search(raw):  # orjson reads such integers as floats: check them exactly
-        _check_integers(raw)
+    if _LONG_NUMBER in raw.translate(_DIGITS_AS_ZERO):  # orjson reads big integers as floats:
+        _check_integers(raw)  # check them exactly (rare: only with a run of 20+ digits)
     if not isinstance(body, dict):
         raise bad("body must be a JSON object", "invalid_json")
     return body
@@ -100,9 +100,10 @@ def strip_write_keys(value: Any) -> None:
             strip_write_keys(item)
 
 
-def messages_of(route: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The messages in a request: one for ``/v1/<type>``, the items of ``/v1/batch``
-    (with the envelope's context, integrations and sentAt applied to each)."""
+def messages_of(route: str, body: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
+    """The messages in a request, each with its compact JSON: one for ``/v1/<type>``,
+    the items of ``/v1/batch`` (with the envelope's context, integrations and sentAt
+    applied to each)."""
     if route != "batch":
         body.setdefault("type", route)
         if body["type"] != route:
@@ -125,17 +126,20 @@ def messages_of(route: str, body: dict[str, Any]) -> list[dict[str, Any]]:
             if sent_at and "sentAt" not in item:
                 item["sentAt"] = sent_at
         items = batch
+    out = []
     for index, item in enumerate(items):
         if "context" in item and not isinstance(item["context"], dict):
             raise bad(f"message {index}: context must be an object")
-        size = len(orjson.dumps(item))
-        if size > MAX_MESSAGE_BYTES:
+        encoded = orjson.dumps(item)
+        if len(encoded) > MAX_MESSAGE_BYTES:
             raise Rejected(
                 400,
                 "payload_too_large",
-                f"message {index} is {size:,} bytes; the limit is {MAX_MESSAGE_BYTES:,} (32 KB)",
+                f"message {index} is {len(encoded):,} bytes; "
+                f"the limit is {MAX_MESSAGE_BYTES:,} (32 KB)",
             )
-    return items
+        out.append((item, encoded))
+    return out
 
 
 def _text(message: Mapping[str, Any], key: str) -> bool:

@@ -1,74 +1,243 @@
-"""The collector's HTTP front: waitress, a well-kept pure-Python WSGI server.
+"""The collector's HTTP front: h11 parses, a thread per connection answers.
 
-waitress does the request parsing the collector must not hand-write: chunked
-bodies, Content-Length that is missing, negative, garbage or repeated (400 and
-the connection closed), oversize bodies (413), limits on headers, and a read
-timeout that drops clients that stall. Two small additions: the application can
-ask for the connection to be closed after its answer (a POST without a length,
-whose body cannot be told apart from a next request), and stopping the server
-closes every connection, keep-alive ones included.
+h11 (python-hyper's HTTP/1.1 state machine) does the parsing the collector must
+not hand-write: chunked bodies, a Content-Length that is negative, garbage or
+repeated, both framings at once, oversize headers; any of these gets a 4xx and
+the connection is closed, so a body is never read as the next request. Around
+it: a read timeout (a client that stalls is dropped), a deadline per request (a
+client that drips is dropped too), a body limit, TCP_NODELAY (no delayed-ACK
+stalls), and a stop() that closes every connection, keep-alive ones included.
+
+Measured against waitress and the standard library's server on the same
+machine (see the note on issue 10): waitress hands every request between two
+threads and answered single calls about 1.4x slower; h11 with a thread per
+connection was as fast as the standard library, which parses by hand.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import socket
+import socketserver
 import threading
+import time
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
-from waitress import wasyncore
-from waitress.channel import HTTPChannel
-from waitress.server import create_server
-from waitress.task import WSGITask
+import h11
 
 from .app import CLOSE_CONNECTION, CollectorApp
 
-READ_TIMEOUT = 5  # seconds a connection may sit idle (mid-request included) before it is dropped
+log = logging.getLogger("segment_magics.collector")
+
+READ_TIMEOUT = 5  # seconds a request may wait for its next bytes before it is dropped
+IDLE_TIMEOUT = 30  # seconds a keep-alive connection may wait for its next request
+REQUEST_DEADLINE = 30  # seconds one request may take to arrive, however it trickles in
 MAX_BODY = 8 * 1024 * 1024  # bigger requests get 413 before they are read
 MAX_HEADERS = 64 * 1024
-
-logging.getLogger("waitress").setLevel(logging.ERROR)  # no "queue depth" chatter in notebooks
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+SERVER_NAME = b"segment-magics-collector"
 
 
-class _Task(WSGITask):
-    def get_environment(self) -> dict[str, Any]:
-        environ: dict[str, Any] = super().get_environment()
-        environ[CLOSE_CONNECTION] = self.set_close_on_finish
-        return environ
+class _Close(Exception):
+    """Stop serving this connection (after answering ``status``, when there is one)."""
+
+    def __init__(self, status: int = 0, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
-class _Channel(HTTPChannel):
-    task_class = _Task
+def _error_body(status: int, message: str) -> bytes:
+    import orjson
+
+    codes = {400: "invalid_request", 408: "request_timeout", 413: "payload_too_large",
+             431: "headers_too_large"}  # fmt: skip
+    return orjson.dumps(
+        {"success": False, "message": message, "code": codes.get(status, "invalid_request")}
+    )
+
+
+def _phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def setup(self) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+
+    def handle(self) -> None:
+        try:
+            while self.server.serving:
+                if not self._one_request():
+                    return
+                self.h11.start_next_cycle()
+        except _Close as closing:
+            if closing.status:
+                self._refuse(closing.status, closing.message)
+        except OSError:  # the client went away, or stop() closed the socket
+            return
+
+    # -- one request --------------------------------------------------------------------
+    def _receive(self, deadline: float, first: bool) -> Any:
+        """The next h11 event; reads from the socket when h11 needs more."""
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _Close(exc.error_status_hint, f"bad request: {exc}") from None
+            if event is not h11.NEED_DATA:
+                return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Close(408, "the request took too long to arrive")
+            waiting = first and self.h11.their_state is h11.IDLE
+            idle = IDLE_TIMEOUT if waiting else self.server.read_timeout
+            self.request.settimeout(min(idle, remaining))
+            try:
+                data = self.request.recv(65536)
+            except TimeoutError:
+                raise _Close(408 if self.h11.their_state is not h11.IDLE else 0,
+                             "the request stalled") from None  # fmt: skip
+            self.h11.receive_data(data)
+
+    def _one_request(self) -> bool:
+        """Read and answer one request; False when the connection should end."""
+        deadline = time.monotonic() + REQUEST_DEADLINE
+        event = self._receive(deadline + IDLE_TIMEOUT, first=True)
+        if isinstance(event, h11.ConnectionClosed):
+            return False
+        assert isinstance(event, h11.Request)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+        length = next((v for k, v in headers if k == "content-length"), None)
+        chunked = any(k == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
+        if length is not None and chunked:  # RFC 9112 6.1: a classic smuggling vector
+            raise _Close(400, "send Content-Length or Transfer-Encoding: chunked, not both")
+        if length is not None and int(length) > MAX_BODY:
+            raise _Close(413, f"request is over {MAX_BODY:,} bytes")
+        if self.h11.they_are_waiting_for_100_continue:
+            self.request.sendall(
+                self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            )
+        body = bytearray()
+        deadline = time.monotonic() + REQUEST_DEADLINE
+        while True:
+            part = self._receive(deadline, first=False)
+            if isinstance(part, h11.Data):
+                body += part.data
+                if len(body) > MAX_BODY:
+                    raise _Close(413, f"request is over {MAX_BODY:,} bytes")
+            elif isinstance(part, h11.EndOfMessage):
+                break
+            elif isinstance(part, h11.ConnectionClosed):
+                return False
+        close = self._answer(event, headers, bytes(body), chunked=chunked)
+        return not close and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+
+    def _answer(
+        self, request: h11.Request, headers: list[tuple[str, str]], body: bytes, chunked: bool
+    ) -> bool:
+        """Run the application; True when it asked for the connection to be closed."""
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method.decode("latin-1"),
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "wsgi.input": io.BytesIO(body),
+            "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode()}",
+        }
+        for key, value in headers:
+            name = key.upper().replace("-", "_")
+            if name in {"CONTENT_LENGTH", "CONTENT_TYPE"}:
+                environ[name] = value
+            else:
+                environ[f"HTTP_{name}"] = value
+        if chunked or "CONTENT_LENGTH" in environ:
+            environ["CONTENT_LENGTH"] = str(len(body))
+        closing = threading.Event()
+        environ[CLOSE_CONNECTION] = closing.set
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+            answer["status"] = int(status.split(" ", 1)[0])
+            answer["headers"] = response_headers
+
+        payload = b"".join(self.server.app(environ, start_response))
+        response_headers = [*answer["headers"], ("Server", SERVER_NAME.decode())]
+        if closing.is_set():
+            response_headers.append(("Connection", "close"))
+        self._send(answer["status"], response_headers, payload)
+        return closing.is_set()
+
+    def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+        h = self.h11
+        data = h.send(h11.Response(status_code=status, headers=headers, reason=_phrase(status)))
+        if payload:
+            data = (data or b"") + (h.send(h11.Data(data=payload)) or b"")
+        data = (data or b"") + (h.send(h11.EndOfMessage()) or b"")
+        self.request.sendall(data)  # one write: no Nagle/delayed-ACK stall
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer a request h11 or our limits refused, then close the connection."""
+        body = _error_body(status, message)
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   ("Connection", "close")]  # fmt: skip
+        with contextlib.suppress(h11.LocalProtocolError, OSError):
+            if self.h11.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
+                self._send(status, headers, body)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: CollectorApp, read_timeout: float) -> None:
+        self.app = app
+        self.read_timeout = read_timeout
+        self.serving = True
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, _Connection)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.lock:
+            self.open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("collector connection error from %s", client_address, exc_info=True)
 
 
 class CollectorServer:
-    """A waitress server for a :class:`CollectorApp`, run in a background thread."""
+    """An HTTP server for a :class:`CollectorApp`, run in a background thread."""
 
     def __init__(
         self,
         app: CollectorApp,
         host: str = "127.0.0.1",
         port: int = 0,
-        read_timeout: int = READ_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.app = app
-        self._server = create_server(
-            app,
-            host=host,
-            port=port,
-            threads=4,
-            channel_timeout=read_timeout,
-            cleanup_interval=1,
-            max_request_body_size=MAX_BODY,
-            max_request_header_size=MAX_HEADERS,
-            ident="segment-magics-collector",
-            expose_tracebacks=False,
-            clear_untrusted_proxy_headers=True,
-            log_socket_errors=False,
-        )
-        self._server.channel_class = _Channel
-        self.host = str(self._server.effective_host)
-        self.port = int(self._server.effective_port)
+        self._server = _Server((host, port), app, read_timeout)
+        self.host, self.port = str(self._server.server_address[0]), self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
     @property
@@ -81,29 +250,25 @@ class CollectorServer:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._server.run, name="segment-collector", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="segment-collector", daemon=True
         )
         self._thread.start()
 
     def serve_forever(self) -> None:
         """Run in this thread (``python -m segment_magics.collector``)."""
-        self._server.run()
+        self._server.serve_forever(0.05)
 
     def stop(self) -> None:
         """Close the listening socket and every connection, then end the thread."""
-        server = self._server
-        done = threading.Event()
-
-        def close_all() -> None:
-            wasyncore.close_all(server._map)
-            done.set()
-
+        self._server.serving = False
         if self.running:
-            server.trigger.pull_trigger(close_all)
-            done.wait(5)
-        else:
-            wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=2)
+            self._server.shutdown()
+        with self._server.lock:
+            connections = list(self._server.open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

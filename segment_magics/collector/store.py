@@ -27,12 +27,11 @@ CREATE TABLE IF NOT EXISTS events (
     user_id TEXT,
     anonymous_id TEXT,
     message_id TEXT,
-    payload TEXT NOT NULL,
+    payload BLOB NOT NULL,
     valid INTEGER,
     violations TEXT,
     dropped TEXT
 );
-CREATE INDEX IF NOT EXISTS events_type ON events(type);
 CREATE INDEX IF NOT EXISTS events_message_id ON events(message_id);
 """
 # files written by earlier versions lack these columns
@@ -69,23 +68,27 @@ class EventStore:
                 self._db.execute("PRAGMA synchronous=NORMAL")
 
     def add(
-        self, messages: Sequence[dict[str, Any]], verdicts: Iterable[Verdict] | None = None
+        self,
+        messages: Sequence[tuple[dict[str, Any], bytes]],
+        verdicts: Iterable[Verdict] | None = None,
+        received_at: str = "",
     ) -> int:
-        """Store messages; each verdict is (plan violations or None when not checked,
-        the reason Segment would drop it or None)."""
+        """Store (message, its JSON) pairs received at ``received_at``; each verdict is
+        (plan violations or None when not checked, the reason Segment would drop it
+        or None). The payload is kept as it came; receivedAt is added when read."""
         checks = list(verdicts) if verdicts is not None else [(None, None)] * len(messages)
         rows = []
-        for m, (violations, dropped) in zip(messages, checks, strict=True):
+        for (m, encoded), (violations, dropped) in zip(messages, checks, strict=True):
             label = m.get("event") or m.get("name") or m.get("groupId") or m.get("previousId")
             rows.append(
                 (
-                    m["receivedAt"],
+                    received_at,
                     str(m.get("type", "")),
                     _text(label),
                     _text(m.get("userId")),
                     _text(m.get("anonymousId")),
                     _text(m.get("messageId")),
-                    orjson.dumps(m).decode(),
+                    encoded,
                     None if violations is None else int(not violations),
                     None if violations is None else orjson.dumps(violations).decode(),
                     dropped,
@@ -180,12 +183,12 @@ class EventStore:
 
 
 def _event(
-    row_id: int, received: str, payload: str, valid: int | None, violations: str | None,
+    row_id: int, received: str, payload: bytes | str, valid: int | None, violations: str | None,
     dropped: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     event: dict[str, Any] = orjson.loads(payload)
     event["_id"] = row_id
-    event.setdefault("receivedAt", received)
+    event["receivedAt"] = received
     if valid is not None:  # checked against the collector's plan
         event["_valid"] = bool(valid)
         event["_violations"] = orjson.loads(violations or "[]")
