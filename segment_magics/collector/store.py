@@ -137,7 +137,7 @@ class EventStore:
             elif key == "dropped":
                 where.append("dropped IS NOT NULL" if _flag(value) else "dropped IS NULL")
             elif key == "q":
-                where.append("payload LIKE ? ESCAPE '\\'")
+                where.append("CAST(payload AS TEXT) LIKE ? ESCAPE '\\'")
                 escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 args.append(f"%{escaped}%")
             else:

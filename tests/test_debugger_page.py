@@ -1,0 +1,150 @@
+"""The collector's debugger page in Debian's chromium (Playwright): live, filterable, paused,
+with verdict badges, in the light and the dark color scheme. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+from segment_magics import SegmentClient, start_collector
+from segment_magics.plan import parse_compact
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not __import__("os").environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it; CI never skips)",
+)
+
+PLAN = """\
+Order Completed
+  order_id: string!
+  total: number >= 0
+"""
+
+
+@pytest.fixture
+def checking_collector():
+    with start_collector(port=0, plan=parse_compact(PLAN)) as running:
+        yield running
+
+
+@pytest.fixture
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def seed(client: SegmentClient, url: str) -> None:
+    client.track("Order Completed", user_id="ada", properties={"order_id": "o1", "total": 5})
+    client.track("Order Completed", user_id="bob", properties={"total": -1})  # 2 violations
+    client.identify("ada", traits={"plan": "pro", "<b>html</b>": "<script>alert(1)</script>"})
+    # no ids at all (our client would add one): Segment would drop it
+    requests.post(f"{url}/v1/track", json={"event": "Anonymous Click", "writeKey": "k"}, timeout=5)
+
+
+def reloads(page) -> int:
+    return int(page.locator("[data-testid=rows]").get_attribute("data-loads") or 0)
+
+
+def filtered(page, action, count: int) -> None:
+    """Change a filter, wait for the page to reload the list, and check how many rows show."""
+    before = reloads(page)
+    action()
+    deadline = time.monotonic() + 15
+    while reloads(page) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert page.locator("[data-testid=rows] tr.event").count() == count
+
+
+def wait_for_rows(page, count: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if page.locator("[data-testid=rows] tr.event").count() == count:
+            return
+        page.wait_for_timeout(100)
+    assert page.locator("[data-testid=rows] tr.event").count() == count
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_debugger_page_live_updates_filters_and_pauses(checking_collector, chromium, scheme):
+    client = SegmentClient(endpoint=checking_collector.url)
+    seed(client, checking_collector.url)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = chromium.new_page(viewport={"width": 1400, "height": 900}, color_scheme=scheme)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(checking_collector.debugger_url)
+        wait_for_rows(page, 4)
+        rows = page.locator("[data-testid=rows] tr.event")
+        # newest first; verdict badges for the plan and for what Segment would drop
+        assert rows.nth(0).locator("[data-testid=label]").inner_text() == "Anonymous Click"
+        assert "Segment would drop this: no userId or anonymousId" in rows.nth(0).inner_text()
+        assert "2 violations" in rows.nth(2).inner_text()
+        assert "properties.order_id" in rows.nth(2).inner_text()
+        assert "valid" in rows.nth(3).inner_text()
+        assert dialogs == [] and "<b>html</b>" in rows.nth(1).inner_text()  # text, not markup
+        # open a payload, then let new events arrive: it stays open, they appear on top
+        rows.nth(2).locator("summary").click()
+        opened = rows.nth(2).locator("details")
+        assert opened.get_attribute("open") is not None
+        client.page("Pricing", user_id="ada")
+        client.track("Order Completed", user_id="cy", properties={"order_id": "o9", "total": 1})
+        wait_for_rows(page, 6)
+        assert rows.nth(0).locator("[data-testid=label]").inner_text() == "Order Completed"
+        assert page.locator("details[open]").count() == 1
+        (payload,) = [p for p in page.locator("[data-testid=payload]").all() if p.is_visible()]
+        assert '"userId": "bob"' in payload.inner_text()  # the same payload, still open
+        page.screenshot(path=str(ARTIFACTS / f"debugger-{scheme}.png"), full_page=True)
+        # filters narrow the list
+        filtered(page, lambda: page.select_option("[data-testid=filter-type]", "identify"), 1)
+        filtered(page, lambda: page.select_option("[data-testid=filter-type]", ""), 6)
+        filtered(page, lambda: page.fill("[data-testid=filter-user]", "ada"), 3)
+        filtered(page, lambda: page.fill("[data-testid=filter-user]", ""), 6)
+        filtered(page, lambda: page.select_option("[data-testid=filter-verdict]", "dropped"), 1)
+        # bob's order breaks two rules; the anonymous click is not in the plan
+        filtered(page, lambda: page.select_option("[data-testid=filter-verdict]", "violations"), 2)
+        filtered(page, lambda: page.select_option("[data-testid=filter-verdict]", ""), 6)
+        filtered(page, lambda: page.fill("[data-testid=filter-q]", "o9"), 1)
+        filtered(page, lambda: page.fill("[data-testid=filter-q]", ""), 6)
+        # pause: nothing new is shown until resumed
+        page.click("[data-testid=pause]")
+        client.track("While Paused", user_id="dee")
+        page.wait_for_timeout(2500)
+        assert page.locator("[data-testid=rows] tr.event").count() == 6
+        assert "new events waiting" in page.locator("[data-testid=status]").inner_text()
+        page.click("[data-testid=pause]")
+        wait_for_rows(page, 7)
+        page.screenshot(path=str(ARTIFACTS / f"debugger-{scheme}-filtered.png"), full_page=True)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(13, 17, 23)") == (scheme == "dark")
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"debugger-{scheme}-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def test_debugger_page_pages_through_every_event(chromium):
+    with start_collector(port=0) as running:
+        SegmentClient(endpoint=running.url).batch(
+            [{"type": "track", "event": f"E{i}", "userId": "u"} for i in range(250)]
+        )
+        page = chromium.new_page()
+        page.goto(running.debugger_url)
+        wait_for_rows(page, 100)
+        page.click("[data-testid=more]")
+        wait_for_rows(page, 200)
+        page.click("[data-testid=more]")
+        wait_for_rows(page, 250)
+        assert page.locator("[data-testid=more]").is_hidden()
+        labels = page.locator("[data-testid=rows] tr.event [data-testid=label]")
+        assert labels.last.inner_text() == "E0"
+        page.close()
