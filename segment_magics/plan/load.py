@@ -1,91 +1,265 @@
-"""Read tracking plans from Segment's JSON shapes, files and templates; write them back."""
+"""Read tracking plans in every shape Segment's tools write; write them back.
+
+Shapes (the loader says which one it read, and ``%segment_plan show`` names it):
+
+- Public API rules: a bare list of ``{key, type, version, jsonSchema}``, an object
+  with ``rules: [...]``, a whole API response (``{"data": {"rules": [...],
+  "pagination": ...}}``) or a ``trackingPlan`` object.
+- Config API / Typewriter v7 ``plan.json``: ``rules.events[]`` with each event's
+  whole-payload schema under ``rules``, plus ``identify``/``group``/``global`` rules;
+  the plan's name is its ``display_name``.
+- Typewriter v8 ``plan.json``: Public API rules whose ``jsonSchema`` carries
+  ``eventMetadata`` and has the event's properties lifted to its top level; they
+  are put back under ``properties`` (or ``traits``) so they are checked there.
+- Typewriter's local tracking-plan files: ``{"events": [{name, rules}]}``.
+
+Real plans contain JSON Schema that Segment accepts but validators do not, such
+as ``"type": "any"``: it is read as "no constraint" and noted. Anything that is
+not a plan at all gets a one-line :class:`ValidationError`.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..errors import ValidationError
-from .model import RULE_TYPES, Plan, Rule
+from .model import BODY_OF, RULE_TYPES, Plan, Rule, rule_schema
 from .templates import TEMPLATES
 
-# What a plan can be given as: a Plan, Segment JSON as a dict, a file or a template name.
-PlanSource = Plan | Mapping[str, Any] | str | Path
+# What a plan can be given as: a Plan, Segment JSON as a dict or list, a file or a template name.
+PlanSource = Plan | Mapping[str, Any] | Sequence[Any] | str | Path
+
+PUBLIC_API = "Public API rules"
+CONFIG_API = "Config API / Typewriter v7 plan.json"
+TYPEWRITER_V8 = "Typewriter v8 plan.json"
+TYPEWRITER_LOCAL = "Typewriter local tracking plan"
+_ANY = "any"
 
 
-def _schema(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValidationError(where, f"must be a JSON Schema object, got {type(value).__name__}")
-    return dict(value)
+def _where(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
 
 
-def plan_from_dict(data: Mapping[str, Any], name: str | None = None) -> Plan:
-    """Read Segment's Public API shape or the Config API / Typewriter shape."""
-    rules = data.get("rules")
-    title = str(name or data.get("display_name") or data.get("name") or "tracking plan")
-    if isinstance(rules, list):
+class _Reader:
+    """One load: collects what was noticed while rules are read.
+
+    ``lenient`` is False when the document has no ``"any"`` anywhere: the walk
+    that looks for non-standard types is then skipped (it matters on big plans).
+    """
+
+    def __init__(self, lenient: bool) -> None:
+        self.notes: list[str] = []
+        self.lenient = lenient
+
+    def schema(self, value: Any, where: str, label: str) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                where, f"must be a JSON Schema object, got {type(value).__name__}"
+            )
+        schema = dict(value)
+        return self._tolerate(schema, label, "") if self.lenient else schema
+
+    def _tolerate(self, schema: dict[str, Any], label: str, path: str) -> dict[str, Any]:
+        """Segment accepts ``"type": "any"`` (or ``["any", ...]``): no constraint at all."""
+        kind = schema.get("type")
+        if kind == _ANY or (isinstance(kind, list) and _ANY in kind):
+            del schema["type"]
+            shown = path or "(the whole rule)"
+            self.notes.append(f"{label}: {shown} has type any, read as unconstrained")
+        for keyword in ("properties", "patternProperties", "definitions", "$defs"):
+            children = schema.get(keyword)
+            if isinstance(children, Mapping):
+                schema[keyword] = {
+                    name: self._tolerate(dict(child), label, _join(path, name, keyword))
+                    if isinstance(child, Mapping)
+                    else child
+                    for name, child in children.items()
+                }
+        for keyword in ("items", "additionalProperties", "not", "if", "then", "else"):
+            child = schema.get(keyword)
+            if isinstance(child, Mapping):
+                schema[keyword] = self._tolerate(dict(child), label, f"{path}[]")
+        for keyword in ("anyOf", "oneOf", "allOf"):
+            options = schema.get(keyword)
+            if isinstance(options, list):
+                schema[keyword] = [
+                    self._tolerate(dict(o), label, path) if isinstance(o, Mapping) else o
+                    for o in options
+                ]
+        return schema
+
+    def version(self, value: Any, where: str) -> int:
+        if value is None:
+            return 1
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValidationError(where, f"must be a whole number, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValidationError(where, f"must be a whole number, got {value!r}") from None
+        if not number.is_integer() or number < 1:
+            raise ValidationError(where, f"must be a whole number from 1, got {value!r}")
+        return int(number)
+
+    # -- Public API rules (and Typewriter v8, which lifts the body to the top) ----------
+    def public_rules(self, rules: Sequence[Any], where: str) -> tuple[list[Rule], bool]:
         parsed = []
-        for index, rule in enumerate(rules):
-            where = f"rules[{index}]"
-            if not isinstance(rule, Mapping):
-                raise ValidationError(where, "must be an object with type and jsonSchema")
-            kind = str(rule.get("type", "")).upper()
+        lifted = False
+        for index, raw in enumerate(rules):
+            at = _where(where, index)
+            if not isinstance(raw, Mapping):
+                raise ValidationError(
+                    at, f"must be a rule object with type and jsonSchema, got {type(raw).__name__}"
+                )
+            kind = str(raw.get("type", "")).upper()
             if kind not in RULE_TYPES:
                 raise ValidationError(
-                    f"{where}.type", f"must be one of {', '.join(RULE_TYPES)}, got {kind!r}"
+                    f"{at}.type", f"must be one of {', '.join(RULE_TYPES)}, got {raw.get('type')!r}"
                 )
-            key = rule.get("key")
+            key = raw.get("key")
+            label = str(key) if key else kind.lower()
+            schema = self.schema(raw.get("jsonSchema", {}), f"{at}.jsonSchema", label)
+            if "eventMetadata" in schema and BODY_OF.get(kind):
+                schema = _unlift(schema, BODY_OF[kind])
+                lifted = True
             parsed.append(
-                Rule(kind, _schema(rule.get("jsonSchema", {}), f"{where}.jsonSchema"),
-                     str(key) if key else None, int(rule.get("version", 1)))
+                Rule(kind, schema, str(key) if key else None,
+                     self.version(raw.get("version"), f"{at}.version"))
             )  # fmt: skip
-        return Plan(title, tuple(parsed), str(data.get("description", "")))
-    if isinstance(rules, Mapping):  # Config API / Typewriter v7 plan.json
+        return parsed, lifted
+
+    # -- Config API / Typewriter v7 and Typewriter local files ---------------------------
+    def events(self, events: Any, where: str) -> list[Rule]:
+        if not isinstance(events, list):
+            raise ValidationError(where, f"must be a list of events, got {type(events).__name__}")
         parsed = []
-        for index, event in enumerate(rules.get("events", []) or []):
-            where = f"rules.events[{index}]"
-            parsed.append(
-                Rule("TRACK", _schema(event.get("rules", {}), f"{where}.rules"),
-                     str(event.get("name")), int(event.get("version", 1)))
-            )  # fmt: skip
+        for index, event in enumerate(events):
+            at = _where(where, index)
+            if not isinstance(event, Mapping):
+                raise ValidationError(at, f"must be an event object, got {type(event).__name__}")
+            name = event.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValidationError(f"{at}.name", "every event needs a name")
+            schema = self.schema(event.get("rules", {}), f"{at}.rules", name)
+            parsed.append(Rule("TRACK", schema, name, self.version(event.get("version"), at)))
+        return parsed
+
+
+def _join(path: str, name: str, keyword: str) -> str:
+    if keyword != "properties":
+        return f"{path}{{{name}}}"
+    return f"{path}.{name}" if path else name
+
+
+def _unlift(schema: dict[str, Any], body: str) -> dict[str, Any]:
+    """Typewriter v8 keeps the event's properties at the top of ``jsonSchema``; a message
+    has them under ``properties`` (or ``traits``). Put them back where they are checked."""
+    body_schema: dict[str, Any] = {"type": "object"}
+    for keyword in ("properties", "required", "additionalProperties", "patternProperties"):
+        if keyword in schema:
+            body_schema[keyword] = schema[keyword]
+    wrapped = rule_schema(body, body_schema)
+    for keyword in ("description", "labels", "eventMetadata"):
+        if keyword in schema:
+            wrapped[keyword] = schema[keyword]
+    return wrapped
+
+
+def plan_from_dict(
+    data: Mapping[str, Any] | Sequence[Any], name: str | None = None, raw: bytes | None = None
+) -> Plan:
+    """Read any of the shapes above from parsed JSON (``raw``: the JSON it was parsed from)."""
+    try:
+        text = raw if raw is not None else orjson.dumps(data)
+    except TypeError:  # not plain JSON (e.g. sets): look everywhere
+        text = b'"any"'
+    reader = _Reader(lenient=b'"any"' in text)
+    if isinstance(data, list):
+        listed, lifted = reader.public_rules(data, "rules")
+        shape = TYPEWRITER_V8 if lifted else f"{PUBLIC_API} (a bare list)"
+        return Plan(name or "tracking plan", tuple(listed), "", shape, tuple(reader.notes))
+    if not isinstance(data, Mapping):
+        raise ValidationError("plan", f"must be a JSON object or list, got {type(data).__name__}")
+    source = data
+    wrapper = ""
+    inner = data.get("data")
+    if isinstance(inner, Mapping) and ("rules" in inner or "trackingPlan" in inner):
+        source, wrapper = inner, "a whole API response"
+    plan_object = source.get("trackingPlan")
+    if isinstance(plan_object, Mapping) and "rules" not in source:
+        source, wrapper = plan_object, "a trackingPlan object"
+    title = str(
+        name
+        or source.get("display_name")
+        or source.get("displayName")
+        or (plan_object or {}).get("name")
+        or source.get("name")
+        or "tracking plan"
+    )
+    description = str(source.get("description") or "")
+    rules = source.get("rules")
+    if isinstance(rules, list):
+        found, lifted = reader.public_rules(rules, "rules")
+        shape = TYPEWRITER_V8 if lifted else PUBLIC_API
+        if wrapper:
+            shape += f" ({wrapper})"
+        return Plan(title, tuple(found), description, shape, tuple(reader.notes))
+    if isinstance(rules, Mapping):  # Config API / Typewriter v7
+        parsed = reader.events(rules.get("events", []) or [], "rules.events")
         for kind, key in (("IDENTIFY", "identify"), ("GROUP", "group"), ("COMMON", "global")):
             schema = rules.get(key)
             if isinstance(schema, Mapping) and schema:
-                parsed.append(Rule(kind, dict(schema)))
-        return Plan(title, tuple(parsed), str(data.get("description", "")))
+                parsed.append(Rule(kind, reader.schema(schema, f"rules.{key}", key)))
+        return Plan(title, tuple(parsed), description, CONFIG_API, tuple(reader.notes))
+    if "events" in source and rules is None:
+        parsed = reader.events(source["events"], "events")
+        return Plan(title, tuple(parsed), description, TYPEWRITER_LOCAL, tuple(reader.notes))
+    if plan_object is not None or wrapper:
+        raise ValidationError(
+            "rules",
+            "this is a tracking plan without its rules: the Public API returns them from "
+            "/tracking-plans/{id}/rules (%segment_plan pull fetches both)",
+        )
     raise ValidationError(
-        "rules", "a plan needs rules: a list (Public API) or {events: [...]} (Config API)"
+        "rules",
+        "not a tracking plan: expected rules (a list: Public API), rules.events "
+        "(Config API / Typewriter v7) or events (a Typewriter local plan)",
     )
 
 
 def load_plan(source: PlanSource) -> Plan:
-    """A Plan from a Plan, a dict, a JSON file path or a built-in template's name."""
+    """A Plan from a Plan, parsed JSON, a JSON file path or a built-in template's name."""
     if isinstance(source, Plan):
         return source
-    if isinstance(source, Mapping):
-        return plan_from_dict(source)
+    if isinstance(source, Mapping | list | tuple):
+        return plan_from_dict(source if isinstance(source, Mapping) else list(source))
     if isinstance(source, str | Path):
         text = str(source)
         if text in TEMPLATES:
             return TEMPLATES[text]()
         path = Path(text).expanduser()
-        if not path.exists():
+        if not path.is_file():
             raise ValidationError(
                 "plan", f"{text!r} is neither a file nor a template ({', '.join(TEMPLATES)})"
             )
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
+            raw = path.read_bytes()
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             raise ValidationError("plan", f"{path.name} is not JSON: {exc}") from None
-        return plan_from_dict(data, name=data.get("name") or path.stem)
+        except OSError as exc:
+            raise ValidationError("plan", f"cannot read {path.name}: {exc.strerror}") from None
+        plan = plan_from_dict(data, raw=raw)
+        return replace(plan, name=path.stem) if plan.name == "tracking plan" else plan
     raise ValidationError("plan", f"cannot load a plan from a {type(source).__name__}")
 
 
 def save_plan(plan: Plan, path: str | Path) -> Path:
     target = Path(path).expanduser()
-    target.write_text(
-        json.dumps(plan.to_segment(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    target.write_bytes(orjson.dumps(plan.to_segment(), option=orjson.OPT_INDENT_2) + b"\n")
     return target

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..messages import BODY
@@ -49,9 +49,20 @@ class Rule:
 
 @dataclass(frozen=True)
 class Plan:
+    """A tracking plan: its rules, and what loading it noticed.
+
+    ``shape`` names where it came from (a Public API export, Typewriter's
+    plan.json, the compact notation, ...); ``notes`` say what was read in a way
+    worth knowing (non-standard types treated as unconstrained); ``template``
+    marks Segment spec templates, whose required fields are their own choice.
+    """
+
     name: str = "tracking plan"
     rules: tuple[Rule, ...] = field(default_factory=tuple)
     description: str = ""
+    shape: str = ""
+    notes: tuple[str, ...] = ()
+    template: bool = False
 
     def rule_for(self, kind: str, key: str | None) -> Rule | None:
         """The newest rule of ``kind`` for ``key``, else the keyless one of that kind."""
@@ -87,7 +98,7 @@ class Plan:
         """This plan with ``other``'s rules added (same type and key: other wins)."""
         replaced = {(r.type, r.key) for r in other.rules}
         kept = tuple(r for r in self.rules if (r.type, r.key) not in replaced)
-        return Plan(self.name, kept + other.rules, self.description)
+        return replace(self, rules=kept + other.rules, notes=self.notes + other.notes)
 
 
 def rule_schema(body: str | None, body_schema: Mapping[str, Any]) -> dict[str, Any]:
