@@ -14,3 +14,7 @@ class ValidationError(SegmentError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}" if field else problem)
+
+
+class PlanWarning(UserWarning):
+    """Part of a tracking plan cannot be checked (the plan is still used for the rest)."""

@@ -12,6 +12,7 @@ from conftest import run
 from segment_magics import SegmentClient, start_collector
 from segment_magics.collector import wait_for_collector
 from segment_magics.errors import ValidationError
+from segment_magics.magics import get_session
 from segment_magics.messages import build_message
 from segment_magics.plan import (
     PlanValidator,
@@ -283,6 +284,53 @@ def test_plan_check_on_a_dataframe_and_a_list(ip):
     ]
     report = run(ip, "%segment_plan check messages").result
     assert report.checked == 1 and report.valid == 1 and len(report.invalid_rows) == 1
+
+
+def test_plan_check_reads_identify_group_and_page_rows(ip):
+    run(ip, f"%%segment_plan\n{PLAN}\npage Pricing\n  path: string!")
+    people = pd.DataFrame(
+        {"userId": ["u1", "u2", "u3"], "email": ["a@x.io", None, "c@x.io"],
+         "plan": ["free", "pro", "gold"]}
+    )  # fmt: skip
+    ip.user_ns["people"] = people
+    report = run(ip, "%segment_plan check people --kind identify").result
+    assert (report.checked, report.valid) == (3, 1)
+    assert sorted((v.kind, v.field) for _, v in report.violations) == [
+        ("missing required", "traits.email"),
+        ("value rule", "traits.plan"),
+    ]
+    ip.user_ns["typed"] = people.assign(type="identify")
+    again = run(ip, "%segment_plan check typed")
+    assert (again.result.checked, again.result.valid) == (3, 1)
+    assert "needs an event" not in again.text
+    ip.user_ns["pages"] = [
+        {"type": "page", "name": "Pricing", "userId": "u", "path": "/pricing"},
+        {"type": "page", "name": "Pricing", "userId": "u"},
+    ]
+    pages = run(ip, "%segment_plan check pages").result
+    assert (pages.checked, pages.valid) == (2, 1)
+    assert [(v.kind, v.field) for _, v in pages.violations] == [
+        ("missing required", "properties.path")
+    ]
+    bad = run(ip, "%segment_plan check people --kind idenitfy")
+    assert "'idenitfy' is not a call" in str(bad.error) and "identify" in str(bad.error)
+
+
+def test_merge_shows_what_it_added_or_changed(ip):
+    run(ip, "%segment_plan load ecommerce")
+    cell = (
+        "%%segment_plan --merge\n"
+        "Order Completed\n  order_id: string!\n  gift_wrap: boolean\n"
+        "Newsletter Signed Up\n  list: string!\n"
+    )
+    shown = run(ip, cell)
+    assert shown.error is None
+    text = shown.text
+    assert "1 added, 1 changed" in text
+    assert "Newsletter Signed Up" in text and "gift_wrap" in text
+    assert "Products Searched" not in text  # not the template again
+    session_plan = get_session(ip).plan
+    assert {"Newsletter Signed Up", "Products Searched"} <= set(session_plan.events)
 
 
 def test_inference_on_mixed_and_nested_data():

@@ -6,15 +6,16 @@ import datetime as dt
 import json
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from ..errors import ValidationError
+from ..errors import PlanWarning, ValidationError
 from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
 from ..messages.ids import RowIds, new_run_id
 from ..messages.rows import is_dataframe
-from ..plan import PlanSource, PlanValidator, Violation, load_plan, validator_for
+from ..plan import PlanSource, PlanValidator, Violation, load_plan
 from .bulk import (
     BulkSender,
     Resume,
@@ -143,10 +144,18 @@ class SegmentClient:
         """
         if mode not in PLAN_MODES:
             raise ValueError(f"plan_mode must be one of {', '.join(PLAN_MODES)}, got {mode!r}")
-        self.plan = validator_for(
-            plan if isinstance(plan, PlanValidator) or plan is None else load_plan(plan)
-        )
-        self.plan_mode = mode
+        if plan is None or isinstance(plan, PlanValidator):
+            self.plan, self.plan_mode = plan, mode
+            return
+        compiled = PlanValidator(load_plan(plan))
+        self.plan, self.plan_mode = compiled, mode
+        if compiled.skipped:
+            warnings.warn(
+                f"{len(compiled.skipped)} rule(s) of {compiled.plan.name!r} cannot be checked: "
+                + "; ".join(map(str, compiled.skipped)),
+                PlanWarning,
+                stacklevel=3,
+            )
 
     def _violations(self, built: Built) -> list[Violation] | None:
         """None when no plan checks this call; else the (possibly empty) violations."""

@@ -46,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"segment-magics collector listening on {url}", flush=True)
     print(f"  send to:   SegmentClient(endpoint={url!r})", flush=True)
     print(f"  debugger:  {url}/    events: {url}/v1/events", flush=True)
-    if args.plan:
+    if server.app.plan is not None:
         print(f"  plan:      {args.plan} (bad events: {url}/v1/events?valid=false)", flush=True)
+        for remark in server.app.plan.remarks():
+            print(f"             {remark}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

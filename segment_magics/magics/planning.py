@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..messages import CALL_KINDS
 from ..plan import (
     TEMPLATES,
     CheckReport,
     DiffView,
     InferenceView,
+    MergeView,
     Plan,
     PlanView,
     check_messages,
@@ -34,12 +36,16 @@ from .parsing import MagicSpec, Option, Parsed, Token
 from .values import Namespace, resolve_object, resolve_scalar
 
 HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEMPLATES))}),
-                                    a JSON file (Segment Public API or Config API shape),
-                                    or a dict/Plan variable
+                                    a JSON file (Public API rules or response, Config API,
+                                    Typewriter v7/v8 plan.json or local plan),
+                                    or a dict/list/Plan variable
 %segment_plan clear                 stop checking calls
 %segment_plan show [-o VAR]         the active plan as a table
 %segment_plan export PATH           write it as Segment Public API JSON
-%segment_plan check SOURCE [-o VAR] validate a list of messages / a DataFrame without sending
+%segment_plan check SOURCE [--kind K] [-o VAR]
+                                    validate a list of messages / a DataFrame without sending;
+                                    flat rows are track calls unless a type column or --kind
+                                    (identify, group, page, screen, alias) says otherwise
 %segment_plan infer [--from SOURCE] [-o VAR] [--use]
                                     a plan from observed events (default: this session's history)
 %segment_plan diff [--from SOURCE]  what observed events do that the plan forbids, and what the
@@ -67,6 +73,11 @@ SPEC = MagicSpec(
         Option(("--merge",), "merge", "add to the active plan instead of replacing it", "flag"),
         Option(("--from",), "source", "history (default) or a variable with events", "object"),
         Option(("--use",), "use", "infer: make the inferred plan the active one", "flag"),
+        Option(
+            ("--kind",),
+            "kind",
+            "check/infer/diff: read flat rows as this call (default: a type column, else track)",
+        ),
         Option(("-o", "--output"), "output", "store the result in this variable", "name"),
     ],
     positional="command",
@@ -99,6 +110,19 @@ class PlanCommand:
             )
         return plan
 
+    def kind(self, command: str) -> str | None:
+        """``--kind identify``: flat rows are identify calls (their columns are traits)."""
+        token = self.parsed.values["kind"]
+        if token is None:
+            return None
+        text = str(resolve_scalar(token, self.ns, command)).lower()
+        if text not in CALL_KINDS:
+            raise SegmentUsageError(
+                f"%segment_plan {command} --kind: {text!r} is not a call; "
+                f"use one of {', '.join(CALL_KINDS)}"
+            )
+        return text
+
     def events(self, command: str) -> Any:
         """The events to check, infer from or diff: a variable, or this session's history."""
         token = self.parsed.values["source"] or (self.args[0] if self.args else None)
@@ -122,11 +146,16 @@ Outcome = tuple[Any, Any]  # (shown, stored by -o)
 
 
 def activate(command: PlanCommand, plan: Plan) -> Outcome:
+    """Make ``plan`` the active one; with ``--merge`` add it to the active plan and
+    show what that added or changed (not the whole plan again)."""
     session = command.session
-    if command.flag("merge") and session.plan is not None:
-        plan = session.plan.merged(plan)
+    before = session.plan
+    if command.flag("merge") and before is not None:
+        merged = before.merged(plan)
+        session.use_plan(merged)
+        return MergeView(before, plan, merged), merged
     session.use_plan(plan)
-    return PlanView(plan, command.display_limit), plan
+    return _view(command), plan
 
 
 def _load(command: PlanCommand) -> Outcome:
@@ -141,7 +170,14 @@ def _clear(command: PlanCommand) -> Outcome:
 
 def _show(command: PlanCommand) -> Outcome:
     plan = command.active("show")
-    return PlanView(plan, command.display_limit), plan
+    return _view(command), plan
+
+
+def _view(command: PlanCommand) -> PlanView:
+    """The active plan, with how it was read (shape, notes, rules that are not checked)."""
+    validator = command.session.validator
+    assert validator is not None  # a plan is active
+    return PlanView.of(validator, command.display_limit)
 
 
 def _export(command: PlanCommand) -> Outcome:
@@ -158,12 +194,14 @@ def _check(command: PlanCommand) -> Outcome:
     source = command.events("check")
     if validator is None:
         raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
-    report: CheckReport = check_messages(validator, source, display_limit=command.display_limit)
+    report: CheckReport = check_messages(
+        validator, source, display_limit=command.display_limit, kind=command.kind("check")
+    )
     return report, report
 
 
 def _infer(command: PlanCommand) -> Outcome:
-    inferred = infer_plan(iter_messages(command.events("infer")))
+    inferred = infer_plan(iter_messages(command.events("infer"), command.kind("infer")))
     if not inferred.plan.rules:
         raise SegmentUsageError("%segment_plan infer: no events to infer from")
     if command.flag("use"):
@@ -173,7 +211,8 @@ def _infer(command: PlanCommand) -> Outcome:
 
 def _diff(command: PlanCommand) -> Outcome:
     plan = command.active("diff")
-    view = DiffView(diff_plan(plan, iter_messages(command.events("diff"))), command.display_limit)
+    messages = iter_messages(command.events("diff"), command.kind("diff"))
+    view = DiffView(diff_plan(plan, messages), command.display_limit)
     return view, view
 
 
@@ -228,8 +267,8 @@ def _plan_source(token: Token, ns: Namespace) -> Any:
             if text.startswith("$"):
                 raise
             return text  # a file called e.g. "plan" without an extension
-        if isinstance(value, Mapping | Plan | str | Path):
-            return value
+        if isinstance(value, Mapping | Plan | str | Path | list | tuple):
+            return value  # a list: Public API rules
         raise SegmentUsageError(
             f"%segment_plan load: {text} is a {type(value).__name__}, not a plan"
         )

@@ -5,7 +5,7 @@ from .compact import parse_compact
 from .infer import diff_plan, infer_plan
 from .load import PlanSource, load_plan, plan_from_dict, save_plan
 from .model import Plan, Rule
-from .report import CheckReport, DiffView, InferenceView, PlanView, violation_table
+from .report import CheckReport, DiffView, InferenceView, MergeView, PlanView, violation_table
 from .templates import TEMPLATES
 from .validate import PlanValidator, Violation, validator_for
 
@@ -14,6 +14,7 @@ __all__ = [
     "CheckReport",
     "DiffView",
     "InferenceView",
+    "MergeView",
     "Plan",
     "PlanSource",
     "PlanValidator",

@@ -6,41 +6,71 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..messages import ColumnMap, build_from_segment_dict, build_message, iter_rows
+from ..messages import (
+    BODY,
+    CALL_KINDS,
+    ColumnMap,
+    build_from_segment_dict,
+    build_message,
+    iter_rows,
+)
 from .report import CheckReport
 from .validate import PlanValidator
 
-_TRACK_ROWS = ColumnMap("track")
 MAX_LISTED = 1_000
+_ROWS = {kind: ColumnMap(kind) for kind in CALL_KINDS}
 
 
-def as_message(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The message a row would be sent as: Segment dicts as they are, flat rows as track
-    calls (``event`` column, other columns as properties). Raises ValidationError."""
+def as_message(row: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The message a row would be sent as. Raises ValidationError.
+
+    A Segment dict (a ``type`` and its ``properties``/``traits`` object) is read as it
+    is. A flat row is a call of ``kind``, else of its ``type`` column, else a track
+    call: its columns are the call's fields (``event``, ``userId``, ...) and the rest
+    its properties or traits.
+    """
     if not isinstance(row, Mapping):
         raise ValidationError("row", f"expected a dict, got {type(row).__name__}")
-    if "type" in row:
+    call = kind or row.get("type")
+    if call is None:
+        call = "track"
+    if not isinstance(call, str) or call.lower() not in _ROWS:
+        raise ValidationError("type", f"{call!r} is not a call; use {', '.join(CALL_KINDS)}")
+    call = call.lower()
+    if kind is None and "type" in row and _nested(row, call):
         return build_from_segment_dict(row, copy=False).message
-    return build_message("track", copy=False, **_TRACK_ROWS.arguments(row)).message
+    flat = {k: v for k, v in row.items() if k != "type"} if "type" in row else row
+    return build_message(call, copy=False, **_ROWS[call].arguments(flat)).message
 
 
-def iter_messages(source: Any) -> Iterator[dict[str, Any]]:
+def _nested(row: Mapping[str, Any], call: str) -> bool:
+    """True for a Segment dict: its body is an object, or it has no flat columns."""
+    body = BODY.get(call)
+    return body is None or isinstance(row.get(body), Mapping) or "messageId" in row
+
+
+def iter_messages(source: Any, kind: str | None = None) -> Iterator[dict[str, Any]]:
     """Messages from a source, skipping rows that are not valid messages."""
     for _, row in iter_rows(source)[0]:
         try:
-            yield as_message(row)
+            yield as_message(row, kind)
         except ValidationError:
             continue
 
 
 def check_messages(
-    validator: PlanValidator, source: Iterable[Any] | Any, display_limit: int = 20
+    validator: PlanValidator,
+    source: Iterable[Any] | Any,
+    display_limit: int = 20,
+    kind: str | None = None,
 ) -> CheckReport:
-    """Check every message of ``source`` against the plan; nothing is sent."""
+    """Check every message of ``source`` against the plan; nothing is sent.
+
+    ``kind`` reads every flat row as that call (identify rows: columns are traits)."""
     report = CheckReport(display_limit=display_limit)
     for label, row in iter_rows(source)[0]:
         try:
-            message = as_message(row)
+            message = as_message(row, kind)
         except ValidationError as exc:
             report.invalid_rows.append((label, str(exc)))
             continue

@@ -13,9 +13,9 @@ Shapes (the loader says which one it read, and ``%segment_plan show`` names it):
   are put back under ``properties`` (or ``traits``) so they are checked there.
 - Typewriter's local tracking-plan files: ``{"events": [{name, rules}]}``.
 
-Real plans contain JSON Schema that Segment accepts but validators do not, such
-as ``"type": "any"``: it is read as "no constraint" and noted. Anything that is
-not a plan at all gets a one-line :class:`ValidationError`.
+Schemas are kept as written (so a plan pulled from Segment goes back unchanged);
+:mod:`.tolerate` repairs, at compile time, what Segment accepts and validators
+refuse. Anything that is not a plan at all gets a one-line :class:`ValidationError`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PUBLIC_API = "Public API rules"
 CONFIG_API = "Config API / Typewriter v7 plan.json"
 TYPEWRITER_V8 = "Typewriter v8 plan.json"
 TYPEWRITER_LOCAL = "Typewriter local tracking plan"
-_ANY = "any"
+_MESSAGE_PARTS = {"context", "traits", "properties"}
 
 
 def _where(path: str, key: str | int) -> str:
@@ -46,52 +46,14 @@ def _where(path: str, key: str | int) -> str:
 
 
 class _Reader:
-    """One load: collects what was noticed while rules are read.
+    """One load: checks the structure of rules as they are read."""
 
-    ``lenient`` is False when the document has no ``"any"`` anywhere: the walk
-    that looks for non-standard types is then skipped (it matters on big plans).
-    """
-
-    def __init__(self, lenient: bool) -> None:
-        self.notes: list[str] = []
-        self.lenient = lenient
-
-    def schema(self, value: Any, where: str, label: str) -> dict[str, Any]:
+    def schema(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ValidationError(
                 where, f"must be a JSON Schema object, got {type(value).__name__}"
             )
-        schema = dict(value)
-        return self._tolerate(schema, label, "") if self.lenient else schema
-
-    def _tolerate(self, schema: dict[str, Any], label: str, path: str) -> dict[str, Any]:
-        """Segment accepts ``"type": "any"`` (or ``["any", ...]``): no constraint at all."""
-        kind = schema.get("type")
-        if kind == _ANY or (isinstance(kind, list) and _ANY in kind):
-            del schema["type"]
-            shown = path or "(the whole rule)"
-            self.notes.append(f"{label}: {shown} has type any, read as unconstrained")
-        for keyword in ("properties", "patternProperties", "definitions", "$defs"):
-            children = schema.get(keyword)
-            if isinstance(children, Mapping):
-                schema[keyword] = {
-                    name: self._tolerate(dict(child), label, _join(path, name, keyword))
-                    if isinstance(child, Mapping)
-                    else child
-                    for name, child in children.items()
-                }
-        for keyword in ("items", "additionalProperties", "not", "if", "then", "else"):
-            child = schema.get(keyword)
-            if isinstance(child, Mapping):
-                schema[keyword] = self._tolerate(dict(child), label, f"{path}[]")
-        for keyword in ("anyOf", "oneOf", "allOf"):
-            options = schema.get(keyword)
-            if isinstance(options, list):
-                schema[keyword] = [
-                    self._tolerate(dict(o), label, path) if isinstance(o, Mapping) else o
-                    for o in options
-                ]
-        return schema
+        return dict(value)
 
     def version(self, value: Any, where: str) -> int:
         if value is None:
@@ -122,9 +84,8 @@ class _Reader:
                     f"{at}.type", f"must be one of {', '.join(RULE_TYPES)}, got {raw.get('type')!r}"
                 )
             key = raw.get("key")
-            label = str(key) if key else kind.lower()
-            schema = self.schema(raw.get("jsonSchema", {}), f"{at}.jsonSchema", label)
-            if "eventMetadata" in schema and BODY_OF.get(kind):
+            schema = self.schema(raw.get("jsonSchema", {}), f"{at}.jsonSchema")
+            if "eventMetadata" in schema and BODY_OF.get(kind) and _lifted(schema):
                 schema = _unlift(schema, BODY_OF[kind])
                 lifted = True
             parsed.append(
@@ -145,15 +106,15 @@ class _Reader:
             name = event.get("name")
             if not isinstance(name, str) or not name:
                 raise ValidationError(f"{at}.name", "every event needs a name")
-            schema = self.schema(event.get("rules", {}), f"{at}.rules", name)
+            schema = self.schema(event.get("rules", {}), f"{at}.rules")
             parsed.append(Rule("TRACK", schema, name, self.version(event.get("version"), at)))
         return parsed
 
 
-def _join(path: str, name: str, keyword: str) -> str:
-    if keyword != "properties":
-        return f"{path}{{{name}}}"
-    return f"{path}.{name}" if path else name
+def _lifted(schema: Mapping[str, Any]) -> bool:
+    """True unless the schema already describes the whole message (context, properties...)."""
+    top = schema.get("properties")
+    return not (isinstance(top, Mapping) and top and set(top) <= _MESSAGE_PARTS)
 
 
 def _unlift(schema: dict[str, Any], body: str) -> dict[str, Any]:
@@ -170,19 +131,13 @@ def _unlift(schema: dict[str, Any], body: str) -> dict[str, Any]:
     return wrapped
 
 
-def plan_from_dict(
-    data: Mapping[str, Any] | Sequence[Any], name: str | None = None, raw: bytes | None = None
-) -> Plan:
-    """Read any of the shapes above from parsed JSON (``raw``: the JSON it was parsed from)."""
-    try:
-        text = raw if raw is not None else orjson.dumps(data)
-    except TypeError:  # not plain JSON (e.g. sets): look everywhere
-        text = b'"any"'
-    reader = _Reader(lenient=b'"any"' in text)
+def plan_from_dict(data: Mapping[str, Any] | Sequence[Any], name: str | None = None) -> Plan:
+    """Read any of the shapes above from parsed JSON."""
+    reader = _Reader()
     if isinstance(data, list):
         listed, lifted = reader.public_rules(data, "rules")
         shape = TYPEWRITER_V8 if lifted else f"{PUBLIC_API} (a bare list)"
-        return Plan(name or "tracking plan", tuple(listed), "", shape, tuple(reader.notes))
+        return Plan(name or "tracking plan", tuple(listed), "", shape)
     if not isinstance(data, Mapping):
         raise ValidationError("plan", f"must be a JSON object or list, got {type(data).__name__}")
     source = data
@@ -208,17 +163,17 @@ def plan_from_dict(
         shape = TYPEWRITER_V8 if lifted else PUBLIC_API
         if wrapper:
             shape += f" ({wrapper})"
-        return Plan(title, tuple(found), description, shape, tuple(reader.notes))
+        return Plan(title, tuple(found), description, shape)
     if isinstance(rules, Mapping):  # Config API / Typewriter v7
         parsed = reader.events(rules.get("events", []) or [], "rules.events")
         for kind, key in (("IDENTIFY", "identify"), ("GROUP", "group"), ("COMMON", "global")):
             schema = rules.get(key)
             if isinstance(schema, Mapping) and schema:
-                parsed.append(Rule(kind, reader.schema(schema, f"rules.{key}", key)))
-        return Plan(title, tuple(parsed), description, CONFIG_API, tuple(reader.notes))
+                parsed.append(Rule(kind, reader.schema(schema, f"rules.{key}")))
+        return Plan(title, tuple(parsed), description, CONFIG_API)
     if "events" in source and rules is None:
         parsed = reader.events(source["events"], "events")
-        return Plan(title, tuple(parsed), description, TYPEWRITER_LOCAL, tuple(reader.notes))
+        return Plan(title, tuple(parsed), description, TYPEWRITER_LOCAL)
     if plan_object is not None or wrapper:
         raise ValidationError(
             "rules",
@@ -254,7 +209,7 @@ def load_plan(source: PlanSource) -> Plan:
             raise ValidationError("plan", f"{path.name} is not JSON: {exc}") from None
         except OSError as exc:
             raise ValidationError("plan", f"cannot read {path.name}: {exc.strerror}") from None
-        plan = plan_from_dict(data, raw=raw)
+        plan = plan_from_dict(data)
         return replace(plan, name=path.stem) if plan.name == "tracking plan" else plan
     raise ValidationError("plan", f"cannot load a plan from a {type(source).__name__}")
 

@@ -35,9 +35,12 @@ class Rule:
     @property
     def body_schema(self) -> dict[str, Any]:
         """The JSON Schema of the properties/traits object (empty when there is none)."""
-        if self.body is None:
-            return self.json_schema
-        return self.json_schema.get("properties", {}).get(self.body, {}) or {}
+        return body_of(self.json_schema, self.body)
+
+    @property
+    def label(self) -> str:
+        """How the rule is named to users: its event or name, else its call type."""
+        return self.key or self.type.lower()
 
     def to_segment(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "version": self.version}
@@ -78,8 +81,14 @@ class Plan:
             return self.rule_for(kind, None)
         return best
 
-    def has(self, kind: str) -> bool:
-        return any(rule.type == kind for rule in self.rules)
+    def newest_rules(self) -> list[Rule]:
+        """One rule per (type, key): its highest version, in the plan's order."""
+        newest: dict[tuple[str, str | None], Rule] = {}
+        for rule in self.rules:
+            current = newest.get((rule.type, rule.key))
+            if current is None or rule.version >= current.version:
+                newest[(rule.type, rule.key)] = rule
+        return list(newest.values())
 
     @property
     def events(self) -> list[str]:
@@ -99,6 +108,15 @@ class Plan:
         replaced = {(r.type, r.key) for r in other.rules}
         kept = tuple(r for r in self.rules if (r.type, r.key) not in replaced)
         return replace(self, rules=kept + other.rules, notes=self.notes + other.notes)
+
+
+def body_of(schema: Mapping[str, Any], body: str | None) -> dict[str, Any]:
+    """The part of a whole-message schema that describes ``body`` (properties/traits)."""
+    if body is None:
+        return dict(schema)
+    parts = schema.get("properties")
+    found = parts.get(body) if isinstance(parts, Mapping) else None
+    return found if isinstance(found, dict) else {}
 
 
 def rule_schema(body: str | None, body_schema: Mapping[str, Any]) -> dict[str, Any]:

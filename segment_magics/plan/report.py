@@ -10,22 +10,30 @@ from typing import Any
 from ..display import Cell, Rendered, Table
 from .infer import Difference, Inferred
 from .model import Plan, Rule
-from .validate import VIOLATION_KINDS, Violation
+from .validate import VIOLATION_KINDS, PlanValidator, Violation
 
 
-def _type_text(schema: Mapping[str, Any]) -> str:
+def _type_text(schema: Any) -> str:
+    if not isinstance(schema, Mapping):
+        return "any" if schema is not False else "never"  # boolean schemas
     kind = schema.get("type")
     if isinstance(kind, list):
-        text = "|".join(kind)
+        text = "|".join("null" if k is None else str(k) for k in kind)
     elif kind == "array":
-        items = schema.get("items") or {}
-        inner = _type_text(items) if items.get("type") != "object" else "object"
+        items = schema.get("items")
+        inner = (
+            _type_text(items)
+            if isinstance(items, Mapping) and items.get("type") != "object"
+            else "object"
+            if isinstance(items, Mapping)
+            else "any"
+        )
         text = f"array<{inner}>"
     elif kind == "string" and schema.get("format") == "date-time":
         text = "datetime"
     elif kind:
         text = str(kind)
-    elif "anyOf" in schema:
+    elif isinstance(schema.get("anyOf"), list):
         text = "|".join(_type_text(s) for s in schema["anyOf"])
     else:
         text = "any"
@@ -34,8 +42,10 @@ def _type_text(schema: Mapping[str, Any]) -> str:
 
 def _rules_text(schema: Mapping[str, Any]) -> str:
     target = schema.get("items", schema) if schema.get("type") == "array" else schema
+    if not isinstance(target, Mapping):
+        return ""
     parts = []
-    if "enum" in target:
+    if isinstance(target.get("enum"), list):
         parts.append("one of " + ", ".join(map(str, target["enum"])))
     for key, sign in (
         ("minimum", ">="),
@@ -51,13 +61,25 @@ def _rules_text(schema: Mapping[str, Any]) -> str:
 
 
 def flatten(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str, bool, str]]:
-    """(path, type, required, allowed) for every property, nested ones as a.b / a[].b."""
-    required = set(schema.get("required", []) or [])
-    for name, sub in (schema.get("properties") or {}).items():
+    """(path, type, required, allowed) for every property, nested ones as a.b / a[].b.
+
+    Real plans hold odd schemas (boolean schemas, ``"required": true`` on a
+    property): they are shown as written, never raise."""
+    listed = schema.get("required")
+    required = set(listed) if isinstance(listed, list) else set()
+    children = schema.get("properties")
+    if not isinstance(children, Mapping):
+        return
+    for name, sub in children.items():
         path = f"{prefix}.{name}" if prefix else name
-        yield path, _type_text(sub), name in required, _rules_text(sub)
-        if sub.get("type") == "array" and isinstance(sub.get("items"), Mapping):
-            yield from flatten(sub["items"], f"{path}[]")
+        if not isinstance(sub, Mapping):
+            yield path, _type_text(sub), name in required, ""
+            continue
+        own = sub.get("required") is True  # draft-03 style, as Segment's UI writes it
+        yield path, _type_text(sub), name in required or own, _rules_text(sub)
+        items = sub.get("items")
+        if sub.get("type") == "array" and isinstance(items, Mapping):
+            yield from flatten(items, f"{path}[]")
         elif sub.get("properties"):
             yield from flatten(sub, path)
 
@@ -68,32 +90,54 @@ def _rule_label(rule: Rule) -> str:
     return rule.type.lower() + (f" {rule.key}" if rule.key else "")
 
 
+TEMPLATE_REQUIRED = "yes (template)"
+
+
 @dataclass(eq=False)
 class PlanView(Rendered):
+    """The plan as a table of fields, with what reading it noticed as notes.
+
+    ``notes`` come from :meth:`PlanValidator.remarks` (types read as any, rules that
+    cannot be checked) or from inference. In a template, required marks are the
+    template's own choice (Segment's specs list properties, not which are required)
+    and are shown as such."""
+
     plan: Plan
     display_limit: int = 0
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, validator: PlanValidator, display_limit: int = 0) -> PlanView:
+        return cls(validator.plan, display_limit, notes=validator.remarks())
+
     def rows(self) -> list[list[Any]]:
         rows: list[list[Any]] = []
-        for rule in self.plan.rules:
+        mark = TEMPLATE_REQUIRED if self.plan.template else "yes"
+        for rule in self.plan.newest_rules():
+            label = _rule_label(rule) + (f" (v{rule.version})" if rule.version > 1 else "")
             fields = list(flatten(rule.body_schema, rule.body or ""))
             if not fields:
-                rows.append([_rule_label(rule), "", "", "", ""])
+                rows.append([label, "", "", "", ""])
             for path, kind, required, allowed in fields:
-                rows.append([_rule_label(rule), path, kind, "yes" if required else "", allowed])
+                rows.append([label, path, kind, mark if required else "", allowed])
         return rows
 
     def table(self) -> Table:
         rows = self.rows()
         shown = rows[: self.display_limit] if self.display_limit else rows
         events = len({r[0] for r in rows})
+        notes = [f"read as: {self.plan.shape}"] if self.plan.shape else []
+        if self.plan.template:
+            notes.append(
+                f"{TEMPLATE_REQUIRED}: this template's choice; Segment's spec does not "
+                "require these properties"
+            )
         return Table(
             title=f"{self.plan.name}: {events} events/calls, {len(rows)} fields",
             columns=("event", "property", "type", "required", "allowed values"),
             rows=shown,
             total=len(rows),
-            notes=self.notes,
+            notes=notes + self.notes,
         )
 
     def __repr__(self) -> str:
@@ -188,3 +232,44 @@ class DiffView(Rendered):
             rows=rows,
             total=len(self.differences),
         )
+
+
+@dataclass(eq=False)
+class MergeView(Rendered):
+    """What ``--merge`` did: each rule of the merged-in plan, added or changed."""
+
+    before: Plan
+    added: Plan
+    merged: Plan
+
+    def rows(self) -> list[list[Any]]:
+        old = {(r.type, r.key): r for r in self.before.newest_rules()}
+        rows: list[list[Any]] = []
+        for rule in self.added.newest_rules():
+            previous = old.get((rule.type, rule.key))
+            change = (
+                "added"
+                if previous is None
+                else "unchanged"
+                if previous.json_schema == rule.json_schema
+                else "changed"
+            )
+            fields = [path for path, *_ in flatten(rule.body_schema, rule.body or "")]
+            rows.append([_rule_label(rule), change, ", ".join(fields)])
+        return rows
+
+    def table(self) -> Table:
+        rows = self.rows()
+        counts = Counter(str(row[1]) for row in rows)
+        summary = ", ".join(
+            f"{counts[k]} {k}" for k in ("added", "changed", "unchanged") if counts[k]
+        )
+        events = len(self.merged.newest_rules())
+        return Table(
+            title=f"Merged into {self.before.name}: {summary or 'nothing'} ({events} rules now)",
+            columns=("event", "change", "fields"),
+            rows=rows,
+        )
+
+    def __repr__(self) -> str:
+        return f"<MergeView {self.before.name!r}>"

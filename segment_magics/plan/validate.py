@@ -1,6 +1,6 @@
 """Check messages against a plan before they are sent.
 
-jsonschema-rs compiles each rule's draft-07 schema once (about a microsecond per
+jsonschema-rs compiles each rule's schema once (about a microsecond per
 valid message); its errors read like jsonschema's. On top of the schema we flag
 properties and traits that the plan does not list (Segment's "unplanned
 properties"), unless a schema allows extra keys explicitly.
@@ -8,14 +8,17 @@ properties"), unless a schema allows extra keys explicitly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import jsonschema_rs
+import orjson
 from rapidfuzz import fuzz, process
 
-from .model import Plan, Rule
+from .model import Plan, Rule, body_of
+from .tolerate import tolerate
 
 ViolationKind = Literal[
     "unplanned event",
@@ -81,13 +84,28 @@ def _unplanned(value: Any, planned: Planned | None, path: str, out: list[str]) -
                 _unplanned(item, planned[key], f"{path}.{key}", out)
 
 
+def compile_schema(schema: Mapping[str, Any]) -> Any:
+    """A jsonschema-rs validator that never leaves the process: references to URLs or
+    files are refused (offline), and patterns run on the linear-time engine."""
+    return jsonschema_rs.validator_for(
+        dict(schema), validate_formats=True, pattern_options=LINEAR_REGEX, offline=True
+    )
+
+
 class _CompiledRule:
-    def __init__(self, rule: Rule) -> None:
+    def __init__(self, rule: Rule, schema: Mapping[str, Any]) -> None:
         self.rule = rule
-        self.validator = jsonschema_rs.validator_for(
-            rule.json_schema, validate_formats=True, pattern_options=LINEAR_REGEX
-        )
-        self.planned = _planned(rule.body_schema) if rule.body else None
+        self.validator = compile_schema(schema)
+        self.planned = _planned(body_of(schema, rule.body)) if rule.body else None
+
+
+def _compiled(rule: Rule) -> tuple[_CompiledRule, list[str]]:
+    """Compile a rule as written; failing that, as Segment reads it (see :mod:`.tolerate`)."""
+    try:
+        return _CompiledRule(rule, rule.json_schema), []
+    except Exception:
+        repaired, notes = tolerate(rule.json_schema, rule.label)
+        return _CompiledRule(rule, repaired), notes
 
 
 @dataclass(frozen=True)
@@ -101,15 +119,43 @@ class Skipped:
         return f"{self.rule}: {self.reason}"
 
 
+_NOT_LINEAR = ("(?=", "(?!", "(?<=", "(?<!", "\\k<", "(?>", "(?P=")
+
+
+def _pattern_problem(quoted: str) -> str:
+    """Why the linear-time engine refused a pattern: it needs backtracking, it is too
+    big, or it is not a regular expression at all."""
+    try:
+        pattern = str(orjson.loads(quoted))
+    except orjson.JSONDecodeError:
+        pattern = quoted.strip('"')
+    if any(mark in pattern for mark in _NOT_LINEAR) or re.search(r"\\[1-9]", pattern):
+        return (
+            f"pattern {quoted} needs lookaround or backreferences, which cannot run in "
+            "bounded time; write it without them"
+        )
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        return f"pattern {quoted} is not a valid regular expression ({exc})"
+    return f"pattern {quoted} is too large to run in bounded time; simplify its repetitions"
+
+
 def _why(exc: Exception) -> str:
-    """A one-line reason a rule's schema did not compile."""
+    """A one-line reason a rule's schema did not compile (never the whole schema)."""
     message = str(getattr(exc, "message", "") or exc).strip().splitlines()[0]
     where = format_path(getattr(exc, "instance_path", None) or [])
     if 'is not a "regex"' in message:
+        message = _pattern_problem(message.split(" is not", 1)[0])
+    elif "Retrieval is disabled" in message:
         message = (
-            f"pattern {message.split(' is not', 1)[0]} needs lookaround or backreferences, "
-            "which cannot run in bounded time; write it without them"
+            f"{message.split(' is not present', 1)[0]} is outside the plan; references to "
+            "URLs or files are not followed (put the definition under $defs)"
         )
+    elif message[:1] in "{[" and " is not " in message:
+        message = "not valid JSON Schema: " + message.rsplit(" is not ", 1)[1]
+    if len(message) > 200:
+        message = message[:197] + "..."
     return f"{message} (at {where})" if where else message
 
 
@@ -119,22 +165,26 @@ class PlanValidator:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.skipped: list[Skipped] = []
-        newest: dict[tuple[str, str | None], Rule] = {}
-        for rule in plan.rules:
-            current = newest.get((rule.type, rule.key))
-            if current is None or rule.version >= current.version:
-                newest[(rule.type, rule.key)] = rule
+        newest = plan.newest_rules()
         self._rules: dict[tuple[str, str | None], _CompiledRule] = {}
-        for key, rule in newest.items():
+        self.notes: list[str] = list(plan.notes)
+        for rule in newest:
             try:
-                self._rules[key] = _CompiledRule(rule)
+                self._rules[(rule.type, rule.key)], notes = _compiled(rule)
             except Exception as exc:
-                self.skipped.append(Skipped(rule.key or rule.type.lower(), _why(exc)))
+                self.skipped.append(Skipped(rule.label, _why(exc)))
+            else:
+                self.notes.extend(notes)
         self._common = [c for (kind, _), c in self._rules.items() if kind == "COMMON"]
         self._governs_track = any(kind == "TRACK" for kind, _ in self._rules)
         self._hints: dict[str, str] = {}
-        self.planned_events = sorted(str(key) for kind, key in newest if kind == "TRACK" and key)
+        self.planned_events = sorted(r.key for r in newest if r.type == "TRACK" and r.key)
         self._folded = {name.casefold(): name for name in self.planned_events}
+
+    def remarks(self) -> list[str]:
+        """What a user should know about how the plan was read: notes, then the rules
+        that cannot be checked (shown by ``show``, the collector and the client)."""
+        return [*self.notes, *(f"not checked: {skipped}" for skipped in self.skipped)]
 
     def _rule(self, kind: str, key: str | None) -> _CompiledRule | None:
         return self._rules.get((kind, key)) or (self._rules.get((kind, None)) if key else None)
@@ -147,7 +197,7 @@ class PlanValidator:
             if not common.validator.is_valid(message):
                 found.extend(
                     Violation(
-                        "common rule", format_path(e.instance_path) or "message", e.message, label
+                        "common rule", format_path(e.instance_path) or "message", _detail(e), label
                     )
                     for e in common.validator.iter_errors(message)
                 )
@@ -199,25 +249,48 @@ class PlanValidator:
     def _schema_violation(error: Any, label: str) -> Violation:
         keyword = getattr(error.kind, "name", "")
         path = format_path(error.instance_path)
+        detail = _detail(error)
         if keyword == "required":
             missing = getattr(error.kind, "property", "")
             return Violation(
                 "missing required",
                 f"{path}.{missing}" if path else str(missing),
-                error.message,
+                detail,
                 label,
             )
         if keyword in _TYPE_KEYWORDS:
-            return Violation("wrong type", path, error.message, label)
+            return Violation("wrong type", path, detail, label)
         if keyword == "additionalProperties":
             extra = (getattr(error.kind, "unexpected", None) or [""])[0]
             return Violation(
                 "unplanned property",
                 f"{path}.{extra}" if path else str(extra),
-                error.message,
+                detail,
                 label,
             )
-        return Violation("value rule", path, error.message, label)
+        return Violation("value rule", path, detail, label)
+
+
+MAX_DETAIL = 160
+
+
+def _detail(error: Any) -> str:
+    """jsonschema's words for a violation, with the offending value cut short: a 100 KB
+    string must not become a 100 KB table cell (or collector row)."""
+    message = str(error.message)
+    if len(message) <= MAX_DETAIL:
+        return message
+    try:
+        value = orjson.dumps(error.instance).decode()
+    except TypeError:
+        value = ""
+    if value and message.startswith(value):
+        return _clip(value, 60) + _clip(message[len(value) :], MAX_DETAIL - 60)
+    return _clip(message, MAX_DETAIL)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _closest(label: str, names: list[str]) -> str | None:
