@@ -17,13 +17,17 @@ from typing import Any, Protocol
 
 from .client import (
     ENDPOINTS,
+    TOKEN_ENV_VAR,
+    ApiToken,
     BulkResult,
     History,
     HistoryView,
+    PublicApi,
     Result,
     SegmentClient,
     WriteKey,
     display_url,
+    find_api_token,
     is_loopback,
     resolve_endpoint,
 )
@@ -52,6 +56,7 @@ class SessionConfig(Protocol):
     plan_mode: Any
     progress: bool
     display_limit: int
+    public_api: str
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -100,6 +105,7 @@ class SegmentSession:
         self.plan: Plan | None = None
         self.validator: PlanValidator | None = None
         self._typed_key: WriteKey | None = None
+        self._api_token: ApiToken | None = None
         self._client: SegmentClient | None = None
 
     # -- the client ---------------------------------------------------------------
@@ -267,6 +273,24 @@ class SegmentSession:
             )
         self._typed_key = WriteKey(typed.strip(), "typed at the getpass prompt")
         self.rebuild()
+
+    # -- Segment's Public API (tracking plans) ---------------------------------------
+    def public_api(self, where: str | None = None) -> PublicApi:
+        """A Public API client for ``where`` (default: the ``public_api`` setting). The
+        token comes from ``$SEGMENT_PUBLIC_API_TOKEN``, else from a getpass prompt; a
+        typed token lives in this session's memory only, never in a file or history."""
+        token = find_api_token() or self._api_token or self._prompt_for_token()
+        return PublicApi(token, where or self.config.public_api or "us")
+
+    def _prompt_for_token(self) -> ApiToken:
+        typed = getpass.getpass(f"Segment Public API token (${TOKEN_ENV_VAR} is not set): ")
+        if not typed.strip():
+            raise ConnectError(
+                f"%segment_plan: no Public API token given; set ${TOKEN_ENV_VAR} or type it "
+                "at the prompt"
+            )
+        self._api_token = ApiToken(typed.strip(), "typed at the getpass prompt")
+        return self._api_token
 
     def close(self) -> None:
         self.rebuild()

@@ -1,23 +1,30 @@
-"""The write key, held so that it cannot leak through a repr, an error or a log."""
+"""Secrets (the write key, the Public API token), held so that they cannot leak
+through a repr, an error, a log, a pickle or a widget's state."""
 
 from __future__ import annotations
 
 import base64
 import os
 
+from ..errors import ValidationError
+
 ENV_VAR = "SEGMENT_WRITE_KEY"
+TOKEN_ENV_VAR = "SEGMENT_PUBLIC_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
 
-class WriteKey:
+class Secret:
     """A secret string whose repr and str are masked; ``reveal()`` is the only way out."""
 
     __slots__ = ("_value", "source")
+    what = "secret"
+    where_to_copy = "copy it again"
 
     def __init__(self, value: str, source: str) -> None:
         if any(ch.isspace() or not ch.isprintable() for ch in value):
-            raise ValueError(
-                f"the write key from {source} contains spaces or control characters; "
-                "copy it again from the source's settings in Segment"
+            raise ValidationError(
+                "",
+                f"the {self.what} from {source} contains spaces or control characters; "
+                f"{self.where_to_copy}",
             )
         self._value = value
         self.source = source
@@ -29,17 +36,46 @@ class WriteKey:
     def masked(self) -> str:
         return f"•••• ({len(self._value)} characters)"
 
-    def basic_auth_header(self) -> str:
-        token = base64.b64encode(f"{self._value}:".encode()).decode()
-        return f"Basic {token}"
-
     def __repr__(self) -> str:
-        return f"WriteKey({self.masked}, from {self.source})"
+        return f"{type(self).__name__}({self.masked}, from {self.source})"
 
     __str__ = __repr__
 
     def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a write key is not picklable")
+        raise TypeError(f"a {self.what} is not picklable")
+
+
+class WriteKey(Secret):
+    """A source's write key (HTTP Basic auth, the key as user name)."""
+
+    __slots__ = ()
+    what = "write key"
+    where_to_copy = "copy it again from the source's settings in Segment"
+
+    def basic_auth_header(self) -> str:
+        token = base64.b64encode(f"{self._value}:".encode()).decode()
+        return f"Basic {token}"
+
+
+class ApiToken(Secret):
+    """A Public API token (HTTP Bearer auth)."""
+
+    __slots__ = ()
+    what = "Public API token"
+    where_to_copy = "create one under Settings > Access Management > Tokens in Segment"
+
+    def bearer_header(self) -> str:
+        return f"Bearer {self._value}"
+
+
+def find_api_token(explicit: str | ApiToken | None = None) -> ApiToken | None:
+    """The token from the argument, else ``$SEGMENT_PUBLIC_API_TOKEN``; None otherwise."""
+    if isinstance(explicit, ApiToken):
+        return explicit
+    if explicit:
+        return ApiToken(explicit, "argument")
+    value = os.environ.get(TOKEN_ENV_VAR, "").strip()
+    return ApiToken(value, f"${TOKEN_ENV_VAR}") if value else None
 
 
 def find_write_key(explicit: str | WriteKey | None, env_var: str = ENV_VAR) -> WriteKey | None:

@@ -130,6 +130,11 @@ class SegmentMagics(Magics):
         help="With a tracking plan active: 'warn' sends and shows violations, 'block' refuses "
         "calls with violations (StatusCode -1, the cell fails), 'off' does not check.",
     ).tag(config=True)
+    public_api = Unicode(
+        "us",
+        help="Segment's Public API for %segment_plan pull/push: us, eu or an https URL. "
+        "The token comes from $SEGMENT_PUBLIC_API_TOKEN or a getpass prompt.",
+    ).tag(config=True)
     outbox_path = Unicode(
         "",
         help="sqlite file that keeps undeliverable messages for %segment_retry "

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import ValidationError
+from ..client import PublicApi
+from ..errors import SegmentError, ValidationError
 from ..messages import CALL_KINDS
 from ..plan import (
     TEMPLATES,
@@ -22,13 +23,18 @@ from ..plan import (
     MergeView,
     Plan,
     PlanView,
+    PushMode,
+    PushView,
     check_messages,
+    compare_rules,
     diff_plan,
     infer_plan,
     iter_messages,
     load_plan,
     parse_compact,
+    plan_from_dict,
     save_plan,
+    to_send,
 )
 from ..session import SegmentSession
 from .errors import SegmentUsageError
@@ -50,6 +56,12 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     a plan from observed events (default: this session's history)
 %segment_plan diff [--from SOURCE]  what observed events do that the plan forbids, and what the
                                     plan requires that nothing sends
+%segment_plan pull PLAN_ID [--api us|eu|URL]
+                                    Segment's plan becomes the active one (Public API; token
+                                    from $SEGMENT_PUBLIC_API_TOKEN or a prompt, never stored)
+%segment_plan push PLAN_ID [--dry-run] [--update | --replace] [--api us|eu|URL]
+                                    first the difference with Segment's plan; --update adds
+                                    and changes rules, --replace also removes Segment's others
 %%segment_plan [--merge]            the cell body is a plan in the compact notation:
 
     Order Completed
@@ -78,6 +90,12 @@ SPEC = MagicSpec(
             "kind",
             "check/infer/diff: read flat rows as this call (default: a type column, else track)",
         ),
+        Option(
+            ("--update",), "update", "push: add and change rules, keep Segment's others", "flag"
+        ),
+        Option(("--replace",), "replace", "push: make Segment's plan exactly this one", "flag"),
+        Option(("--dry-run",), "dry_run", "push: show what would change, send nothing", "flag"),
+        Option(("--api",), "api", "pull/push: us, eu or an https URL (default: public_api)"),
         Option(("-o", "--output"), "output", "store the result in this variable", "name"),
     ],
     positional="command",
@@ -143,6 +161,7 @@ class PlanCommand:
 
 
 Outcome = tuple[Any, Any]  # (shown, stored by -o)
+T = TypeVar("T")
 
 
 def activate(command: PlanCommand, plan: Plan) -> Outcome:
@@ -216,6 +235,62 @@ def _diff(command: PlanCommand) -> Outcome:
     return view, view
 
 
+def _plan_id(command: PlanCommand, verb: str) -> str:
+    token = command.one(f"{verb} needs the tracking plan's id (tp_..., from its URL in Segment)")
+    return str(resolve_scalar(token, command.ns, verb))
+
+
+def _api(command: PlanCommand) -> PublicApi:
+    token = command.parsed.values["api"]
+    where = str(resolve_scalar(token, command.ns, "api")) if token is not None else None
+    return command.session.public_api(where)
+
+
+def _pull(command: PlanCommand) -> Outcome:
+    """Segment's plan (and all its rules) becomes the active plan."""
+    plan_id = _plan_id(command, "pull")
+    api = _api(command)
+    plan = _from_api(lambda: api.pull(plan_id), "pull")
+    return activate(command, replace(plan, shape=f"pulled from Segment ({plan_id}, {api.base})"))
+
+
+def _push(command: PlanCommand) -> Outcome:
+    """The diff with Segment's plan first; rules are sent only with --update/--replace."""
+    plan = command.active("push")
+    plan_id = _plan_id(command, "push")
+    update, replacing = command.flag("update"), command.flag("replace")
+    if update and replacing:
+        raise SegmentUsageError("%segment_plan push: choose --update or --replace, not both")
+    api = _api(command)
+    remote = _from_api(lambda: plan_from_dict(api.rules(plan_id)), "push")
+    changes = compare_rules(plan, remote)
+    mode: PushMode = (
+        "dry run" if command.flag("dry_run") else
+        "update" if update else "replace" if replacing else "preview"
+    )  # fmt: skip
+    sent = 0
+    if mode in ("update", "replace"):
+        rules = to_send(changes, remote, replace=mode == "replace")
+        if mode == "replace" and not rules:
+            raise SegmentUsageError(
+                f"%segment_plan push: the active plan has no rules; refusing to replace "
+                f"Segment's {len(remote.newest_rules())} rules with none"
+            )
+        if rules:
+            send = api.replace_rules if mode == "replace" else api.update_rules
+            _from_api(lambda: send(plan_id, rules), "push")
+        sent = len(rules)
+    view = PushView(plan_id, changes, mode, sent, command.display_limit)
+    return view, view
+
+
+def _from_api(call: Callable[[], T], verb: str) -> T:
+    try:
+        return call()
+    except SegmentError as exc:
+        raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
+
+
 COMMANDS: dict[str, Callable[[PlanCommand], Outcome]] = {
     "load": _load,
     "clear": _clear,
@@ -224,6 +299,8 @@ COMMANDS: dict[str, Callable[[PlanCommand], Outcome]] = {
     "check": _check,
     "infer": _infer,
     "diff": _diff,
+    "pull": _pull,
+    "push": _push,
 }
 
 

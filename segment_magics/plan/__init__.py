@@ -2,10 +2,20 @@
 
 from .check import check_messages, iter_messages
 from .compact import parse_compact
+from .compare import RuleChange, compare_rules, to_send
 from .infer import diff_plan, infer_plan
 from .load import PlanSource, load_plan, plan_from_dict, save_plan
 from .model import Plan, Rule
-from .report import CheckReport, DiffView, InferenceView, MergeView, PlanView, violation_table
+from .report import (
+    CheckReport,
+    DiffView,
+    InferenceView,
+    MergeView,
+    PlanView,
+    PushMode,
+    PushView,
+    violation_table,
+)
 from .templates import TEMPLATES
 from .validate import PlanValidator, Violation, validator_for
 
@@ -19,9 +29,13 @@ __all__ = [
     "PlanSource",
     "PlanValidator",
     "PlanView",
+    "PushMode",
+    "PushView",
     "Rule",
+    "RuleChange",
     "Violation",
     "check_messages",
+    "compare_rules",
     "diff_plan",
     "infer_plan",
     "iter_messages",
@@ -29,6 +43,7 @@ __all__ = [
     "parse_compact",
     "plan_from_dict",
     "save_plan",
+    "to_send",
     "validator_for",
     "violation_table",
 ]

@@ -3,85 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..display import Cell, Rendered, Table
+from .compare import RuleChange
+from .fields import flatten
 from .infer import Difference, Inferred
 from .model import Plan, Rule
 from .validate import VIOLATION_KINDS, PlanValidator, Violation
-
-
-def _type_text(schema: Any) -> str:
-    if not isinstance(schema, Mapping):
-        return "any" if schema is not False else "never"  # boolean schemas
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        text = "|".join("null" if k is None else str(k) for k in kind)
-    elif kind == "array":
-        items = schema.get("items")
-        inner = (
-            _type_text(items)
-            if isinstance(items, Mapping) and items.get("type") != "object"
-            else "object"
-            if isinstance(items, Mapping)
-            else "any"
-        )
-        text = f"array<{inner}>"
-    elif kind == "string" and schema.get("format") == "date-time":
-        text = "datetime"
-    elif kind:
-        text = str(kind)
-    elif isinstance(schema.get("anyOf"), list):
-        text = "|".join(_type_text(s) for s in schema["anyOf"])
-    else:
-        text = "any"
-    return text
-
-
-def _rules_text(schema: Mapping[str, Any]) -> str:
-    target = schema.get("items", schema) if schema.get("type") == "array" else schema
-    if not isinstance(target, Mapping):
-        return ""
-    parts = []
-    if isinstance(target.get("enum"), list):
-        parts.append("one of " + ", ".join(map(str, target["enum"])))
-    for key, sign in (
-        ("minimum", ">="),
-        ("exclusiveMinimum", ">"),
-        ("maximum", "<="),
-        ("exclusiveMaximum", "<"),
-    ):
-        if key in target:
-            parts.append(f"{sign} {target[key]}")
-    if "pattern" in target:
-        parts.append(f"/{target['pattern']}/")
-    return "; ".join(parts)
-
-
-def flatten(schema: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str, bool, str]]:
-    """(path, type, required, allowed) for every property, nested ones as a.b / a[].b.
-
-    Real plans hold odd schemas (boolean schemas, ``"required": true`` on a
-    property): they are shown as written, never raise."""
-    listed = schema.get("required")
-    required = set(listed) if isinstance(listed, list) else set()
-    children = schema.get("properties")
-    if not isinstance(children, Mapping):
-        return
-    for name, sub in children.items():
-        path = f"{prefix}.{name}" if prefix else name
-        if not isinstance(sub, Mapping):
-            yield path, _type_text(sub), name in required, ""
-            continue
-        own = sub.get("required") is True  # draft-03 style, as Segment's UI writes it
-        yield path, _type_text(sub), name in required or own, _rules_text(sub)
-        items = sub.get("items")
-        if sub.get("type") == "array" and isinstance(items, Mapping):
-            yield from flatten(items, f"{path}[]")
-        elif sub.get("properties"):
-            yield from flatten(sub, path)
 
 
 def _rule_label(rule: Rule) -> str:
@@ -273,3 +203,62 @@ class MergeView(Rendered):
 
     def __repr__(self) -> str:
         return f"<MergeView {self.before.name!r}>"
+
+
+PushMode = Literal["preview", "dry run", "update", "replace"]
+_AFTER = {  # what each change means once the push is done, per mode
+    "update": {"removed": "kept (only in Segment)"},
+    "replace": {"removed": "removed"},
+}
+
+
+@dataclass(eq=False)
+class PushView(Rendered):
+    """``%segment_plan push``: the difference with Segment's plan, and what was sent."""
+
+    plan_id: str
+    changes: list[RuleChange]
+    mode: PushMode
+    sent: int = 0
+    display_limit: int = 0
+
+    def table(self) -> Table:
+        counts: Counter[str] = Counter(change.change for change in self.changes)
+        summary = ", ".join(
+            f"{counts[k]} {k}" for k in ("added", "changed", "removed", "unchanged") if counts[k]
+        )
+        after = _AFTER.get(self.mode, {})
+        shown = [c for c in self.changes if c.change != "unchanged"]
+        rows = [
+            [_rule_label(c.rule), Cell(after.get(c.change, c.change), status=_STATUS.get(c.change)),
+             c.detail]
+            for c in shown
+        ]  # fmt: skip
+        limited = rows[: self.display_limit] if self.display_limit else rows
+        return Table(
+            title=f"Push to {self.plan_id}: {summary or 'no rules'}",
+            columns=("event", "change", "fields"),
+            rows=limited,
+            total=len(rows),
+            notes=[self._outcome(counts)],
+        )
+
+    def _outcome(self, counts: Counter[str]) -> str:
+        if self.mode == "update":
+            return f"sent {self.sent} rules (update): Segment confirmed"
+        if self.mode == "replace":
+            return f"sent {self.sent} rules (replace): Segment confirmed"
+        if not counts["added"] and not counts["changed"] and not counts["removed"]:
+            return "Segment already has this plan; nothing to send"
+        prefix = "dry run: nothing sent" if self.mode == "dry run" else "nothing sent yet"
+        removed = f", removing {counts['removed']}" if counts["removed"] else ""
+        return (
+            f"{prefix}; --update adds and changes these rules and keeps Segment's others, "
+            f"--replace makes Segment's plan exactly this one{removed}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<PushView {self.plan_id!r} {self.mode}>"
+
+
+_STATUS: dict[str, Any] = {"added": "ok", "changed": None, "removed": "fail"}

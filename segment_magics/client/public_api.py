@@ -1,0 +1,245 @@
+"""Segment's Public API, the tracking-plan part: read a plan and its rules, replace or
+update the rules.
+
+Requests follow Segment's OpenAPI document (v32): ``GET /tracking-plans/{id}``,
+``GET .../rules`` paged 200 at a time with ``pagination[count]``/``pagination[cursor]``,
+``PUT .../rules`` to replace and ``PATCH .../rules`` to update or insert. The token
+travels only as a Bearer header over HTTPS (plain HTTP is allowed to loopback, for
+tests) and never appears in an error, a repr or a log. 429 and 5xx are retried,
+honouring ``Retry-After`` (the rules list allows 20 requests a minute).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import orjson
+import urllib3
+
+from .._version import __version__
+from ..errors import SegmentError, ValidationError
+from ..plan import Plan, Rule, plan_from_dict
+from .endpoints import is_loopback
+from .keys import ApiToken
+from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+REGIONS = {"us": "https://api.segmentapis.com", "eu": "https://eu1.api.segmentapis.com"}
+MEDIA_TYPE = "application/vnd.segment.v1+json"
+PAGE_SIZE = 200  # the most the API returns per page
+_PLAN_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+
+
+class PublicApiError(SegmentError):
+    """Segment's Public API refused a request or could not be reached (never holds the token)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_base(where: str) -> str:
+    """``us``, ``eu`` or an https URL (http only to loopback: the token must not travel
+    in clear)."""
+    text = where.strip().rstrip("/")
+    if text.lower() in REGIONS:
+        return REGIONS[text.lower()]
+    parts = urlsplit(text)
+    if parts.hostname and (
+        parts.scheme == "https" or (parts.scheme == "http" and is_loopback(text))
+    ):
+        return text
+    raise ValidationError(
+        "api",
+        f"{where!r} is not us, eu or an https URL (plain http only to this machine, "
+        "so the token never travels in clear)",
+    )
+
+
+def check_plan_id(plan_id: str) -> str:
+    if not isinstance(plan_id, str) or not _PLAN_ID.fullmatch(plan_id):
+        raise ValidationError(
+            "plan id",
+            f"{plan_id!r} is not a tracking plan id; copy it from the plan's URL in "
+            "Segment (app.segment.com/<workspace>/protocols/tracking-plans/<id>)",
+        )
+    return plan_id
+
+
+def rule_payload(rule: Rule) -> dict[str, Any]:
+    """A rule as the API takes it (RuleV1): type, key (not for keyless rules), version,
+    jsonSchema."""
+    return rule.to_segment()
+
+
+class PublicApi:
+    """The tracking-plan endpoints of Segment's Public API, for one token and region."""
+
+    def __init__(
+        self,
+        token: ApiToken,
+        where: str = "us",
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base = api_base(where)
+        self._token = token
+        self._retry = retry or RetryPolicy()
+        self._http = urllib3.PoolManager(
+            num_pools=2, retries=False, timeout=urllib3.Timeout(connect=10.0, read=timeout)
+        )
+
+    def __repr__(self) -> str:
+        return f"PublicApi({self.base}, token {self._token.masked})"
+
+    # -- the four operations ----------------------------------------------------------
+    def tracking_plan(self, plan_id: str) -> dict[str, Any]:
+        """The plan's TrackingPlanV1 object (id, name, type, ...)."""
+        data = self._request("GET", f"/tracking-plans/{_path(plan_id)}")
+        plan = data.get("trackingPlan")
+        if not isinstance(plan, dict):
+            raise PublicApiError("Segment's answer has no trackingPlan object")
+        return plan
+
+    def rules(self, plan_id: str) -> list[dict[str, Any]]:
+        """Every rule of the plan (RuleV1 objects), following the pages to the end."""
+        rules: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            query = {"pagination[count]": str(PAGE_SIZE)}
+            if cursor:
+                query["pagination[cursor]"] = cursor
+            data = self._request("GET", f"/tracking-plans/{_path(plan_id)}/rules", query)
+            page = data.get("rules")
+            if not isinstance(page, list):
+                raise PublicApiError("Segment's answer has no rules list")
+            rules.extend(page)
+            pagination = data.get("pagination") or {}
+            cursor = pagination.get("next") if isinstance(pagination, dict) else None
+            if not cursor:
+                return rules
+            if cursor in seen:
+                raise PublicApiError("Segment's rule pages loop back on themselves")
+            seen.add(cursor)
+
+    def pull(self, plan_id: str) -> Plan:
+        """The plan and all its rules, as a Plan named like the plan in Segment."""
+        plan = self.tracking_plan(plan_id)
+        return plan_from_dict({"trackingPlan": plan, "rules": self.rules(plan_id)})
+
+    def replace_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
+        """Make the plan's rules exactly ``rules`` (rules not listed are removed)."""
+        body = {"rules": [rule_payload(rule) for rule in rules]}
+        self._succeeded(self._request("PUT", f"/tracking-plans/{_path(plan_id)}/rules", None, body))
+
+    def update_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
+        """Update these rules and add the ones Segment does not have; keep the others."""
+        body = {"rules": [rule_payload(rule) for rule in rules]}
+        self._succeeded(
+            self._request("PATCH", f"/tracking-plans/{_path(plan_id)}/rules", None, body)
+        )
+
+    # -- one request, retried ---------------------------------------------------------
+    @staticmethod
+    def _succeeded(data: dict[str, Any]) -> None:
+        if data.get("status") != "SUCCESS":
+            raise PublicApiError(
+                f"Segment did not confirm the change (status {data.get('status')!r})"
+            )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        url = self.base + path + ("?" + urlencode(query) if query else "")
+        headers = {
+            "Authorization": self._token.bearer_header(),
+            "Accept": f"{MEDIA_TYPE}, application/json",
+            "User-Agent": f"segment-magics/{__version__}",
+        }
+        payload = None
+        if body is not None:
+            payload = orjson.dumps(body)
+            headers["Content-Type"] = MEDIA_TYPE
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(method, url, body=payload, headers=headers)
+            except urllib3.exceptions.HTTPError as exc:
+                failure = self._error(f"cannot reach {self.base}: {_reason(exc)}")
+                retry_after = None
+            else:
+                if 200 <= response.status < 300:
+                    return _data(response)
+                failure = self._error(_refusal(response), response.status)
+                if not is_retryable_status(response.status):
+                    raise failure
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            wait = self._retry.wait(attempt, retry_after)
+            spent = time.monotonic() - started
+            if attempt > self._retry.max_retries or spent + wait > self._retry.total_budget:
+                raise failure
+            time.sleep(wait)
+
+    def _error(self, text: str, status: int | None = None) -> PublicApiError:
+        """An error in Segment's words, with the token cut out should a server echo it."""
+        secret = self._token.reveal()
+        if secret:
+            text = text.replace(secret, self._token.masked)
+        return PublicApiError(text, status)
+
+
+def _path(plan_id: str) -> str:
+    return quote(check_plan_id(plan_id), safe="")
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return str(reason).split(": ", 1)[-1][:200]
+
+
+def _data(response: Any) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(response.data or b"{}")
+    except orjson.JSONDecodeError:
+        raise PublicApiError("Segment's answer is not JSON", response.status) from None
+    data = parsed.get("data") if isinstance(parsed, dict) else None
+    if not isinstance(data, dict):
+        raise PublicApiError("Segment's answer has no data object", response.status)
+    return data
+
+
+_HINTS = {
+    401: "the token was refused; check $SEGMENT_PUBLIC_API_TOKEN",
+    403: "the token may not change tracking plans (it needs Protocols access)",
+    404: "no tracking plan with this id in the token's workspace (or the other region: --api eu)",
+    429: "Segment's rate limit; wait a minute and try again",
+}
+
+
+def _refusal(response: Any) -> str:
+    """The API's own words (``errors[].message``), with what to do about it."""
+    words = ""
+    try:
+        parsed = orjson.loads(response.data or b"{}")
+        errors = parsed.get("errors") if isinstance(parsed, dict) else None
+        if isinstance(errors, list):
+            words = "; ".join(
+                str(e.get("message") or e.get("type"))[:300] for e in errors if isinstance(e, dict)
+            )
+    except orjson.JSONDecodeError:
+        pass
+    hint = _HINTS.get(response.status, "")
+    text = f"Segment's Public API answered {response.status}"
+    text += f": {words}" if words else ""
+    return text + (f" ({hint})" if hint else "")
