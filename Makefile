@@ -41,7 +41,7 @@ bench: $(STAMP) nginx
 	$(PY) benchmarks/bulk_vs_sdk.py --json build/bench.json || status=1; \
 	$(PY) benchmarks/fault_table.py --json build/faults.json || status=1; \
 	$(PY) benchmarks/collector_speed.py --json build/collector.json || status=1; \
-	$(PY) benchmarks/plan_validation.py || status=1; \
+	$(PY) benchmarks/plan_validation.py --json build/plans.json || status=1; \
 	exit $$status
 
 demo: $(STAMP)

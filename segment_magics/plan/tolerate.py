@@ -11,7 +11,7 @@ Pure: returns a repaired copy and the notes worth showing the user.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from typing import Any
 
 ANY = "any"
@@ -32,7 +32,7 @@ class _Repair:
     def note(self, path: str, what: str) -> None:
         self.notes.append(f"{self.label}: {path or '(the whole rule)'} {what}")
 
-    def schema(self, schema: Mapping[str, Any], path: str) -> dict[str, Any]:
+    def schema(self, schema: dict[str, Any], path: str) -> dict[str, Any]:
         out = {k: v for k, v in schema.items() if v is not None or k in _VALUES}
         self._type(out, path)
         self._ids(out)
@@ -43,23 +43,23 @@ class _Repair:
             del out["required"]  # an empty list (refused by draft-04) or draft-03's flag
         for keyword in _MAP:
             children = out.get(keyword)
-            if isinstance(children, Mapping):
+            if isinstance(children, dict):
                 out[keyword] = {
                     name: self.schema(child, _child(path, name, keyword))
-                    if isinstance(child, Mapping)
+                    if isinstance(child, dict)
                     else child
                     for name, child in children.items()
                 }
         self._draft3_required(schema, out, path)
         for keyword in _ONE:
             child = out.get(keyword)
-            if isinstance(child, Mapping):
+            if isinstance(child, dict):
                 out[keyword] = self.schema(child, f"{path}[]" if keyword == "items" else path)
         for keyword in _LIST:
             options = out.get(keyword)
             if isinstance(options, list):
                 out[keyword] = [
-                    self.schema(o, path) if isinstance(o, Mapping) else o for o in options
+                    self.schema(o, path) if isinstance(o, dict) else o for o in options
                 ]
         return out
 
@@ -84,15 +84,15 @@ class _Repair:
             if keyword in schema and (not isinstance(value, str) or _not_a_uri(value)):
                 del schema[keyword]
 
-    def _draft3_required(self, original: Mapping[str, Any], out: dict[str, Any], path: str) -> None:
+    def _draft3_required(self, original: dict[str, Any], out: dict[str, Any], path: str) -> None:
         """``"required": true`` on a property means the parent requires it (draft-03)."""
         children = original.get("properties")
-        if not isinstance(children, Mapping):
+        if not isinstance(children, dict):
             return
         flagged = [
             name
             for name, child in children.items()
-            if isinstance(child, Mapping) and child.get("required") is True
+            if isinstance(child, dict) and child.get("required") is True
         ]
         if flagged:
             listed = out.get("required")
@@ -108,11 +108,14 @@ def _child(path: str, name: str, keyword: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+_NOT_IN_A_URI = re.compile(r'[\s<>"{}|\\^`]')
+
+
 def _not_a_uri(value: str) -> bool:
-    return any(c.isspace() or c in '<>"{}|\\^`' for c in value)
+    return _NOT_IN_A_URI.search(value) is not None
 
 
-def tolerate(schema: Mapping[str, Any], label: str) -> tuple[dict[str, Any], list[str]]:
+def tolerate(schema: dict[str, Any], label: str) -> tuple[dict[str, Any], list[str]]:
     """A copy of ``schema`` a strict validator accepts, and notes on what was read how."""
     repair = _Repair(label)
     return repair.schema(schema, ""), repair.notes

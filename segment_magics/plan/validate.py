@@ -8,6 +8,7 @@ properties"), unless a schema allows extra keys explicitly.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -58,14 +59,14 @@ def format_path(parts: Iterable[Any]) -> str:
 Planned = dict[str, Any]  # name -> nested Planned (objects / arrays of objects) or None
 
 
-def _planned(schema: Mapping[str, Any]) -> Planned | None:
+def _planned(schema: Any) -> Planned | None:
     """The keys a schema lists, recursively; None where extra keys are allowed or unknown."""
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return None
     if schema.get("type") == "array" or "items" in schema:
         return _planned(schema.get("items", {}))
     props = schema.get("properties")
-    if not isinstance(props, Mapping) or "additionalProperties" in schema:
+    if not isinstance(props, dict) or "additionalProperties" in schema:
         return None  # no list, or the schema decides about extra keys itself
     return {name: _planned(sub) for name, sub in props.items()}
 
@@ -93,10 +94,17 @@ def compile_schema(schema: Mapping[str, Any]) -> Any:
 
 
 class _CompiledRule:
+    """A rule's validator, and (worked out when first needed: most rules of a big plan
+    are never used in a session) the keys it plans."""
+
     def __init__(self, rule: Rule, schema: Mapping[str, Any]) -> None:
         self.rule = rule
+        self.schema = schema
         self.validator = compile_schema(schema)
-        self.planned = _planned(body_of(schema, rule.body)) if rule.body else None
+
+    @functools.cached_property
+    def planned(self) -> Planned | None:
+        return _planned(body_of(self.schema, self.rule.body)) if self.rule.body else None
 
 
 def _compiled(rule: Rule) -> tuple[_CompiledRule, list[str]]:
