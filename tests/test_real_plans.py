@@ -277,3 +277,44 @@ def test_template_required_marks_are_labelled_as_the_templates_choice(ip):
     shown = run(ip, "%segment_plan load ecommerce")
     assert "yes (template)" in shown.text
     assert "this template's choice" in shown.text
+
+
+MALFORMED = [
+    ([1, 2], "rules[0]: must be a rule object"),
+    ({"rules": [{"type": "TRACK", "key": "A", "version": "v2", "jsonSchema": {}}]},
+     "rules[0].version: must be a whole number"),
+    ({"rules": [{"type": "TRACK", "key": "A", "jsonSchema": []}]},
+     "rules[0].jsonSchema: must be a JSON Schema object"),
+    ({"rules": {"events": "all of them"}}, "rules.events: must be a list"),
+    ({"trackingPlan": {"id": "tp_1", "name": "x"}}, "without its rules"),
+    ({"name": "not a plan"}, "not a tracking plan"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "words"), MALFORMED)
+def test_malformed_plans_get_one_line_everywhere(data, words, ip, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from segment_magics import start_collector
+    from segment_magics.errors import ValidationError
+
+    for load in (
+        load_plan,
+        lambda p: SegmentClient(write_key="k", endpoint="http://127.0.0.1:9", plan=p),
+        lambda p: start_collector(port=0, plan=p),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            load(data)
+        assert words in str(caught.value) and "\n" not in str(caught.value)
+    ip.user_ns["candidate"] = data
+    cell = run(ip, "%segment_plan load candidate")
+    assert words in str(cell.error) and "Traceback" not in cell.stdout
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    cli = subprocess.run(
+        [sys.executable, "-m", "segment_magics.collector", "--port", "0", "--plan", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert cli.returncode == 2 and words in cli.stderr and "Traceback" not in cli.stderr
