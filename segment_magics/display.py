@@ -17,19 +17,49 @@ CellStatus = Literal["ok", "fail"]
 
 CELL_TEXT_LIMIT = 60  # characters of a cell shown in text tables
 
+# Colours come from JupyterLab's theme variables, so tables read in light and dark
+# themes alike; the fallbacks (VS Code's variables, then neutral translucent greys)
+# serve the classic notebook, VS Code and nbconvert HTML. Selectors are doubled
+# (.sm-table.sm-table) to outrank JupyterLab's rendered-HTML table rules.
 _STYLE = (
     "<style>"
-    ".sm-table{border-collapse:collapse;font-size:13px;margin:4px 0}"
-    ".sm-table th,.sm-table td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;"
-    "vertical-align:top}"
-    ".sm-table th{background:#f6f8fa}"
-    ".sm-table caption{text-align:left;font-weight:600;padding:2px 0}"
-    ".sm-table pre{margin:0;font-size:12px;white-space:pre-wrap}"
-    ".sm-ok{color:#1a7f37;font-weight:600}.sm-fail{color:#cf222e;font-weight:600}"
-    ".sm-fail-row td{background:#fff5f5}"
-    ".sm-footer{color:#57606a;font-size:12px}"
+    ".sm-table.sm-table{border-collapse:collapse;margin:4px 0;background:transparent;"
+    "font-size:var(--jp-content-font-size1,13px);"
+    "color:var(--jp-content-font-color1,var(--vscode-editor-foreground,inherit))}"
+    ".sm-table.sm-table th,.sm-table.sm-table td{padding:3px 8px;text-align:left;"
+    "vertical-align:top;color:inherit;background:transparent;"
+    "border:1px solid var(--jp-border-color2,rgba(128,128,128,.35))}"
+    ".sm-table.sm-table th{font-weight:600;"
+    "background:var(--jp-layout-color2,rgba(128,128,128,.14))}"
+    ".sm-table.sm-table caption{text-align:left;font-weight:600;padding:2px 0;color:inherit}"
+    ".sm-table.sm-table pre{margin:0;font-size:12px;white-space:pre-wrap;color:inherit;"
+    "background:transparent}"
+    ".sm-table.sm-table td.sm-nowrap{white-space:nowrap}"
+    # status colours are mixed toward the text colour: darker on light themes, lighter
+    # on dark ones, so they keep 4.5:1 contrast (the first value: browsers without
+    # color-mix)
+    ".sm-ok{font-weight:600;color:#1a7f37;color:color-mix(in srgb,"
+    "var(--jp-success-color1,var(--vscode-testing-iconPassed,#1a7f37)) 60%,currentColor)}"
+    ".sm-fail{font-weight:600;color:#cf222e;color:color-mix(in srgb,"
+    "var(--jp-error-color1,var(--vscode-errorForeground,#cf222e)) 60%,currentColor)}"
+    ".sm-table.sm-table tr.sm-fail-row td{background:rgba(220,50,50,.13)}"
+    ".sm-footer{font-size:12px;opacity:.75;color:var(--jp-content-font-color1,inherit)}"
+    ".sm-details{margin:2px 0 6px 0;color:var(--jp-content-font-color1,inherit)}"
+    ".sm-details summary{cursor:pointer;font-size:12px;opacity:.8}"
+    ".sm-details pre{margin:4px 0 0 0;padding:6px 8px;font-size:12px;white-space:pre-wrap;"
+    "color:inherit;background:var(--jp-layout-color2,rgba(128,128,128,.10));"
+    "border:1px solid var(--jp-border-color2,rgba(128,128,128,.3))}"
     "</style>"
 )
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block of preformatted text under a table, collapsed in HTML (``<details>``)."""
+
+    title: str
+    text: str
+    open: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +88,11 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``1,000 messages``: every count shown goes through here."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
@@ -81,6 +116,8 @@ class Table:
     total: int | None = None  # rows that exist; more than len(rows) means truncated
     notes: Sequence[str] = ()
     failed_rows: frozenset[int] = field(default_factory=frozenset)
+    nowrap: frozenset[int] = field(default_factory=frozenset)  # column indices kept on one line
+    sections: Sequence[Section] = ()
 
     @property
     def footer(self) -> str | None:
@@ -104,11 +141,17 @@ class Table:
                     _html_td(c) for c in rest
                 )
             else:
-                tds = "".join(_html_td(c) for c in cells)
+                tds = "".join(_html_td(c, i in self.nowrap) for i, c in enumerate(cells))
             parts.append(f"<tr{cls}>{tds}</tr>")
         parts.append("</tbody></table>")
         lines = [*self.notes, *([self.footer] if self.footer else [])]
         parts.extend(f'<div class="sm-footer">{html.escape(line)}</div>' for line in lines)
+        for section in self.sections:
+            opened = " open" if section.open else ""
+            parts.append(
+                f'<details class="sm-details"{opened}><summary>{html.escape(section.title)}'
+                f"</summary><pre>{html.escape(section.text)}</pre></details>"
+            )
         return "".join(parts)
 
     def to_text(self) -> str:
@@ -127,7 +170,14 @@ class Table:
         out.extend(self.notes)
         if self.footer:
             out.append(self.footer)
-        return "\n".join(out)
+        return "\n".join(out + self._sections_text())
+
+    def _sections_text(self) -> list[str]:
+        out = []
+        for section in self.sections:
+            out.append(f"{section.title}:")
+            out.extend(f"  {line}" for line in section.text.splitlines())
+        return out
 
     def _pairs_text(self) -> str:
         labels = [_cell(row[0]).text for row in self.rows]
@@ -139,7 +189,7 @@ class Table:
             out.append(f"  {label.ljust(width)}  {first}")
             out.extend(f"  {' ' * width}  {extra}" for extra in more)
         out.extend(self.notes)
-        return "\n".join(out)
+        return "\n".join(out + self._sections_text())
 
 
 # Inline, because JupyterLab's rendered-HTML stylesheet right-aligns table cells
@@ -147,17 +197,17 @@ class Table:
 _LEFT = ' style="text-align:left;vertical-align:top"'
 
 
-def _html_td(cell: Cell) -> str:
+def _html_td(cell: Cell, nowrap: bool = False) -> str:
     text = html.escape(cell.text)
+    td = f'<td class="sm-nowrap"{_LEFT}>' if nowrap else f"<td{_LEFT}>"
     if cell.link and cell.link.startswith(("http://", "https://")):
         href = html.escape(cell.link, quote=True)
-        return f'<td{_LEFT}><a href="{href}" target="_blank" rel="noopener">{text}</a></td>'
-
+        return f'{td}<a href="{href}" target="_blank" rel="noopener">{text}</a></td>'
     if cell.pre:
-        return f'<td{_LEFT}><pre style="text-align:left;margin:0">{text}</pre></td>'
+        return f'{td}<pre style="text-align:left;margin:0">{text}</pre></td>'
     if cell.status:
-        return f'<td{_LEFT}><span class="sm-{cell.status}">{text}</span></td>'
-    return f"<td{_LEFT}>{text}</td>"
+        return f'{td}<span class="sm-{cell.status}">{text}</span></td>'
+    return f"{td}{text}</td>"
 
 
 class Rendered:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .client import (
     ENDPOINTS,
+    LOCAL_WRITE_KEY,
     TOKEN_ENV_VAR,
     ApiToken,
     BulkResult,
@@ -57,6 +58,7 @@ class SessionConfig(Protocol):
     progress: bool
     display_limit: int
     public_api: str
+    result_view: Any
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -125,8 +127,9 @@ class SegmentSession:
         """The client for the current settings (built now if a rebuild was asked for)."""
         if self._client is None:
             c = self.config
+            local = c.endpoint == LOCAL  # the embedded collector needs no key: send none of ours
             self._client = SegmentClient(
-                write_key=self._typed_key,
+                write_key=LOCAL_WRITE_KEY if local else self._typed_key,
                 endpoint=self._endpoint_url(),
                 timeout=c.timeout,
                 max_retries=c.max_retries,
@@ -136,7 +139,7 @@ class SegmentSession:
                 write_key_env=c.write_key_env,
                 outbox=c.outbox_path or None,
                 # what waits for the embedded collector is resent to whichever one runs now
-                outbox_key=LOCAL if c.endpoint == LOCAL else None,
+                outbox_key=LOCAL if local else None,
             )
         self._client.use_plan(self.validator, self.config.plan_mode)
         return self._client
@@ -187,7 +190,9 @@ class SegmentSession:
             and fields.get("anonymous_id") is None
         ):
             fields["anonymous_id"] = fallback
-        return self._ready().send(kind, dry_run=self._dry(dry_run), **fields)
+        result = self._ready().send(kind, dry_run=self._dry(dry_run), **fields)
+        result.view = self.config.result_view
+        return result
 
     def send_many(
         self, rows: Any, kind: str | None, *, dry_run: bool | None = None, **options: Any

@@ -214,3 +214,132 @@ def test_form_sends_all_six_calls_from_a_real_browser(jupyterlab, collector):
     assert track["properties"] == {"total": 42, "currency": "USD"}
     assert track["userId"] == "browser-user"
     assert shutil.which("chromium") or Path(CHROMIUM).exists()
+
+
+# -- issue 12: readable in light and dark, a form that fits ----------------------------
+CONTRAST_JS = """
+(els) => {
+  const parse = (c) => {
+    const srgb = c.match(/color\\(srgb ([^)]+)\\)/);  // what color-mix() computes to
+    if (srgb) { const [rgb, alpha] = srgb[1].split('/');
+      const p = rgb.trim().split(/\\s+/).map(Number);
+      return [p[0]*255, p[1]*255, p[2]*255, alpha ? Number(alpha) : 1]; }
+    const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) throw new Error('colour ' + c);
+    const p = m[1].split(',').map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const over = (top, under) => { const a = top[3];
+    return [0,1,2].map(i => top[i]*a + under[i]*(1-a)).concat([1]); };
+  const background = (el) => { const layers = [];
+    for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+    let color = [255,255,255,1];
+    for (const layer of layers.reverse()) color = over(layer, color);
+    return color; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v/12.92 : Math.pow((v+0.055)/1.055, 2.4); };
+    return 0.2126*f(c[0]) + 0.7152*f(c[1]) + 0.0722*f(c[2]); };
+  return els.map((el) => { const fg = over(parse(getComputedStyle(el).color), background(el));
+    const bg = background(el); const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return {text: el.textContent.trim().slice(0, 40), ratio: (a + 0.05) / (b + 0.05)}; });
+}
+"""
+
+
+def theme_notebook(root: Path, collector_url: str) -> str:
+    cells = [
+        "%load_ext segment_magics",
+        f"%segment_connect {collector_url}",
+        "%%segment_plan\nOrder Completed\n  order_id: string!",
+        '%segment_track "Order Completed" --user-id u1 --properties {"total": 5}',
+        '%segment_track "Order Completed" --user-id u1 --timestamp yesterday',
+        "%segment_history",
+        "order = {f'field_{i}': i for i in range(12)}\n"
+        "%segment_form identify --user-id u1 --traits order",
+    ]
+    nb = {
+        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [],
+                   "execution_count": None} for c in cells],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    (root / "themes.ipynb").write_text(json.dumps(nb))
+    return "themes.ipynb"
+
+
+def use_theme(page, name: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
+    page.wait_for_function(
+        f"document.body.dataset.jpThemeName === {json.dumps(name)}", timeout=30_000
+    )
+    page.wait_for_timeout(800)
+
+
+def test_tables_and_form_read_well_in_light_and_dark(jupyterlab, collector):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, root = jupyterlab
+    name = theme_notebook(root, collector.url)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        try:
+            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
+            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+            expect(
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            ).to_have_count(1, timeout=60_000)
+            run_cells(page, 7)
+            form = page.locator(".sm-form")
+            form.wait_for(timeout=60_000)
+            # connection, plan, two results (one failed), history
+            expect(page.locator(".sm-table")).to_have_count(5, timeout=30_000)
+            for theme, slug in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+                use_theme(page, theme)
+                texts = page.locator(
+                    ".sm-table th, .sm-table td, .sm-table caption, .sm-table .sm-fail, "
+                    ".sm-table .sm-ok"
+                ).element_handles()
+                found = page.evaluate(CONTRAST_JS, texts)
+                low = [f for f in found if f["text"] and f["ratio"] < 4.5]
+                assert not low, f"{theme}: text below 4.5:1 contrast: {low[:5]}"
+                footers = page.locator(".sm-footer, .sm-details summary").element_handles()
+                dim = [f for f in page.evaluate(CONTRAST_JS, footers) if f["ratio"] < 3]
+                assert not dim, f"{theme}: notes below 3:1 contrast: {dim[:5]}"
+                page.locator(".sm-table").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"tables-{slug}.png"), full_page=True)
+                check_form(page, form, theme)
+                form.screenshot(path=str(ARTIFACTS / f"form-{slug}.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure-themes.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def check_form(page, form, theme: str) -> None:
+    """Placeholders look unlike values, nothing overflows, labels fit, JSON shows whole."""
+    boxes = form.locator("input[type='text'], textarea")
+    edge = form.bounding_box()
+    for index in range(boxes.count()):
+        box = boxes.nth(index)
+        if not box.is_visible():
+            continue
+        rect = box.bounding_box()
+        assert rect["x"] + rect["width"] <= edge["x"] + edge["width"] + 1, f"{theme}: clipped"
+    styles = page.evaluate(
+        """(form) => { const empty = [...form.querySelectorAll('input[type=text]')]
+             .find(e => !e.value && e.offsetParent);
+           const full = [...form.querySelectorAll('input[type=text]')].find(e => e.value);
+           const ph = getComputedStyle(empty, '::placeholder');
+           return {placeholder: ph.color, italic: ph.fontStyle, value: getComputedStyle(full).color,
+                   labels: [...form.querySelectorAll('.widget-label')].filter(l => l.offsetParent)
+                     .map(l => [l.textContent, l.scrollWidth <= l.clientWidth + 1]),
+                   editor: [...form.querySelectorAll('textarea')].filter(t => t.value)
+                     .map(t => t.scrollHeight <= t.clientHeight + 4)}; }""",
+        form.element_handle(),
+    )
+    assert styles["placeholder"] != styles["value"] and styles["italic"] == "italic", styles
+    assert all(fits for _, fits in styles["labels"]), f"{theme}: {styles['labels']}"
+    assert styles["editor"] and all(styles["editor"]), f"{theme}: a JSON editor hides lines"

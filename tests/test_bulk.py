@@ -224,12 +224,13 @@ def test_single_call_failures_go_to_the_outbox_too(dead_url, outbox_path):
 
 def test_magic_from_dataframe_with_progress_and_failure(ip, collector):
     ip.user_ns["df"] = pd.DataFrame({"userId": ["a", "b", None], "total": [1.0, 2.0, 3.0]})
-    out = run(ip, '%segment_track "Order Completed" --from df --no-progress')
+    out = run(ip, '%segment_track "Order Completed" --from df --no-progress --anonymous')
     assert out.error is None and out.result.accepted == 3  # the third gets an anonymousId
+    assert out.result.anonymized == 1 and "generated anonymousIds" in out.html
     assert "Segment bulk track" in out.html
     ip.user_ns["bad"] = [{"userId": "u", "total": 1}, {"total": 2, "timestamp": "never"}]
     out = run(ip, '%segment_track "Order Completed" --from bad --no-progress')
-    assert out.error is not None and "invalid rows" in str(out.error)
+    assert out.error is not None and "1 invalid row was not sent" in str(out.error)
     assert "row 1" in out.html
 
 

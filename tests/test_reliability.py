@@ -171,7 +171,7 @@ def test_ctrl_c_while_requests_are_in_flight(faults, outbox_path):
     data = [{**row, "messageId": f"m{i}"} for i, row in enumerate(rows(30_000))]
     started = time.monotonic()
     result = fast_client(faults.url, timeout=20).send_many(data, "track", event="E", progress=False)
-    assert time.monotonic() - started < 5  # in-flight requests got a second, not eight
+    assert time.monotonic() - started < 7  # in-flight requests got a second, not eight
     assert result.interrupted and result.not_read == 30_000 - result.rows_read
     _, kept = accounted(faults, outbox_path, {f"m{i}" for i in range(result.rows_read)})
     assert result.failed == len(kept) and kept
@@ -365,7 +365,7 @@ def test_4xx_is_kept_as_rejected_and_resent_only_on_request(make_shell, faults, 
     assert [r.message_id for r in failed] == [kept.message_id]
     out = run(shell, "%segment_retry")
     assert out.error is None and faults.stored == []
-    assert "Also waiting" in out.text and "1 (see %segment_history --failed)" in out.text
+    assert out.text.count("\n") == 1 and "1 wait elsewhere (%segment_history --failed)" in out.text
     out = run(shell, "%segment_retry --rejected")
     assert out.error is None and faults.stored == [kept.message_id]
     assert Outbox(outbox_path).count() == 0
@@ -394,7 +394,7 @@ def test_local_entries_survive_a_kernel_restart(make_shell, outbox_path):
     events = get_session(second).collector.events()
     assert [e["event"] for e in events] == ["During"]
     out = run(second, "%segment_retry")
-    assert "nothing to resend" in out.text and "all rows delivered" not in out.text
+    assert out.text.startswith("Nothing to resend") and out.text.count("\n") == 1
 
 
 def test_outbox_and_collector_files_are_private(tmp_path, dead_url, monkeypatch):

@@ -8,10 +8,11 @@ from .outbox import Outbox
 from .public_api import PublicApi, PublicApiError
 from .result import BatchResult, Result
 from .retry import RetryPolicy
-from .segment_client import SegmentClient
+from .segment_client import LOCAL_WRITE_KEY, SegmentClient
 
 __all__ = [
     "ENDPOINTS",
+    "LOCAL_WRITE_KEY",
     "TOKEN_ENV_VAR",
     "ApiToken",
     "BatchResult",

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..display import plural
 from ..messages import (
     MAX_BATCH_MESSAGES,
     Built,
@@ -34,6 +35,7 @@ from ..messages import (
 from ..messages.build import build_from_arguments
 from .bulk_result import BulkResult, Problem, ProblemStatus
 from .deadline import Cancel
+from .identities import Identities, MissingIds
 from .interrupts import InterruptGuard
 from .outbox import Entry, Outbox, Pending, Run, State
 from .result import SYSTEM_ERROR, VALIDATION_ERROR
@@ -56,7 +58,11 @@ def _progress(enabled: bool, total: int | None, what: str) -> Tqdm | None:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0.1, mininterval=0.5)
+    # smoothing=0: the rate shown is the average since the start, as in the summary
+    return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0, mininterval=0.5)
+
+
+MAX_NAMED_EVENTS = 50  # distinct event names a bulk summary keeps count of
 
 
 @dataclass
@@ -110,6 +116,7 @@ class BulkSender:
         self.workers = max(1, workers)
         self.dry_run = dry_run
         self.show_progress = progress
+        self._bar: Tqdm | None = None
         self.check = check
         self.block = block
         self.cancel = Cancel()
@@ -132,7 +139,7 @@ class BulkSender:
         result.run_id = self.run_id or ""
         result.resumed = resume is not None
         start = time.monotonic()
-        bar = _progress(self.show_progress, total, kind)
+        bar = self._bar = _progress(self.show_progress, total, kind)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segment-bulk")
         window: deque[tuple[Future[Delivery], _Batch]] = deque()
         self._packing = _Batch(resume.run.next_seq if resume is not None else 0)
@@ -153,7 +160,7 @@ class BulkSender:
                     self._collect(window.popleft(), result)
                 pool.shutdown(wait=True)
                 if bar is not None:
-                    bar.update(result.rows_read - bar.n)
+                    self._tick(result)
                     bar.close()
             result.interrupted = guard.interrupted
         result.elapsed = time.monotonic() - start
@@ -183,7 +190,7 @@ class BulkSender:
                 label = row.row or row.message_id
             result.rows_read += 1
             if bar is not None and result.rows_read % 1000 == 0:
-                bar.update(1000)
+                self._tick(result)
             now = None
             if resume is not None:
                 in_flight, now = resume.in_flight_at(position)
@@ -193,6 +200,7 @@ class BulkSender:
                 built = build(row, position, now)
             except Exception as exc:  # one bad row never stops a run
                 result.invalid += 1
+                result.missing_ids += isinstance(exc, MissingIds)
                 result.problems.append(Problem(label, "invalid", _reason(exc)))
                 continue
             if resume is not None:
@@ -204,6 +212,11 @@ class BulkSender:
                     continue
             if built.dated:
                 result.dated += 1
+            events = result.events
+            if built.label in events:
+                events[built.label] += 1
+            elif len(events) < MAX_NAMED_EVENTS:
+                events[built.label] = 1
             if check is not None:
                 violations = check(built.message)
                 if violations:
@@ -278,6 +291,19 @@ class BulkSender:
         else:
             self._keep(batch, delivery.error, result, delivery)
         batch.entries = []
+        self._tick(result)
+
+    def _tick(self, result: BulkResult) -> None:
+        """Move the bar to the rows settled so far (acknowledged, kept or invalid), so
+        that its rate and the summary's events per second are the same measure."""
+        bar = self._bar
+        if bar is None:
+            return
+        done = result.rows_read if self.dry_run else (
+            result.accepted + result.failed + result.rejected + result.invalid + result.skipped
+        )  # fmt: skip
+        if done > bar.n:
+            bar.update(done - bar.n)
 
     def _keep(
         self, batch: _Batch, error: str, result: BulkResult, delivery: Delivery | None = None
@@ -318,23 +344,30 @@ class BulkSender:
             result.status_code = SYSTEM_ERROR
             kept = result.failed
             result.error_message = (
-                f"{kept:,} messages not delivered; kept in the outbox for %segment_retry"
+                f"{plural(kept, 'message')} not delivered; kept in the outbox for %segment_retry"
                 if kept
                 else "interrupted (Ctrl-C): every row read was acknowledged"
             )
             if result.interrupted and result.not_read:
-                result.error_message += f"; {result.not_read:,} rows were never read"
+                result.error_message += (
+                    f"; {plural(result.not_read, 'row')} {_were(result.not_read)} never read"
+                )
         elif result.rejected:
             result.error_message = (
-                f"{result.rejected:,} messages rejected by the API (HTTP "
+                f"{plural(result.rejected, 'message')} rejected by the API (HTTP "
                 f"{result.original_status_code}); kept in the outbox, resend with "
                 "%segment_retry --rejected after fixing them"
             )
         elif result.invalid:
             result.status_code = VALIDATION_ERROR
             result.error_message = (
-                f"{result.invalid:,} invalid rows were not sent (see the problems)"
+                f"{plural(result.invalid, 'invalid row')} {_were(result.invalid)} not sent "
+                "(see the problems)"
             )
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 def _reason(exc: Exception) -> str:
@@ -370,7 +403,7 @@ def pack_batches(built: list[Built]) -> Iterator[list[Built]]:
 
 # -- builders: how a row becomes a message -------------------------------------------
 def segment_dict_builder(
-    ids: Callable[[int], str] | None = None, anonymous_id: str | None = None
+    ids: Callable[[int], str] | None = None, identities: Identities | None = None
 ) -> Builder:
     """Rows that are Segment-shaped dicts (``{"type": "track", ...}``)."""
 
@@ -378,12 +411,8 @@ def segment_dict_builder(
         def fill(args: dict[str, Any]) -> None:
             if ids is not None and not args.get("message_id"):
                 args["message_id"] = ids(position)
-            if (
-                anonymous_id is not None
-                and not (args.get("user_id") or args.get("anonymous_id"))
-                and row.get("type") != "alias"
-            ):
-                args["anonymous_id"] = anonymous_id
+            if identities is not None and row.get("type") != "alias":
+                identities.fill(args, position)
 
         return build_from_segment_dict(row, copy=False, now=now, extra=fill)
 
@@ -393,18 +422,18 @@ def segment_dict_builder(
 def row_builder(
     columns: ColumnMap,
     ids: Callable[[int], str] | None = None,
-    anonymous_id: str | None = None,
+    identities: Identities | None = None,
     mapped: bool = False,
 ) -> Builder:
     """Rows that are records: columns map to the call's fields and body. ``mapped``
     rows are the call's arguments already (DataFrames read with the ColumnMap)."""
     kind = columns.kind
-    fallback = anonymous_id if kind != "alias" else None
+    who = identities if kind != "alias" else None
 
     def build(row: Any, position: int, now: str | None) -> Built:
         args = row if mapped else columns.arguments(row)
-        if fallback is not None and not (args.get("user_id") or args.get("anonymous_id")):
-            args["anonymous_id"] = fallback
+        if who is not None:
+            who.fill(args, position)
         if ids is not None and not args.get("message_id"):
             args["message_id"] = ids(position)
         return build_from_arguments(kind, args, copy=False, now=now)

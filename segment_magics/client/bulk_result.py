@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..display import Cell, Table
+from ..display import Cell, Table, plural
 from .result import OK, Result
 
 PROBLEMS_SHOWN = 10
@@ -22,10 +22,6 @@ class Problem:
     status: ProblemStatus
     reason: str
     message_id: str = ""
-
-
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 @dataclass(eq=False, repr=False)
@@ -50,10 +46,13 @@ class BulkResult(Result):
     retried: int = 0
     dated: int = 0  # rows without a timestamp: dated when read
     plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
+    missing_ids: int = 0  # rows refused for having neither a userId nor an anonymousId
+    anonymized: int = 0  # rows sent with a generated anonymousId (anonymous=True)
     interrupted: bool = False
     run_id: str = ""
     resumed: bool = False
     waiting_elsewhere: int = 0  # resend: messages that wait for other endpoints or as rejected
+    events: dict[str, int] = field(default_factory=dict)  # rows per event/name (the first 50)
     problems: list[Problem] = field(default_factory=list)
     outbox_path: str = ""
     row_labels: Any = None  # the DataFrame index, when the input was a DataFrame
@@ -69,9 +68,14 @@ class BulkResult(Result):
 
     @property
     def label(self) -> str:
-        """The event (when one was given) and how many rows."""
-        rows = _plural(self.rows_read, "row")
-        return f"{self.context_label} ({rows})" if self.context_label else rows
+        """The event(s) and how many rows: ``Order Completed (5 rows)``,
+        ``Order Completed, Signed Up +3 more (1,200 rows)``."""
+        rows = plural(self.rows_read, "row")
+        names = [self.context_label] if self.context_label else list(self.events)
+        if not names:
+            return rows
+        shown = ", ".join(names[:2]) + (f" +{len(names) - 2} more" if len(names) > 2 else "")
+        return f"{shown} ({rows})"
 
     @property
     def events_per_second(self) -> float:
@@ -105,6 +109,15 @@ class BulkResult(Result):
 
     @property
     def verdict(self) -> str:
+        """The tracking plan's word on the run ("" when no plan checked it)."""
+        if not self.plan_checked:
+            return ""
+        if not self.plan_violations:
+            return "valid"
+        return plural(self.plan_violations, "row") + " with violations"
+
+    @property
+    def outcome(self) -> str:
         if self.dry_run and self.ok:
             return "dry run: validated, nothing sent"
         if self.ok:
@@ -117,13 +130,16 @@ class BulkResult(Result):
             return "interrupted: every row read is acknowledged or in the outbox"
         return "not everything was delivered"
 
+    def compact_table(self) -> Table:
+        return self.table()  # already a summary of counts
+
     def table(self) -> Table:
         mark = "✓" if self.ok else "✗"
         read = f"{self.rows_read:,}"
         if self.rows_total is not None and self.rows_total != self.rows_read:
             read += f" of {self.rows_total:,}"
         rows: list[list[Any]] = [
-            ["Outcome", Cell(f"{mark} {self.verdict}", status="ok" if self.ok else "fail")],
+            ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")],
             ["Rows read", read],
             ["Acknowledged", f"{self.accepted:,}"],
         ]
@@ -143,7 +159,7 @@ class BulkResult(Result):
             rows.append(
                 [
                     "Tracking plan",
-                    Cell(_plural(self.plan_violations, "row") + " with violations", status="fail"),
+                    Cell(plural(self.plan_violations, "row") + " with violations", status="fail"),
                 ]
             )
         rows += [
@@ -181,9 +197,19 @@ class BulkResult(Result):
                 [f"row {problem.row}", Cell(f"{problem.status}: {problem.reason}", status="fail")]
             )
         notes = []
+        if self.missing_ids:
+            notes.append(
+                f"{plural(self.missing_ids, 'row')} had no userId or anonymousId: not sent; "
+                "--anonymous (anonymous=True) sends them with generated anonymousIds"
+            )
+        if self.anonymized:
+            notes.append(
+                f"{plural(self.anonymized, 'row')} had no userId or anonymousId: sent with "
+                "generated anonymousIds (the same again for this run id)"
+            )
         if self.dated:
             notes.append(
-                f"{_plural(self.dated, 'row')} had no timestamp: dated now; add a `timestamp` "
+                f"{plural(self.dated, 'row')} had no timestamp: dated now; add a `timestamp` "
                 "column for historical events"
             )
         if len(self.problems) > PROBLEMS_SHOWN:

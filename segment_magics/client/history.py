@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..display import Cell, CellStatus, Rendered, Table
+from ..display import Cell, CellStatus, Rendered, Table, plural
 from .result import Result
 
 COLUMNS = (
@@ -29,6 +29,13 @@ def _row(result: Result) -> dict[str, Any]:
         "messageId": result.message_id or "",
         "plan": result.verdict,
     }
+
+
+ERROR_SHOWN = 90  # characters of an error message in the history table
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
 
 
 class History:
@@ -121,16 +128,18 @@ class HistoryView(Rendered):
             status: CellStatus = "ok" if result.ok else "fail"
             if not result.ok:
                 failed.add(index)
+            row["ErrorMessage"] = _shorten(row["ErrorMessage"])  # whole in records()
             rows.append(
                 [Cell(row[c], status=status) if c == "StatusCode" else row[c] for c in COLUMNS]
             )
         return Table(
-            title=f"Segment history ({len(self.results)} calls, newest first)",
+            title=f"Segment history ({plural(len(self.results), 'call')}, newest first)",
             columns=COLUMNS,
             rows=rows,
             total=len(self.results),
             failed_rows=frozenset(failed),
+            nowrap=frozenset(COLUMNS.index(c) for c in ("time", "messageId")),
         )
 
     def __repr__(self) -> str:
-        return f"<HistoryView {len(self.results)} calls>"
+        return f"<HistoryView {plural(len(self.results), 'call')}>"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ..display import Cell, CellStatus, Rendered, Table, pretty_json
+from ..display import Cell, CellStatus, Rendered, Section, Table, plural, pretty_json
 from ..messages import message_label
 from ..plan import Violation, violation_table
 
 OK = 200
 VALIDATION_ERROR = -1
 SYSTEM_ERROR = 500
+COMPACT_VIOLATIONS = 10  # violations listed in the compact view
+
+ResultView = Literal["compact", "full"]
+RESULT_VIEWS: tuple[ResultView, ...] = ("compact", "full")
 
 
 @dataclass(eq=False)
@@ -44,6 +48,7 @@ class Result(Rendered):
     context_label: str = ""  # the event/name of a call whose message could not be built
     context_user: str = ""  # ... and its user
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    view: ResultView = "compact"  # how it shows: one compact block, or every field
 
     @property
     def ok(self) -> bool:
@@ -61,10 +66,50 @@ class Result(Rendered):
         return "valid" if not count else f"{count} violation{'s' if count > 1 else ''}"
 
     def tables(self) -> list[Table]:
+        if self.view == "compact":
+            return [self.compact_table()]
         tables = [self.table()]
         if self.violations:
             tables.append(violation_table(list(self.violations), "Tracking plan violations"))
         return tables
+
+    def compact_table(self) -> Table:
+        """What a notebook shows by default: the outcome, then what needs attention
+        (errors, warnings, plan violations), then who and what; the payload folded."""
+        mark = "✓" if self.ok else "✗"
+        rows: list[list[Any]] = [
+            ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")]
+        ]
+        if self.error_message:
+            rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
+        rows.extend(["Warning", w] for w in self.warnings)
+        if self.plan_checked:
+            status: CellStatus = "ok" if not self.violations else "fail"
+            rows.append(["Tracking plan", Cell(self.verdict, status=status)])
+            rows.extend(
+                ["", Cell(f"{v.field}: {v.detail} ({v.kind})", status="fail")]
+                for v in self.violations[:COMPACT_VIOLATIONS]
+            )
+        rows.append(["Type", self.type + (" (dry run)" if self.dry_run else "")])
+        if self.label:
+            rows.append(["Event" if self.type == "track" else "Name", self.label])
+        if self.who:
+            rows.append(["User", self.who])
+        code = f"{self.status_code}"
+        if self.original_status_code and self.original_status_code != self.status_code:
+            code += f" (HTTP {self.original_status_code})"
+        rows.append(["StatusCode", code])
+        if self.message_id:
+            rows.append(["messageId", self.message_id])
+        notes = []
+        if len(self.violations) > COMPACT_VIOLATIONS:
+            notes.append(f"{len(self.violations) - COMPACT_VIOLATIONS} more violations: "
+                         "result.violations")  # fmt: skip
+        sections = []
+        if self.message is not None:
+            sections.append(Section("Payload", pretty_json(self.message)))
+        title = f"Segment {self.type}" + (f" · {self.label}" if self.label else "")
+        return Table(title=title, rows=rows, notes=notes, sections=sections)
 
     @property
     def label(self) -> str:
@@ -139,7 +184,10 @@ class BatchResult(Result):
 
     @property
     def label(self) -> str:
-        return f"{len(self.results)} messages"
+        return plural(len(self.results), "message")
+
+    def compact_table(self) -> Table:
+        return self.table()  # already a summary: one row per count, no payloads
 
     def table(self) -> Table:
         base = super().table()

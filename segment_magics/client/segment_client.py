@@ -29,6 +29,7 @@ from .bulk_result import BulkResult
 from .deadline import Cancel
 from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_endpoint
 from .history import History
+from .identities import Identities, refusal
 from .interrupts import InterruptGuard
 from .keys import ENV_VAR, WriteKey, find_write_key
 from .outbox import Entry, Outbox, Run, current_owner, owner_alive
@@ -37,6 +38,7 @@ from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
 
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
+LOCAL_WRITE_KEY = WriteKey(LOCAL_KEY, "not needed (local endpoint)")
 PlanMode = Literal["warn", "block", "off"]
 PLAN_MODES: tuple[PlanMode, ...] = get_args(PlanMode)
 R = TypeVar("R", bound=Result)
@@ -81,7 +83,7 @@ class SegmentClient:
             write_key = WriteKey(in_url, "the endpoint URL")
         key = find_write_key(write_key, write_key_env)
         if key is None and is_loopback(self.endpoint):
-            key = WriteKey(LOCAL_KEY, "not needed (local endpoint)")
+            key = LOCAL_WRITE_KEY
         self._key = key
         self.key_env = write_key_env
         self.dry_run = dry_run
@@ -331,6 +333,7 @@ class SegmentClient:
         workers: int = 4,
         anonymous_id: str | None = None,
         run_id: str | None = None,
+        anonymous: bool = False,
     ) -> BulkResult:
         """Send many messages through /v1/batch, several requests in flight.
 
@@ -341,8 +344,11 @@ class SegmentClient:
         ``{"user_id": "customer"}``) and whose other columns become properties or
         traits (or only ``body_columns``). Invalid rows are reported, not sent;
         undeliverable ones go to the outbox. Missing cells (NaN/NA) are omitted.
-        ``anonymous_id`` is used for rows that have neither a userId nor an
-        anonymousId.
+        Rows need a userId or an anonymousId: a run in which no row has one is
+        refused before anything is sent, and rows without one are reported
+        invalid, unless ``anonymous_id`` (one id for them all) or ``anonymous``
+        (a generated anonymousId per row, the same again for the same run id) says
+        how to fill them.
 
         Rows without a messageId get one derived from ``run_id`` (generated when
         not given) and their position, and rows without a timestamp are dated when
@@ -356,19 +362,32 @@ class SegmentClient:
         what = kind or "messages"
         label = event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
         mapping: ColumnMap | None = None
+        who = Identities(run, anonymous=anonymous, fallback=anonymous_id)
+        fixed = dict(defaults or {})
         if kind is None:
-            build = segment_dict_builder(ids, anonymous_id)
+            build = segment_dict_builder(ids, who)
         else:
-            fixed = dict(defaults or {})
             if event is not None:
                 fixed["event"] = event
             try:
                 mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
                 mapping = mapping.checked_defaults([])
-                build = row_builder(mapping, ids, anonymous_id, mapped=is_dataframe(rows))
+                build = row_builder(mapping, ids, who, mapped=is_dataframe(rows))
             except ValidationError as exc:
                 return self._record(
                     BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
+                )
+        if not anonymous and anonymous_id is None:
+            problem = refusal(rows, kind, mapping, fixed)
+            if problem is not None:
+                return self._record(
+                    BulkResult(
+                        type=what,
+                        status_code=VALIDATION_ERROR,
+                        error_message=problem,
+                        error_field="userId",
+                        context_label=event or "",
+                    )
                 )
         missing = self._missing_key_error()
         if missing and not dry:
@@ -391,6 +410,8 @@ class SegmentClient:
         sender.run_id = None if dry else run
         result = sender.run(rows, build, what, resume, mapping)
         result.run_id = run
+        result.anonymized = who.generated
+        result.plan_checked = sender.check is not None
         result.context_label = event or ""
         result.endpoint = self.shown_endpoint
         return self._record(result)

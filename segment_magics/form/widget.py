@@ -1,8 +1,9 @@
 """SegmentForm: an ipywidgets form over the shared client.
 
-The form only collects values: it parses its JSON editors, hands keyword
-arguments to ``SegmentClient.send`` and shows the Result the client returns.
-It has no write-key field, so no key can end up in widget state.
+The form is itself a widget (a ``VBox``), so it can sit inside any layout. It
+only collects values: it parses its JSON editors, hands keyword arguments to the
+session's (or a client's) ``send`` and shows the Result it returns. It has no
+write-key field, so no key can end up in widget state.
 """
 
 from __future__ import annotations
@@ -19,8 +20,21 @@ from ..display import Table
 from ..messages import CALL_KINDS, Field, normalize_timestamp, to_json_safe
 from .fields import INPUTS, is_json, layout, required
 
-LABEL_WIDTH = "110px"
+LABEL_WIDTH = "120px"
 _STYLE = {"description_width": LABEL_WIDTH}
+_INDENT = "124px"  # the label column plus its gap: notes and buttons line up with inputs
+MIN_ROWS, MAX_ROWS = 3, 30  # a JSON editor's height follows its content within these
+
+# Placeholders read as hints, not values (muted, italic) in every JupyterLab theme;
+# inputs never overflow the form's right edge.
+_CSS = """<style>
+.sm-form input::placeholder, .sm-form textarea::placeholder {
+  color: var(--jp-ui-font-color3, #8c959f); font-style: italic; opacity: 1; }
+.sm-form .widget-text, .sm-form .widget-textarea { max-width: 100%; box-sizing: border-box; }
+.sm-form .sm-note { margin: 0 0 2px 0; font-size: 12px;
+  color: var(--jp-error-color1, #cf222e); }
+.sm-form .sm-hint { color: var(--jp-ui-font-color2, #57606a); }
+</style>"""
 
 
 def _label(text: str) -> w.HTML:
@@ -28,6 +42,11 @@ def _label(text: str) -> w.HTML:
         f"<div style='text-align:right;padding:4px 8px 0 0'>{text}</div>",
         layout=w.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH),
     )
+
+
+def editor_rows(text: str) -> int:
+    """How tall a JSON editor should be for ``text``: every line visible, within bounds."""
+    return max(MIN_ROWS, min(MAX_ROWS, text.count("\n") + 2))
 
 
 class Notice(Table):
@@ -43,14 +62,15 @@ class Notice(Table):
         return self.to_text()
 
 
-class SegmentForm:
+class SegmentForm(w.VBox):
     """A form for all six calls; ``.preview()`` and ``.send()`` mirror its buttons."""
 
     def __init__(self, send: Callable[..., Result], kind: str = "track", **prefill: Any) -> None:
         """``send`` is ``SegmentClient.send`` or the notebook session's ``send``."""
         if kind not in CALL_KINDS:
             raise ValueError(f"kind must be one of {', '.join(CALL_KINDS)}, got {kind!r}")
-        self._send = send
+        super().__init__(layout=w.Layout(max_width="820px"))
+        self._send_call = send  # not _send: ipywidgets uses that name for its messages
         self.last_result: Result | None = None
         self.kind = w.ToggleButtons(
             options=list(CALL_KINDS), value=kind, style={"button_width": "80px"}
@@ -70,48 +90,54 @@ class SegmentForm:
         self.preview_button.on_click(lambda _: self.preview())
         self.send_button.on_click(lambda _: self.send())
         self.output = w.Output(
-            layout=w.Layout(border="1px solid #d0d7de", padding="4px", min_height="40px")
+            layout=w.Layout(
+                border="1px solid var(--jp-border-color2, #d0d7de)",
+                padding="4px",
+                min_height="40px",
+            )
         )
         self.output.add_class("sm-output")
-        self.fields_box = w.VBox()
-        self.widget = w.VBox(
-            [
-                w.HTML("<b>Segment call</b> <span style='color:#57606a'>(* required)</span>"),
-                w.HBox([_label("Call"), self.kind]),  # aligned with the field labels
-                self.fields_box,
-                w.HBox(
-                    [self.preview_button, self.send_button],
-                    layout=w.Layout(margin="6px 0 6px 114px"),
-                ),
-                self.output,
-            ],
-            layout=w.Layout(max_width="820px"),
+        self.fields_box = w.VBox(layout=w.Layout(width="auto"))
+        self.children = (
+            w.HTML(_CSS),
+            w.HTML("<b>Segment call</b> <span class='sm-hint'>(* required)</span>"),
+            w.HBox([_label("Call"), self.kind]),  # aligned with the field labels
+            self.fields_box,
+            w.HBox(
+                [self.preview_button, self.send_button],
+                layout=w.Layout(margin=f"6px 0 6px {_INDENT}"),
+            ),
+            self.output,
         )
-        self.widget.add_class("sm-form")
-        self.kind.observe(lambda _: self._layout(), names="value")
+        self.add_class("sm-form")
+        self.kind.observe(self._kind_changed, names="value")
         self.fill(**prefill)
         self._layout()
 
+    @property
+    def widget(self) -> SegmentForm:
+        """The form itself (kept for code written when the form held a widget)."""
+        return self
+
     # -- building -----------------------------------------------------------------
     def _make_row(self, field: Field) -> None:
+        box: w.Text | w.Textarea
         if is_json(field):
-            box: w.Text | w.Textarea = w.Textarea(
-                placeholder=field.placeholder,
-                style=_STYLE,
-                layout=w.Layout(width="100%", height="72px"),
+            box = w.Textarea(
+                style=_STYLE, rows=MIN_ROWS, layout=w.Layout(width="auto", height="auto")
             )
-            note = w.HTML(layout=w.Layout(margin="0 0 0 114px"))
-            box.observe(lambda _change, key=field.name: self._check_json(key), names="value")
-            self.notes[field.name] = note
-            row: w.Widget = w.VBox([box, note], layout=w.Layout(width="100%"))
-        else:
-            box = w.Text(placeholder=field.placeholder, style=_STYLE, layout=w.Layout(width="100%"))
-            row = box
+        else:  # width auto: stretched to the form, margins included (100% overflows them)
+            box = w.Text(style=_STYLE, layout=w.Layout(width="auto"))
+        note = w.HTML(layout=w.Layout(margin=f"0 0 0 {_INDENT}"))
+        note.add_class("sm-note")
+        box.observe(lambda change, key=field.name: self._edited(key), names="value")
         box.add_class(f"sm-{field.name.replace('_', '-')}")
         self.inputs[field.name] = box
-        self.rows[field.name] = row
+        self.notes[field.name] = note
+        self.rows[field.name] = w.VBox([box, note], layout=w.Layout(width="auto"))
 
     def _layout(self) -> None:
+        """Show the chosen call's fields, labelled and explained for that call."""
         kind = self.kind.value
         needed = required(kind)
         fields = layout(kind)
@@ -119,7 +145,25 @@ class SegmentForm:
             box = self.inputs[field.name]
             box.description = f"{field.label} *" if field.name in needed else field.label
             box.placeholder = field.placeholder
+            box.tooltip = field.help
         self.fields_box.children = [self.rows[field.name] for field in fields]
+
+    def _kind_changed(self, _change: Any) -> None:
+        """Another call: its fields, and no result or errors left from the last one."""
+        self.output.outputs = ()
+        for note in self.notes.values():
+            note.value = ""
+        self._layout()
+
+    def _edited(self, key: str) -> None:
+        """An edit clears the field's error (a JSON editor is checked again) and sizes
+        the editor to its content."""
+        box = self.inputs[key]
+        if isinstance(box, w.Textarea):
+            box.rows = editor_rows(box.value)
+            self._check_json(key)
+        else:
+            self.notes[key].value = ""
 
     def fill(self, **values: Any) -> None:
         """Set field values from Python values (dicts become pretty JSON)."""
@@ -143,7 +187,7 @@ class SegmentForm:
 
     # -- reading ------------------------------------------------------------------
     def _check_json(self, key: str) -> str | None:
-        """Parse one JSON editor; show the verdict next to it; return the problem, if any."""
+        """Parse one JSON editor; show the verdict under it; return the problem, if any."""
         text = self.inputs[key].value.strip()
         problem = None
         if text:
@@ -154,11 +198,13 @@ class SegmentForm:
             else:
                 if not isinstance(value, dict):
                     problem = f"must be a JSON object {{...}}, got {type(value).__name__}"
-        note = self.notes[key]
-        note.value = (
-            f"<span style='color:#cf222e'>✗ {self._label(key)} {problem}</span>" if problem else ""
-        )
+        self._note(key, f"{self._label(key)} {problem}" if problem else "")
         return problem
+
+    def _note(self, key: str, text: str) -> None:
+        from html import escape
+
+        self.notes[key].value = f"✗ {escape(text)}" if text else ""
 
     def values(self) -> dict[str, Any]:
         """The visible fields as client keyword arguments (JSON parsed, empty left out)."""
@@ -171,7 +217,7 @@ class SegmentForm:
         return out
 
     def problems(self) -> list[str]:
-        """What must be fixed before anything is sent."""
+        """What must be fixed before anything is sent (each also shown under its field)."""
         kind = self.kind.value
         found = []
         for field in layout(kind):
@@ -181,7 +227,9 @@ class SegmentForm:
                     found.append(f"{field.label}: {problem}")
         for field in layout(kind):
             if field.name in required(kind) and not self.inputs[field.name].value.strip():
-                found.append(f"{field.label} is required for {kind}")
+                text = f"{field.label} is required for {kind}"
+                self._note(field.name, text)
+                found.append(text)
         return found
 
     def _label(self, key: str) -> str:
@@ -203,7 +251,7 @@ class SegmentForm:
             if problems:
                 self._show(Notice("Not sent: fix these fields first", problems))
                 return None
-            result = self._send(self.kind.value, dry_run=dry_run or None, **self.values())
+            result = self._send_call(self.kind.value, dry_run=dry_run or None, **self.values())
         except Exception as exc:  # callbacks' errors are invisible in JupyterLab otherwise
             lines = traceback.format_exception_only(type(exc), exc)
             self._show(Notice("Error", [line.strip() for line in lines]))
@@ -214,10 +262,6 @@ class SegmentForm:
 
     def _show(self, value: Any) -> None:
         self.output.append_display_data(value)
-
-    # -- display ------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         return f"<SegmentForm {self.kind.value}>"

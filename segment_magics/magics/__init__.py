@@ -7,6 +7,7 @@ import warnings
 from IPython.core.interactiveshell import InteractiveShell
 
 from ..session import SegmentSession, get_session, register_session, unregister_session
+from .completion import matcher_for
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .magic_class import SegmentMagics
 
@@ -38,6 +39,10 @@ def load(shell: InteractiveShell) -> SegmentMagics:
                 del magics.magics[kind][name]
     shell.register_magics(magics)
     register_session(shell, magics.session)
+    completer = getattr(shell, "Completer", None)
+    if completer is not None:  # plain InteractiveShell subclasses always have one
+        magics.matcher = matcher_for(shell, lambda: magics.session.plan)
+        completer.custom_matchers.append(magics.matcher)
     return magics
 
 
@@ -52,6 +57,10 @@ def unload(shell: InteractiveShell) -> None:
             bound = table.get(name)
             if getattr(bound, "__self__", None) is magics:
                 del table[name]
+    matcher = getattr(magics, "matcher", None)
+    completer = getattr(shell, "Completer", None)
+    if matcher is not None and completer is not None and matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(matcher)
     magics.session.close()
     unregister_session(shell)
     if magics in shell.configurables:

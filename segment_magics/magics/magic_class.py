@@ -24,7 +24,7 @@ from IPython.core.magic import (
 )
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
-from ..client import HistoryView, Result, resolve_endpoint
+from ..client import BulkResult, HistoryView, Result, resolve_endpoint
 from ..display import ConnectionSummary
 from ..errors import SegmentError
 from ..messages import CALLS
@@ -130,6 +130,12 @@ class SegmentMagics(Magics):
         help="With a tracking plan active: 'warn' sends and shows violations, 'block' refuses "
         "calls with violations (StatusCode -1, the cell fails), 'off' does not check.",
     ).tag(config=True)
+    result_view = Enum(
+        ["compact", "full"],
+        "compact",
+        help="How a call shows: 'compact' (outcome, what needs attention, who and what; "
+        "the payload folded) or 'full' (every field of the result).",
+    ).tag(config=True)
     public_api = Unicode(
         "us",
         help="Segment's Public API for %segment_plan pull/push: us, eu or an https URL. "
@@ -144,6 +150,7 @@ class SegmentMagics(Magics):
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.session = SegmentSession(self)
+        self.matcher: Any = None  # the Tab-completion matcher registered with the shell
 
     @validate("endpoint")
     def _check_endpoint(self, proposal: dict[str, Any]) -> str:
@@ -222,13 +229,21 @@ class SegmentMagics(Magics):
         """
         if not line.rstrip().endswith(";"):
             return False
-        history = self._shell.history_manager
-        raw = history.input_hist_raw[-1] if history and history.input_hist_raw else ""
+        raw = self._current_cell()
         needle = line.strip()
         for text in reversed(raw.splitlines()):
             if needle in text:
                 return _ASSIGNED.match(text) is None
         return True
+
+    def _current_cell(self) -> str:
+        """The raw text of the cell being run (history is not kept for every run)."""
+        running = getattr(getattr(self._shell, "displayhook", None), "exec_result", None)
+        raw = getattr(getattr(running, "info", None), "raw_cell", None)
+        if isinstance(raw, str):
+            return raw
+        history = self._shell.history_manager
+        return history.input_hist_raw[-1] if history and history.input_hist_raw else ""
 
     # -- the call magics ----------------------------------------------------------
     def run_call(
@@ -271,6 +286,8 @@ class SegmentMagics(Magics):
         options: dict[str, Any] = {}
         if values.get("no_progress"):
             options["progress"] = False
+        if values.get("anonymous"):
+            options["anonymous"] = True
         if values.get("run_id") is not None:
             options["run_id"] = str(resolve_scalar(values["run_id"], ns, "--run-id"))
         return self.session.send_many(
@@ -395,6 +412,12 @@ class SegmentMagics(Magics):
     def segment_retry(self, line: str = "") -> Result | None:
         parsed = RETRY.parse(line)
         result = self.session.retry(rejected=bool(parsed.values["rejected"]))
+        if result.ok and not result.rows_read and isinstance(result, BulkResult):
+            waiting = result.waiting_elsewhere
+            more = f"; {waiting} wait elsewhere (%segment_history --failed)" if waiting else ""
+            print(f"Nothing to resend to {result.endpoint or 'this endpoint'}{more}.")
+            self._store(parsed.values["output"], result)
+            return None
         return self._finish(result, parsed.values["output"], line)
 
     @no_var_expand

@@ -22,6 +22,13 @@ BULK_OPTIONS = [
     ),
     Option(("--no-progress",), "no_progress", "with --from: no progress bar", "flag"),
     Option(
+        ("--anonymous",),
+        "anonymous",
+        "with --from: rows with no userId/anonymousId get a generated anonymousId "
+        "(without it such rows are refused)",
+        "flag",
+    ),
+    Option(
         ("--run-id",),
         "run_id",
         "with --from: name the run; the same id resumes it after a crash or Ctrl-C, "

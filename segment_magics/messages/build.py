@@ -299,6 +299,11 @@ def build_from_arguments(
             if text is not None:
                 if body is None or (not copy and body is raw):
                     body = dict(body or {})  # never the caller's dict
+                before = body.get(wire)
+                if before is not None and before != text:
+                    notes.warnings.append(
+                        f"{body_name}.{wire} {before!r} was replaced by the {name} given ({text!r})"
+                    )
                 body[wire] = text
         msg[body_name] = {} if body is None else body
     raw = get("context")

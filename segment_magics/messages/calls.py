@@ -83,7 +83,7 @@ def _f(
     return Field(name, wire, kind, help, label, placeholder, cols, into)
 
 
-USER_ID = _f("user_id", "userId", "id", "the user's id in your system", "UserId", "user_12345")
+USER_ID = _f("user_id", "userId", "id", "the user's id in your system", "UserId", "e.g. user_12345")
 ANONYMOUS_ID = _f(
     "anonymous_id",
     "anonymousId",
@@ -98,7 +98,7 @@ CONTEXT = _f(
     "object",
     'context object, e.g. {"ip": "8.8.8.8"}',
     "Context",
-    '{"ip": "8.8.8.8"}',
+    'e.g. {"ip": "8.8.8.8"}',
 )
 INTEGRATIONS = _f(
     "integrations",
@@ -106,7 +106,7 @@ INTEGRATIONS = _f(
     "object",
     'destinations on/off, e.g. {"All": true}',
     "Integrations",
-    '{"All": true}',
+    'e.g. {"All": true}',
 )
 TIMESTAMP = _f(
     "timestamp",
@@ -114,7 +114,7 @@ TIMESTAMP = _f(
     "timestamp",
     "when it happened: ISO 8601 or a datetime (default: now)",
     "Timestamp",
-    "2024-01-15T10:30:00Z (empty: now)",
+    "e.g. 2024-01-15T10:30:00Z (empty: now)",
 )
 MESSAGE_ID = _f(
     "message_id",
@@ -130,11 +130,13 @@ PROPERTIES = _f(
     "object",
     "event properties (dict)",
     "Properties",
-    '{"total": 99.0, "currency": "USD"}',
+    'e.g. {"total": 99.0, "currency": "USD"}',
     columns=(),
 )
-TRAITS = _f("traits", "traits", "object", "traits (dict)", "Traits", '{"plan": "pro"}', columns=())
-CATEGORY = _f("category", "category", "text", "the category", "Category", "Docs")
+TRAITS = _f(
+    "traits", "traits", "object", "traits (dict)", "Traits", 'e.g. {"plan": "pro"}', columns=()
+)
+CATEGORY = _f("category", "category", "text", "the category", "Category", "e.g. Docs")
 _TAIL = (CONTEXT, INTEGRATIONS, TIMESTAMP, MESSAGE_ID)
 _IDS = (USER_ID, ANONYMOUS_ID)
 
@@ -189,7 +191,7 @@ CALLS: dict[str, Call] = {
                     "text",
                     "merged into traits.email",
                     "Email",
-                    "ada@example.com",
+                    "e.g. ada@example.com",
                     columns=(),
                     into="traits",
                 ),
@@ -199,7 +201,7 @@ CALLS: dict[str, Call] = {
                     "text",
                     "the user's name, merged into traits.name",
                     "Name (trait)",
-                    "Ada Lovelace",
+                    "e.g. Ada Lovelace",
                     columns=(),
                     into="traits",
                 ),
@@ -243,7 +245,7 @@ CALLS: dict[str, Call] = {
                     "id",
                     "the old id (or give it first)",
                     "PreviousId",
-                    "the old id",
+                    "e.g. anon-42 (the old id)",
                 ),
                 replace(USER_ID, help="the new user id (or give it second)"),
                 *_TAIL,

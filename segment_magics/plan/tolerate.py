@@ -58,9 +58,7 @@ class _Repair:
         for keyword in _LIST:
             options = out.get(keyword)
             if isinstance(options, list):
-                out[keyword] = [
-                    self.schema(o, path) if isinstance(o, dict) else o for o in options
-                ]
+                out[keyword] = [self.schema(o, path) if isinstance(o, dict) else o for o in options]
         return out
 
     def _type(self, schema: dict[str, Any], path: str) -> None:
