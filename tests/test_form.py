@@ -183,3 +183,54 @@ def test_write_key_never_enters_widget_state(collector, monkeypatch):
     states = [widget.get_state() for widget in list(w.widgets.widget._instances.values())]
     assert SENTINEL_KEY not in repr(states)
     assert SENTINEL_KEY not in shown_outputs(form)
+
+
+# -- issue 12 ----------------------------------------------------------------------------
+def test_the_form_is_a_widget_that_fits_in_other_layouts(form, collector):
+    assert isinstance(form, w.VBox) and form.widget is form
+    tabs = w.Tab(children=[form, w.HTML("other")])
+    assert tabs.children[0] is form
+    form.inputs["event"].value = "Inside A Tab"
+    assert form.send().ok and collector.count() == 1
+
+
+def test_a_fields_error_clears_when_it_is_edited(form):
+    form.kind.value = "alias"
+    form.send()
+    assert "PreviousId is required" in form.notes["previous_id"].value
+    form.inputs["previous_id"].value = "anon-1"
+    assert form.notes["previous_id"].value == ""
+    form.kind.value = "track"
+    form.inputs["properties"].value = "{nope"
+    assert "not valid JSON" in form.notes["properties"].value
+    form.inputs["properties"].value = '{"ok": 1}'
+    assert form.notes["properties"].value == ""
+
+
+def test_the_result_area_clears_when_the_call_changes(form):
+    form.inputs["event"].value = "E"
+    form.preview()
+    assert form.output.outputs
+    form.kind.value = "identify"
+    assert form.output.outputs == ()
+
+
+def test_json_editors_grow_with_their_content(collector):
+    order = {f"field_{i}": i for i in range(12)}
+    form = SegmentForm(SegmentClient(endpoint=collector.url).send, "track", properties=order)
+    editor = form.inputs["properties"]
+    assert editor.rows >= editor.value.count("\n") + 1
+    editor.value = "{}"
+    assert editor.rows == 3
+
+
+def test_placeholders_read_as_examples_and_help_fits_the_call(form):
+    for kind in EXPECTED_LABELS:
+        form.kind.value = kind
+        for field in layout(kind):
+            text = form.inputs[field.name].placeholder
+            assert text.startswith("e.g. ") or "generated" in text, (kind, field.name, text)
+    form.kind.value = "identify"
+    assert "page" not in form.inputs["name"].tooltip and "user" in form.inputs["name"].tooltip
+    form.kind.value = "page"
+    assert "page" in form.inputs["name"].tooltip
