@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..display import plural
+from ..errors import ValidationError
 from ..messages import (
+    BODY,
     MAX_BATCH_MESSAGES,
     Built,
     ColumnMap,
@@ -33,11 +35,13 @@ from ..messages import (
     iter_rows,
 )
 from ..messages.build import build_from_arguments
+from ..messages.ids import key_id
 from .bulk_result import BulkResult, Problem, ProblemStatus
 from .deadline import Cancel
 from .identities import Identities, MissingIds
 from .interrupts import InterruptGuard
 from .outbox import Entry, Outbox, Pending, Run, State
+from .rate import RateBudget
 from .result import SYSTEM_ERROR, VALIDATION_ERROR
 from .transport import Delivery, Transport, batch_body
 
@@ -122,6 +126,15 @@ class BulkSender:
         self.cancel = Cancel()
         self.run_id: str | None = None  # a ledgered run (send_many); None for resends
         self.claimed = False  # rows are claimed outbox messages (a resend)
+        self.rate: RateBudget | None = None  # max_rate: waits before each batch
+        self.batch_messages = MAX_BATCH_MESSAGES  # smaller under a rate budget: smoother
+
+    def limit_rate(self, budget: RateBudget | None) -> None:
+        """Send at most ``budget.rate`` events a second, in batches of at most a second's
+        worth, so the rate holds over short spans too."""
+        self.rate = budget
+        if budget is not None:
+            self.batch_messages = max(1, min(MAX_BATCH_MESSAGES, int(budget.rate)))
 
     # -- the run ----------------------------------------------------------------------
     def run(
@@ -237,7 +250,7 @@ class BulkSender:
             batch = self._packing
             entries = batch.entries
             if entries and (
-                batch.size + cost > BATCH_TARGET_BYTES or len(entries) >= MAX_BATCH_MESSAGES
+                batch.size + cost > BATCH_TARGET_BYTES or len(entries) >= self.batch_messages
             ):
                 self._submit(pool, window, batch, result)
                 batch = self._packing = _Batch(batch.seq + 1)
@@ -262,6 +275,8 @@ class BulkSender:
             return
         while len(window) >= 2 * self.workers:
             self._collect(window.popleft(), result)
+        if self.rate is not None:
+            self.rate.take(len(batch.entries), self.cancel)
         if self.run_id is not None:  # the ledger first: these rows may now be in flight
             self.outbox.range_ahead(
                 self.run_id, batch.seq, batch.first_row, batch.stop_row, batch.dated_at
@@ -424,21 +439,37 @@ def row_builder(
     ids: Callable[[int], str] | None = None,
     identities: Identities | None = None,
     mapped: bool = False,
+    key: tuple[str, str] | None = None,
 ) -> Builder:
     """Rows that are records: columns map to the call's fields and body. ``mapped``
-    rows are the call's arguments already (DataFrames read with the ColumnMap)."""
+    rows are the call's arguments already (DataFrames read with the ColumnMap).
+    ``key`` (run id, column): messageIds come from that column's value, not from
+    the row's position."""
     kind = columns.kind
     who = identities if kind != "alias" else None
+    body = BODY.get(kind)
 
     def build(row: Any, position: int, now: str | None) -> Built:
         args = row if mapped else columns.arguments(row)
         if who is not None:
             who.fill(args, position)
-        if ids is not None and not args.get("message_id"):
-            args["message_id"] = ids(position)
+        if not args.get("message_id"):
+            if key is not None:
+                args["message_id"] = key_id(key[0], _key_value(args, body, key[1]))
+            elif ids is not None:
+                args["message_id"] = ids(position)
         return build_from_arguments(kind, args, copy=False, now=now)
 
     return build
+
+
+def _key_value(args: Mapping[str, Any], body: str | None, column: str) -> Any:
+    values = args.get(body) if body else None
+    if isinstance(values, Mapping) and column in values:
+        return values[column]
+    if column in args:
+        return args[column]
+    raise ValidationError(column, "the key column is empty in this row; every row needs a key")
 
 
 def stored_builder(pending: Pending, position: int, now: str | None) -> Built:

@@ -56,6 +56,8 @@ class BulkResult(Result):
     problems: list[Problem] = field(default_factory=list)
     outbox_path: str = ""
     row_labels: Any = None  # the DataFrame index, when the input was a DataFrame
+    partitions: int = 0  # Spark/Dask: the partitions whose workers reported
+    only_problems: bool = False  # outcomes() lists problem rows only (distributed runs)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,11 @@ class BulkResult(Result):
 
     def outcomes(self) -> list[dict[str, Any]]:
         """One entry per row read: ``accepted`` unless it is among the problems."""
+        if self.only_problems:  # the rows stayed on the workers; only problems came back
+            return [
+                {"row": p.row, "status": p.status, "reason": p.reason, "messageId": p.message_id}
+                for p in self.problems
+            ]
         by_row = {p.row: p for p in self.problems}
         labels: Iterable[Any] = (
             self.row_labels if self.row_labels is not None else range(self.rows_read)
@@ -143,6 +150,8 @@ class BulkResult(Result):
             ["Rows read", read],
             ["Acknowledged", f"{self.accepted:,}"],
         ]
+        if self.partitions:
+            rows.insert(2, ["Partitions", f"{self.partitions:,} (sent by the workers)"])
         if self.skipped:
             rows.append(["Already delivered", f"{self.skipped:,} (earlier run of {self.run_id})"])
         for label, count in (

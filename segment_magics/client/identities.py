@@ -77,13 +77,10 @@ def refusal(
         return None
     if is_dataframe(rows):
         names = [str(c) for c in rows.columns]
-        if mapping is None:
-            columns = [c for c in names if c in _WIRE_IDS]
-        else:
-            fields, _ = mapping.layout(tuple(names))
-            columns = [column for name, column in fields if name in ID_FIELDS]
-        if not columns:
-            return _message("no column gives a userId or anonymousId", names)
+        problem = columns_refusal(names, kind, mapping, defaults)
+        if problem is not None:
+            return problem
+        columns = _id_columns(names, mapping)
         if not len(rows) or any(rows[c].notna().any() for c in columns):
             return None
         return _message(f"every row's {' and '.join(columns)} is empty", names)
@@ -101,6 +98,25 @@ def refusal(
     return _message(
         "no row has a userId or anonymousId", list(first) if isinstance(first, Mapping) else []
     )
+
+
+def _id_columns(names: list[str], mapping: ColumnMap | None) -> list[str]:
+    if mapping is None:
+        return [c for c in names if c in _WIRE_IDS]
+    fields, _ = mapping.layout(tuple(names))
+    return [column for name, column in fields if name in ID_FIELDS]
+
+
+def columns_refusal(
+    names: list[str], kind: str | None, mapping: ColumnMap | None, defaults: Mapping[str, Any]
+) -> str | None:
+    """Why no row of a table with these columns can have an id, or None (for frames
+    whose values stay on workers, the columns are all that is checked up front)."""
+    if kind == "alias" or any(defaults.get(name) for name in ID_FIELDS):
+        return None
+    if _id_columns(names, mapping):
+        return None
+    return _message("no column gives a userId or anonymousId", names)
 
 
 def _message(problem: str, columns: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import time
 import warnings
@@ -27,12 +28,16 @@ from .bulk import (
 )
 from .bulk_result import BulkResult
 from .deadline import Cancel
+from .distributed import Engine, combine, engine_of, keep_failures, spill_directory
+from .distributed import run as run_engine
+from .distributed.worker import WorkerConfig
 from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_endpoint
 from .history import History
-from .identities import Identities, refusal
+from .identities import Identities, columns_refusal, refusal
 from .interrupts import InterruptGuard
 from .keys import ENV_VAR, WriteKey, find_write_key
 from .outbox import Entry, Outbox, Run, current_owner, owner_alive
+from .rate import RateBudget
 from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, BatchResult, Result
 from .retry import RetryPolicy
 from .transport import Delivery, Transport, batch_body, single_body
@@ -334,6 +339,9 @@ class SegmentClient:
         anonymous_id: str | None = None,
         run_id: str | None = None,
         anonymous: bool = False,
+        max_rate: float | None = None,
+        key_column: str | None = None,
+        failures_path: str | None = None,
     ) -> BulkResult:
         """Send many messages through /v1/batch, several requests in flight.
 
@@ -351,13 +359,46 @@ class SegmentClient:
         how to fill them.
 
         Rows without a messageId get one derived from ``run_id`` (generated when
-        not given) and their position, and rows without a timestamp are dated when
-        read. Running again with the same ``run_id`` after a crash or Ctrl-C
-        resumes: rows acknowledged before are skipped, rows that may have been in
-        flight are resent with the same messageIds, and the rest follows.
+        not given) and their position, or from their ``key_column`` value, and rows
+        without a timestamp are dated when read. ``max_rate`` caps the events sent
+        per second (shared equally by the workers of a cluster).
+
+        A Spark or Dask DataFrame is sent by its workers, partition by partition,
+        with the same mapping, checks and id rules; only per-partition reports come
+        back to the notebook. What the workers could not deliver is written under
+        ``failures_path`` (a private local directory by default: pass shared storage
+        on a real cluster) and then kept in this outbox for ``retry_outbox()``.
+
+        Running a pandas or list backfill again with the same ``run_id`` after a
+        crash or Ctrl-C resumes: rows acknowledged before are skipped, rows that may
+        have been in flight are resent with the same messageIds, and the rest
+        follows. A distributed run is simply run again: every row is resent with the
+        same messageId, which Segment deduplicates.
         """
         dry = self.dry_run if dry_run is None else dry_run
         run = run_id or new_run_id()
+        engine = engine_of(rows)
+        if engine is not None:
+            return self._record(
+                self._send_distributed(
+                    engine,
+                    rows,
+                    kind,
+                    event=event,
+                    columns=columns,
+                    body_columns=body_columns,
+                    defaults=defaults,
+                    dry=dry,
+                    progress=progress,
+                    workers=workers,
+                    anonymous_id=anonymous_id,
+                    run_id=run,
+                    anonymous=anonymous,
+                    max_rate=max_rate,
+                    key_column=key_column,
+                    failures_path=failures_path,
+                )
+            )
         ids = RowIds(run)
         what = kind or "messages"
         label = event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
@@ -372,7 +413,8 @@ class SegmentClient:
             try:
                 mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
                 mapping = mapping.checked_defaults([])
-                build = row_builder(mapping, ids, who, mapped=is_dataframe(rows))
+                keyed = (run, key_column) if key_column else None
+                build = row_builder(mapping, ids, who, mapped=is_dataframe(rows), key=keyed)
             except ValidationError as exc:
                 return self._record(
                     BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
@@ -403,6 +445,7 @@ class SegmentClient:
                     BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
                 )
         sender = self._sender(workers, dry, progress)
+        sender.limit_rate(RateBudget(max_rate) if max_rate else None)
         sender.check = (
             self.plan.check if self.plan is not None and self.plan_mode != "off" else None
         )
@@ -512,6 +555,85 @@ class SegmentClient:
             return []
 
     # -- internals ----------------------------------------------------------------
+    def _send_distributed(
+        self,
+        engine: Engine,
+        rows: Any,
+        kind: str | None,
+        *,
+        event: str | None,
+        columns: Mapping[str, str] | None,
+        body_columns: list[str] | None,
+        defaults: Mapping[str, Any] | None,
+        dry: bool,
+        progress: bool,
+        workers: int,
+        anonymous_id: str | None,
+        run_id: str,
+        anonymous: bool,
+        max_rate: float | None,
+        key_column: str | None,
+        failures_path: str | None = None,
+    ) -> BulkResult:
+        """A Spark or Dask DataFrame: its partitions are sent by the workers."""
+        what = kind or "messages"
+
+        def refused(message: str) -> BulkResult:
+            return BulkResult(
+                type=what, status_code=VALIDATION_ERROR, error_message=message,
+                context_label=event or "", run_id=run_id,
+            )  # fmt: skip
+
+        if kind is None:
+            return refused(
+                f"a {engine} DataFrame's rows are records: name the call, e.g. "
+                "send_many(frame, 'track', event='Order Completed')"
+            )
+        fixed = dict(defaults or {})
+        if event is not None:
+            fixed["event"] = event
+        try:
+            mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
+            mapping = mapping.checked_defaults([])
+            names = [str(c) for c in rows.columns]
+            mapping.layout(tuple(names))
+        except ValidationError as exc:
+            return refused(str(exc))
+        if not anonymous and anonymous_id is None:
+            problem = columns_refusal(names, kind, mapping, fixed)
+            if problem is not None:
+                return refused(problem)
+        missing = self._missing_key_error()
+        if missing and not dry:
+            return refused(missing)
+        config = WorkerConfig(
+            base_url=self.endpoint, endpoint_key=self.outbox_key, kind=kind, run_id=run_id,
+            columns=dict(columns or {}), body_columns=body_columns, defaults=fixed,
+            plan=self.plan.plan if self.plan is not None else None, plan_mode=self.plan_mode,
+            anonymous=anonymous, anonymous_id=anonymous_id, key_column=key_column,
+            dry_run=dry, gzip=self._transport.compress, timeout=self._transport.timeout,
+            retry=self.policy, threads=max(1, min(workers, 4)),
+            spill_dir=failures_path or spill_directory(),
+            _key=self._key.reveal() if self._key is not None else "",
+        )  # fmt: skip
+        try:
+            reports, interrupted, elapsed = run_engine(
+                engine, rows, config, max_rate=max_rate, progress=progress
+            )
+        except Exception as exc:  # the job failed: what its tasks could not send is kept
+            kept = keep_failures(self.outbox, config)
+            failed = refused(
+                f"the {engine} job failed ({_first_line(exc)}); {kept:,} undelivered "
+                f"messages are in the outbox; rerun with run_id={run_id!r} to finish "
+                "(delivered rows are resent with the same messageIds)"
+            )
+            failed.status_code = SYSTEM_ERROR
+            return failed
+        result = combine(reports, config, self.outbox, interrupted=interrupted, elapsed=elapsed)
+        result.context_label = event or ""
+        result.endpoint = self.shown_endpoint
+        return result
+
     def _missing_key_error(self) -> str:
         if self._key is not None:
             return ""
@@ -684,3 +806,16 @@ def _blocked(violations: list[Violation]) -> str:
     first = violations[0]
     more = f" and {count - 1} more" if count > 1 else ""
     return f"tracking plan (block): {first}{more}; nothing was sent"
+
+
+_PYTHON_ERROR = re.compile(r"^\s*(\w[\w.]*(?:Error|Exception)): (.*)$")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An engine's error in one line: the Python error a worker raised when the message
+    carries one (Spark's carry whole Java and Python stack traces), else its first line."""
+    lines = str(exc).strip().splitlines()
+    errors = [m for m in map(_PYTHON_ERROR.match, lines) if m]
+    if errors:
+        return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]

@@ -269,7 +269,8 @@ class SegmentMagics(Magics):
         """--from SOURCE: one call per row, through the session's send_many."""
         values = parsed.values
         source = resolve_object(values["source"], ns, "--from")
-        if isinstance(source, dict) or not hasattr(source, "__iter__"):
+        distributed = type(source).__module__.startswith(("pyspark", "dask"))
+        if not distributed and (isinstance(source, dict) or not hasattr(source, "__iter__")):
             raise SegmentUsageError(
                 f"--from needs a DataFrame, a list of dicts or an iterable, "
                 f"got {type(source).__name__}"
@@ -288,6 +289,11 @@ class SegmentMagics(Magics):
             options["progress"] = False
         if values.get("anonymous"):
             options["anonymous"] = True
+        for name in ("key_column", "failures_path"):
+            if values.get(name) is not None:
+                options[name] = str(resolve_scalar(values[name], ns, name))
+        if values.get("max_rate") is not None:
+            options["max_rate"] = _positive(resolve_scalar(values["max_rate"], ns, "--max-rate"))
         if values.get("run_id") is not None:
             options["run_id"] = str(resolve_scalar(values["run_id"], ns, "--run-id"))
         return self.session.send_many(
@@ -449,3 +455,15 @@ SegmentMagics.segment_form.__doc__ = FORM_HELP
 SegmentMagics.segment_plan.__doc__ = PLAN_HELP
 SegmentMagics.segment_history.__doc__ = HISTORY.help
 SegmentMagics.segment_retry.__doc__ = RETRY.help
+
+
+def _positive(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0:
+        raise SegmentUsageError(
+            f"--max-rate needs events per second (a positive number), got {value!r}"
+        )
+    return number

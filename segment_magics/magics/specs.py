@@ -29,6 +29,22 @@ BULK_OPTIONS = [
         "flag",
     ),
     Option(
+        ("--max-rate",),
+        "max_rate",
+        "with --from: at most this many events per second (shared by a cluster's workers)",
+    ),
+    Option(
+        ("--key-col",),
+        "key_column",
+        "with --from: derive messageIds from this column (stable across reruns and shuffles)",
+    ),
+    Option(
+        ("--failures-path",),
+        "failures_path",
+        "with --from a Spark/Dask DataFrame: where workers write what they could not "
+        "deliver (shared storage on a cluster)",
+    ),
+    Option(
         ("--run-id",),
         "run_id",
         "with --from: name the run; the same id resumes it after a crash or Ctrl-C, "

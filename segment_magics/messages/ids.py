@@ -63,3 +63,11 @@ class RowIds:
 def new_run_id() -> str:
     """A short id for a bulk run that a person can type back: ``20261129-3f9a2c``."""
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d}-{os.urandom(3).hex()}"
+
+
+def key_id(run_id: str, key: object) -> str:
+    """A deterministic messageId for the row whose key column holds ``key``: the same run
+    id and key always give the same UUID, wherever and in whatever order rows are read
+    (a Spark shuffle, a retried task, a rerun)."""
+    digest = hashlib.sha256(f"segment-magics run {run_id} key {key!r}".encode()).digest()
+    return _canonical(int.from_bytes(digest[:16], "big"))

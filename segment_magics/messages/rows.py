@@ -93,8 +93,31 @@ def iter_rows(
                 yield from zip(labels[start:stop], records, strict=True)
 
         return frame_rows(), len(frame), frame.index
+    table = arrow_table(source)
+    if table is not None:
+        return enumerate(_arrow_rows(table)), table.num_rows, None
     total = len(source) if hasattr(source, "__len__") else None
     return enumerate(iter(source)), total, None
+
+
+def arrow_table(source: Any) -> Any | None:
+    """An Arrow table for a polars DataFrame or an Arrow Table/RecordBatch (neither
+    library is imported here); None for anything else."""
+    module = type(source).__module__
+    if module.startswith("polars") and hasattr(source, "to_arrow"):
+        return source.to_arrow()
+    if module.startswith("pyarrow") and hasattr(source, "num_rows") and hasattr(source, "slice"):
+        return source
+    return None
+
+
+def _arrow_rows(table: Any) -> Iterator[dict[str, Any]]:
+    """An Arrow table's rows, converted a chunk of columns at a time."""
+    names = [str(n) for n in table.column_names]
+    for start in range(0, table.num_rows, DATAFRAME_CHUNK):
+        columns = table.slice(start, DATAFRAME_CHUNK).to_pydict()
+        for row in zip(*(columns[n] for n in table.column_names), strict=True):
+            yield dict(zip(names, row, strict=True))
 
 
 @dataclass(frozen=True)

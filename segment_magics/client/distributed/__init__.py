@@ -1,0 +1,160 @@
+"""Backfills from Spark and Dask DataFrames, sent by the workers (optional extras).
+
+``send_many`` hands a Spark or Dask DataFrame here. Each partition is sent where
+it lives (:mod:`.worker`); the notebook only receives per-partition reports, so
+no rows are collected to it. Undelivered messages come back with their payloads
+and are kept in the notebook's outbox, where ``%segment_retry`` (or
+``retry_outbox()``) resends them with their original messageIds.
+
+Nothing here imports pyspark or dask until a DataFrame of theirs arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from ...display import plural
+from ..bulk_result import BulkResult, Problem
+from ..result import SYSTEM_ERROR, VALIDATION_ERROR
+from .worker import PartitionReport, WorkerConfig, run_directory
+
+if TYPE_CHECKING:
+    from ..outbox import Outbox
+
+Engine = Literal["spark", "dask"]
+
+
+def engine_of(rows: Any) -> Engine | None:
+    """Which engine a DataFrame belongs to, by its class's module (nothing imported)."""
+    module = type(rows).__module__
+    if module.startswith(("pyspark.sql", "pyspark.pandas")) and hasattr(rows, "rdd"):
+        return "spark"
+    if module.startswith(("dask.dataframe", "dask_expr")) and hasattr(rows, "to_delayed"):
+        return "dask"
+    return None
+
+
+def spill_directory() -> str:
+    """Where workers on this machine write failures past the inline limit (private)."""
+    path = Path(tempfile.gettempdir()) / f"segment-magics-{os.getuid()}" / "spill"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(path)
+
+
+def run(
+    engine: Engine,
+    rows: Any,
+    config: WorkerConfig,
+    *,
+    max_rate: float | None,
+    progress: bool,
+) -> tuple[list[PartitionReport], bool, float]:
+    """Run every partition on its engine: (reports of finished tasks, interrupted, s)."""
+    started = time.monotonic()
+    if engine == "spark":
+        from .spark import run_spark
+
+        reports, interrupted = run_spark(rows, config, max_rate=max_rate, progress=progress)
+    else:
+        from .dask import run_dask
+
+        reports, interrupted = run_dask(rows, config, max_rate=max_rate, progress=progress)
+    return reports, interrupted, time.monotonic() - started
+
+
+def combine(
+    reports: Iterable[PartitionReport],
+    config: WorkerConfig,
+    outbox: Outbox,
+    *,
+    interrupted: bool,
+    elapsed: float,
+) -> BulkResult:
+    """One summary for the run; undelivered messages go to the notebook's outbox."""
+    result = BulkResult(type=config.kind, dry_run=config.dry_run)
+    result.only_problems = True
+    result.run_id = config.run_id
+    result.outbox_path = outbox.shown_path
+    result.plan_checked = config.plan is not None and config.plan_mode != "off"
+    result.partitions = 0
+    unreadable: list[str] = []
+    for report in sorted(reports, key=lambda r: r.partition):
+        result.partitions += 1
+        for name in ("rows_read", "accepted", "invalid", "failed", "rejected",
+                     "plan_violations", "missing_ids", "anonymized", "dated", "retried",
+                     "messages_sent"):  # fmt: skip
+            setattr(result, name, getattr(result, name) + getattr(report, name))
+        result.original_status_code = report.original_status_code or result.original_status_code
+        for event, count in report.events.items():
+            if event in result.events or len(result.events) < 50:
+                result.events[event] = result.events.get(event, 0) + count
+        result.problems.extend(
+            Problem(f"partition {report.partition}, row {row}", status, reason, mid)  # type: ignore[arg-type]
+            for row, status, reason, mid in report.problems
+        )
+        missing = report.spill_file and not Path(report.spill_file).exists()
+        if missing and not config.dry_run:
+            unreadable.append(report.spill_file)
+    keep_failures(outbox, config)
+    result.sent = result.messages_sent > 0
+    result.elapsed = elapsed
+    result.interrupted = interrupted
+    if result.failed or result.rejected or interrupted:
+        result.status_code = SYSTEM_ERROR
+        parts = []
+        if result.failed or result.rejected:
+            kept = plural(result.failed + result.rejected, "message")
+            parts.append(f"{kept} not delivered; kept in the outbox for %segment_retry")
+        if interrupted:
+            parts.append(
+                f"interrupted: rerun with run id {config.run_id} to finish (delivered rows "
+                "are resent with the same messageIds, which Segment deduplicates)"
+            )
+        if unreadable:
+            parts.append(
+                f"the workers wrote {len(unreadable)} failure files this notebook cannot "
+                f"read (e.g. {unreadable[0]}); pass failures_path on storage both can reach"
+            )
+        result.error_message = "; ".join(parts)
+    elif result.invalid:
+        result.status_code = VALIDATION_ERROR
+        result.error_message = (
+            f"{plural(result.invalid, 'invalid row')} "
+            f"{'was' if result.invalid == 1 else 'were'} not sent (see the problems)"
+        )
+    return result
+
+
+def keep_failures(outbox: Outbox, config: WorkerConfig) -> int:
+    """Every failure file of the run (finished tasks, failed attempts alike) into the
+    notebook's outbox, then removed; returns the messages kept."""
+    directory = run_directory(config.spill_dir, config.run_id)
+    if config.dry_run or not directory.is_dir():
+        return 0
+    kept = 0
+    for path in sorted(directory.glob("part-*.jsonl")):
+        by_state: dict[tuple[str, str, int | None], list[Any]] = {}
+        with path.open("rb") as lines:
+            for line in lines:
+                r = orjson.loads(line)
+                entry = (r["messageId"], r["type"], r["label"], r["row"], r["payload"].encode())
+                by_state.setdefault((r["state"], r["error"], r["status"]), []).append(entry)
+        for (state, error, status), entries in by_state.items():
+            kept += outbox.keep(entries, config.endpoint_key, state, error, status)  # type: ignore[arg-type]
+        path.unlink()
+    directory.rmdir() if not any(directory.iterdir()) else None
+    return kept
+
+
+def concurrency(count: Callable[[], int]) -> int:
+    try:
+        return max(1, int(count()))
+    except Exception:
+        return os.cpu_count() or 1
