@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint demo bench collector clean chromium nginx
+.PHONY: test lint demo bench collector clean chromium nginx java
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ chromium:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser test"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-test: $(STAMP) lint chromium
+# Spark runs on Java 17 or newer: Debian's default JRE when there is none.
+java:
+	@command -v java >/dev/null || { echo "installing Debian's Java runtime for the Spark tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless; }
+
+test: $(STAMP) lint chromium java
 	$(PY) -m pytest
 
 # The benchmark's sink is Debian's nginx on 127.0.0.1 (started and stopped by the script).
@@ -34,7 +39,7 @@ nginx:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light; }
 
 # Every benchmark runs even when an earlier one misses a target; make bench fails if any did.
-bench: $(STAMP) nginx
+bench: $(STAMP) nginx java
 	$(PY) -m pip install --quiet -e '.[bench]'
 	mkdir -p build
 	@status=0; \

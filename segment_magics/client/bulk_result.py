@@ -73,7 +73,7 @@ class BulkResult(Result):
         """The event(s) and how many rows: ``Order Completed (5 rows)``,
         ``Order Completed, Signed Up +3 more (1,200 rows)``."""
         rows = plural(self.rows_read, "row")
-        names = [self.context_label] if self.context_label else list(self.events)
+        names = [self.context_label] if self.context_label else [e for e in self.events if e]
         if not names:
             return rows
         shown = ", ".join(names[:2]) + (f" +{len(names) - 2} more" if len(names) > 2 else "")

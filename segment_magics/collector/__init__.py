@@ -72,6 +72,12 @@ class Collector:
     def count(self) -> int:
         return self.store.count()
 
+    def message_ids(self, event: str | None = None, type: str | None = None) -> set[str]:
+        """The distinct messageIds received (of one event or call type): what a backfill
+        delivered, however many copies of each arrived."""
+        filters = {k: v for k, v in {"event": event, "type": type}.items() if v}
+        return self.store.message_ids(filters)
+
     def reset(self) -> None:
         self.store.reset()
 

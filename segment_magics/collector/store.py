@@ -114,34 +114,7 @@ class EventStore:
         """Matching count and up to ``limit`` events, newest first; ``after``/``before``
         are row ids (``_id``) for live updates and paging. ``filters``: type, event,
         userId (or anonymousId), messageId, valid, dropped, q (free text)."""
-        where: list[str] = []
-        args: list[Any] = []
-        for key, value in (filters or {}).items():
-            if value is None or value == "":
-                continue
-            if key == "type":
-                where.append("type = ?")
-                args.append(value)
-            elif key == "event":
-                where.append("event = ?")
-                args.append(value)
-            elif key == "userId":
-                where.append("(user_id = ? OR anonymous_id = ?)")
-                args += [value, value]
-            elif key == "messageId":
-                where.append("message_id = ?")
-                args.append(value)
-            elif key == "valid":
-                where.append("valid = ?")
-                args.append(_flag(value))
-            elif key == "dropped":
-                where.append("dropped IS NOT NULL" if _flag(value) else "dropped IS NULL")
-            elif key == "q":
-                where.append("CAST(payload AS TEXT) LIKE ? ESCAPE '\\'")
-                escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                args.append(f"%{escaped}%")
-            else:
-                raise KeyError(key)
+        where, args = _where(filters)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         page = list(where)
         page_args = list(args)
@@ -173,6 +146,17 @@ class EventStore:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    def message_ids(self, filters: Mapping[str, str] | None = None) -> set[str]:
+        """The distinct messageIds of the matching events (no page limit)."""
+        where, args = _where(filters)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT DISTINCT message_id FROM events{clause}",  # noqa: S608 - fixed columns
+                args,
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def reset(self) -> int:
         with self._lock, self._db:
             return self._db.execute("DELETE FROM events").rowcount
@@ -199,3 +183,36 @@ def _event(
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _where(filters: Mapping[str, str] | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (fixed column names) and their arguments for the event filters."""
+    where: list[str] = []
+    args: list[Any] = []
+    for key, value in (filters or {}).items():
+        if value is None or value == "":
+            continue
+        if key == "type":
+            where.append("type = ?")
+            args.append(value)
+        elif key == "event":
+            where.append("event = ?")
+            args.append(value)
+        elif key == "userId":
+            where.append("(user_id = ? OR anonymous_id = ?)")
+            args += [value, value]
+        elif key == "messageId":
+            where.append("message_id = ?")
+            args.append(value)
+        elif key == "valid":
+            where.append("valid = ?")
+            args.append(_flag(value))
+        elif key == "dropped":
+            where.append("dropped IS NOT NULL" if _flag(value) else "dropped IS NULL")
+        elif key == "q":
+            where.append("CAST(payload AS TEXT) LIKE ? ESCAPE '\\'")
+            escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{escaped}%")
+        else:
+            raise KeyError(key)
+    return where, args

@@ -1,14 +1,14 @@
-"""Spark: each partition is sent by its executor (``mapPartitionsWithIndex``).
+"""Spark: each partition is sent by its executor (``mapInArrow``).
 
-Only the per-partition reports come back (``collect`` of one small object per
-task); a retried or speculative task rebuilds the same messageIds, so what it
+Rows reach Python as Arrow batches, column by column, and go through the same
+column mapping as pandas. Only one small report per task comes back to the
+notebook; a retried or speculative task rebuilds the same messageIds, so what it
 resends is deduplicated. The job runs under its own job group, described without
 any secret, and a progress bar follows the finished tasks while it runs.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,25 +20,19 @@ from .worker import PartitionReport, WorkerConfig, send_partition
 POLL_SECONDS = 0.5
 
 
-def _plain(value: Any) -> Any:
-    """PySpark gives timestamps as naive datetimes in the worker's local time: make them
-    aware, so they are sent as the instant they are."""
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.astimezone()
-    return value
+REPORT_SCHEMA = "report binary"  # each task answers with one row: its report as JSON
 
 
-def _rows(partition: Iterator[Any]) -> Iterator[dict[str, Any]]:
-    for row in partition:
-        yield {key: _plain(value) for key, value in row.asDict(recursive=True).items()}
-
-
-def _task(config: WorkerConfig, index: int, partition: Iterator[Any]) -> Iterator[PartitionReport]:
+def _task(config: WorkerConfig, batches: Iterator[Any]) -> Iterator[Any]:
+    """Runs on an executor (``mapInArrow``): the partition arrives as Arrow batches."""
+    import pyarrow as pa
     from pyspark import TaskContext
 
     context = TaskContext.get()
+    index = context.partitionId() if context is not None else 0
     attempt = context.attemptNumber() if context is not None else 0
-    yield send_partition(config, index, _rows(partition), attempt)
+    report = send_partition(config, index, batches, attempt, arrow=True)
+    yield pa.RecordBatch.from_pydict({"report": [report.to_json()]})
 
 
 def run_spark(
@@ -53,15 +47,16 @@ def run_spark(
     parallel = concurrency(lambda: context.defaultParallelism)
     if max_rate:
         config = replace(config, rate=max_rate / parallel)
-    rdd = frame.rdd.mapPartitionsWithIndex(partial(_task, config))
-    parts = rdd.getNumPartitions()
+    sent = frame.mapInArrow(partial(_task, config), REPORT_SCHEMA)
+    parts = frame.rdd.getNumPartitions()
     group = f"segment-magics-{config.run_id}-{uuid.uuid4().hex[:6]}"
     outcome: dict[str, Any] = {}
 
     def collect() -> None:
         context.setJobGroup(group, f"segment-magics backfill {config.run_id}", True)
         try:
-            outcome["reports"] = rdd.collect()
+            rows = sent.collect()
+            outcome["reports"] = [PartitionReport.from_json(row.report) for row in rows]
         except BaseException as exc:  # shown in the notebook by the caller
             outcome["error"] = exc
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,21 @@ class PartitionReport:
     problems: list[tuple[Any, str, str, str]] = field(default_factory=list)  # row, status, ...
     spill_file: str = ""  # its undelivered messages, one JSON object per line
 
+    def to_json(self) -> bytes:
+        import dataclasses
+
+        import orjson
+
+        return orjson.dumps(dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PartitionReport:
+        import orjson
+
+        fields = orjson.loads(data)
+        fields["problems"] = [tuple(p) for p in fields["problems"]]
+        return cls(**fields)
+
 
 class MemoryOutbox:
     """An outbox for one task: undelivered messages are held and handed back in the
@@ -123,11 +138,25 @@ def _validator(plan: Plan | None) -> PlanValidator | None:
     return PlanValidator(plan) if plan is not None else None
 
 
+def _arrow_arguments(batches: Iterable[Any], mapping: ColumnMap) -> Iterator[dict[str, Any]]:
+    """Arrow record batches (Spark's mapInArrow) to call arguments, a batch's columns at
+    a time through pandas: no per-row conversion between the JVM and Python."""
+    for batch in batches:
+        frame = batch.to_pandas()
+        yield from mapping.frame_arguments(frame, 0, len(frame))
+
+
 def send_partition(
-    config: WorkerConfig, index: int, rows: Iterable[Mapping[str, Any]] | Any, attempt: int = 0
+    config: WorkerConfig,
+    index: int,
+    rows: Iterable[Mapping[str, Any]] | Any,
+    attempt: int = 0,
+    *,
+    arrow: bool = False,
 ) -> PartitionReport:
-    """Send one partition; never raises for bad rows (they are reported), and returns
-    what could not be delivered."""
+    """Send one partition (dicts, a pandas DataFrame, or with ``arrow`` Arrow record
+    batches); never raises for bad rows (they are reported), and writes down what
+    could not be delivered."""
     started = time.monotonic()
     transport = Transport(
         config.base_url,
@@ -157,8 +186,10 @@ def send_partition(
     scope = f"{config.run_id}/part-{index}"
     who = Identities(scope, anonymous=config.anonymous, fallback=config.anonymous_id)
     frame = is_dataframe(rows)
+    if arrow:
+        rows = _arrow_arguments(rows, mapping)
     keyed = (config.run_id, config.key_column) if config.key_column else None
-    build = row_builder(mapping, RowIds(scope), who, mapped=frame, key=keyed)
+    build = row_builder(mapping, RowIds(scope), who, mapped=frame or arrow, key=keyed)
     try:
         result = sender.run(rows, build, config.kind, None, mapping if frame else None)
     finally:
