@@ -50,6 +50,7 @@ def spark(tmp_path_factory):
         .config("spark.eventLog.enabled", "true")
         .config("spark.eventLog.dir", events.as_uri())
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100")  # rows reach us steadily
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
@@ -102,11 +103,15 @@ def test_spark_rows_are_sent_by_the_workers_with_stable_ids(spark, faults, outbo
 def test_a_retried_task_resends_the_same_ids(spark, faults, outbox_path):
     from pyspark import TaskContext
 
-    def flaky(index, rows):  # the first attempt of partition 0 dies after 3,000 rows
+    def flaky(index, rows):  # the first attempt of partition 0 dies after 3,000 rows,
+        import time  # slowly enough that its first batch of 2,500 has been delivered
+
+        first = TaskContext.get().attemptNumber() == 0
         for position, row in enumerate(rows):
-            context = TaskContext.get()
-            if index == 0 and position == 3_000 and context.attemptNumber() == 0:
-                raise RuntimeError("executor lost (simulated)")
+            if index == 0 and first and position >= 2_000:
+                time.sleep(0.002)
+                if position == 3_000:
+                    raise RuntimeError("executor lost (simulated)")
             yield row
 
     base = orders(spark, 10_000, partitions=2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -151,10 +151,3 @@ def keep_failures(outbox: Outbox, config: WorkerConfig) -> int:
         path.unlink()
     directory.rmdir() if not any(directory.iterdir()) else None
     return kept
-
-
-def concurrency(count: Callable[[], int]) -> int:
-    try:
-        return max(1, int(count()))
-    except Exception:
-        return os.cpu_count() or 1

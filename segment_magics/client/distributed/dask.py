@@ -28,7 +28,7 @@ def run_dask(
 ) -> tuple[list[PartitionReport], bool]:
     import dask
 
-    from . import concurrency
+    from .parallel import concurrency
 
     client = _client()
     if client is not None:

@@ -40,7 +40,7 @@ def run_spark(
 ) -> tuple[list[PartitionReport], bool]:
     from dataclasses import replace
 
-    from . import concurrency
+    from .parallel import concurrency
 
     session = frame.sparkSession
     context = session.sparkContext
