@@ -216,9 +216,14 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
     try:
         wait_for_collector(url)
         run_contender(name, url, n)
-        events = requests.get(f"{url}/v1/events", params={"limit": n * 2}, timeout=60).json()[
-            "events"
-        ]
+        events = []
+        params: dict[str, int] = {"limit": 10_000}  # the read API pages 10,000 at a time
+        while True:
+            page = requests.get(f"{url}/v1/events", params=params, timeout=60).json()["events"]
+            events += page
+            if len(page) < params["limit"]:
+                break
+            params["before"] = page[-1]["_id"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
