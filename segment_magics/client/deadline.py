@@ -166,22 +166,28 @@ def watched(timeout: float, cancel: Cancel | None = None) -> Iterator[Watch]:
             cancel._detach(watch)
 
 
-def _register(connection: Any) -> None:
-    watch = getattr(_current, "watch", None)
+def _watched_request(connection: Any, send: Any, *args: Any, **kwargs: Any) -> None:
+    """Register the connection with the attempt being watched, then send. A watch that
+    fired before the socket existed (a new connection, a send cancelled before it
+    started) cannot shut it, so it is checked before and after sending as well."""
+    watch: Watch | None = getattr(_current, "watch", None)
     if watch is not None:
         watch.add(connection)
+        if watch.fired is not None:
+            raise OSError(f"attempt ended before it was sent ({watch.fired})")
+    send(*args, **kwargs)
+    if watch is not None and watch.fired is not None:
+        _shut(connection)  # fired while connecting: the answer is not waited for
 
 
 class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
+        _watched_request(self, super().request, *args, **kwargs)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
+        _watched_request(self, super().request, *args, **kwargs)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
