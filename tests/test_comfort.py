@@ -211,4 +211,6 @@ def test_tab_completes_options_plan_events_keys_and_variables(ip):
     assert complete(ip, body) == ['"currency"']
     assert "ecommerce" in complete(ip, "%segment_plan load eco")
     assert complete(ip, "%segment_connect lo") == ["local"]
+    assert complete(ip, "%segment_form identify --em") == ["--email"]
+    assert complete(ip, "%segment_form --user-id u1 --pro") == ["--properties"]
     assert "count" in complete(ip, "cou")  # ordinary Python completion is untouched

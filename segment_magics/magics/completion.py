@@ -142,8 +142,9 @@ def suggest(
         return None  # still typing the magic's name: IPython completes that
     name = tokens[0].lstrip("%")
     if name == "segment_form":
-        kind = tokens[1] if len(tokens) > 1 and tokens[1] in _BODY_RULE | {"alias": 0} else "track"
-        name, tokens = f"segment_{kind}", tokens[:1] + tokens[2:] if len(tokens) > 1 else tokens
+        named = len(tokens) > 1 and tokens[1] in CALL_SPECS  # %segment_form identify ...
+        name = f"segment_{tokens[1] if named else 'track'}"
+        tokens = tokens[:1] + tokens[2:] if named else tokens
     spec = SPECS.get(name)
     if spec is None:
         return None
