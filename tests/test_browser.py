@@ -7,6 +7,7 @@ the result tables in the page. Saves screenshots to test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -141,6 +142,34 @@ def run_cells(page, count: int) -> None:
             pytest.fail(f"cell {index + 1} never ran in JupyterLab")
 
 
+@contextlib.contextmanager
+def notebook_page(jupyterlab, name: str, cells: int, height: int, failure: str):
+    """Open notebook ``name`` in JupyterLab in chromium, run its first ``cells`` cells and
+    yield (page, form); a failure saves a full-page screenshot first."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, _root = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        try:
+            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
+            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+            expect(
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            ).to_have_count(1, timeout=60_000)
+            run_cells(page, cells)
+            form = page.locator(".sm-form")
+            form.wait_for(timeout=60_000)
+            yield page, form
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / failure), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
 CALLS = [
     (
         "track",
@@ -164,52 +193,34 @@ CALLS = [
 def test_form_sends_all_six_calls_from_a_real_browser(jupyterlab, collector):
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: `make test` installs it with apt-get")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    url, token, root = jupyterlab
-    name = write_notebook(root, collector.url)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        try:
-            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
-            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-            expect(
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            ).to_have_count(1, timeout=60_000)
-            run_cells(page, 3)
-            form = page.locator(".sm-form")
-            form.wait_for(timeout=60_000)
-            for index, (kind, values, key, expected) in enumerate(CALLS):
-                form.locator(".sm-kind button", has_text=kind).first.click()
-                expect(form.locator(".sm-kind button.mod-active")).to_have_text(kind)
-                page.wait_for_timeout(300)  # the fields box re-renders for the new call
-                for field, value in values.items():
-                    box = form.locator(f".sm-{field} input, .sm-{field} textarea").first
-                    box.wait_for(state="visible")
-                    box.fill(value)
-                    box.press("Tab")  # blur, so the value is synced to the kernel
-                    expect(box).to_have_value(value)
-                page.wait_for_timeout(200)
-                if kind == "track":
-                    page.wait_for_timeout(300)
-                    form.screenshot(path=str(ARTIFACTS / "form-track.png"))
-                form.locator("button.sm-send").click()
-                table = form.locator(".sm-output .sm-table")
-                expect(table).to_contain_text(f"Segment {kind}", timeout=30_000)
-                expect(table).to_contain_text("delivered", timeout=30_000)
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and collector.count() < index + 1:
-                    time.sleep(0.2)
-                (event,) = collector.events(type=kind)
-                assert event[key] == expected
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-form.png"), full_page=True)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    name = write_notebook(jupyterlab[2], collector.url)
+    with notebook_page(jupyterlab, name, 3, 1000, "failure.png") as (page, form):
+        for index, (kind, values, key, expected) in enumerate(CALLS):
+            form.locator(".sm-kind button", has_text=kind).first.click()
+            expect(form.locator(".sm-kind button.mod-active")).to_have_text(kind)
+            page.wait_for_timeout(300)  # the fields box re-renders for the new call
+            for field, value in values.items():
+                box = form.locator(f".sm-{field} input, .sm-{field} textarea").first
+                box.wait_for(state="visible")
+                box.fill(value)
+                box.press("Tab")  # blur, so the value is synced to the kernel
+                expect(box).to_have_value(value)
+            page.wait_for_timeout(200)
+            if kind == "track":
+                page.wait_for_timeout(300)
+                form.screenshot(path=str(ARTIFACTS / "form-track.png"))
+            form.locator("button.sm-send").click()
+            table = form.locator(".sm-output .sm-table")
+            expect(table).to_contain_text(f"Segment {kind}", timeout=30_000)
+            expect(table).to_contain_text("delivered", timeout=30_000)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and collector.count() < index + 1:
+                time.sleep(0.2)
+            (event,) = collector.events(type=kind)
+            assert event[key] == expected
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-form.png"), full_page=True)
     track = collector.events(type="track")[0]
     assert track["properties"] == {"total": 42, "currency": "USD"}
     assert track["userId"] == "browser-user"
@@ -276,46 +287,28 @@ def use_theme(page, name: str) -> None:
 
 
 def test_tables_and_form_read_well_in_light_and_dark(jupyterlab, collector):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    url, token, root = jupyterlab
-    name = theme_notebook(root, collector.url)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        try:
-            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
-            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-            expect(
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            ).to_have_count(1, timeout=60_000)
-            run_cells(page, 7)
-            form = page.locator(".sm-form")
-            form.wait_for(timeout=60_000)
-            # connection, plan, two results (one failed), history
-            expect(page.locator(".sm-table")).to_have_count(5, timeout=30_000)
-            for theme, slug in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
-                use_theme(page, theme)
-                texts = page.locator(
-                    ".sm-table th, .sm-table td, .sm-table caption, .sm-table .sm-fail, "
-                    ".sm-table .sm-ok"
-                ).element_handles()
-                found = page.evaluate(CONTRAST_JS, texts)
-                low = [f for f in found if f["text"] and f["ratio"] < 4.5]
-                assert not low, f"{theme}: text below 4.5:1 contrast: {low[:5]}"
-                footers = page.locator(".sm-footer, .sm-details summary").element_handles()
-                dim = [f for f in page.evaluate(CONTRAST_JS, footers) if f["ratio"] < 3]
-                assert not dim, f"{theme}: notes below 3:1 contrast: {dim[:5]}"
-                page.locator(".sm-table").first.scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / f"tables-{slug}.png"), full_page=True)
-                check_form(page, form, theme)
-                form.screenshot(path=str(ARTIFACTS / f"form-{slug}.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-themes.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    name = theme_notebook(jupyterlab[2], collector.url)
+    with notebook_page(jupyterlab, name, 7, 1400, "failure-themes.png") as (page, form):
+        # connection, plan, two results (one failed), history
+        expect(page.locator(".sm-table")).to_have_count(5, timeout=30_000)
+        for theme, slug in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            use_theme(page, theme)
+            texts = page.locator(
+                ".sm-table th, .sm-table td, .sm-table caption, .sm-table .sm-fail, "
+                ".sm-table .sm-ok"
+            ).element_handles()
+            found = page.evaluate(CONTRAST_JS, texts)
+            low = [f for f in found if f["text"] and f["ratio"] < 4.5]
+            assert not low, f"{theme}: text below 4.5:1 contrast: {low[:5]}"
+            footers = page.locator(".sm-footer, .sm-details summary").element_handles()
+            dim = [f for f in page.evaluate(CONTRAST_JS, footers) if f["ratio"] < 3]
+            assert not dim, f"{theme}: notes below 3:1 contrast: {dim[:5]}"
+            page.locator(".sm-table").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / f"tables-{slug}.png"), full_page=True)
+            check_form(page, form, theme)
+            form.screenshot(path=str(ARTIFACTS / f"form-{slug}.png"))
 
 
 def check_form(page, form, theme: str) -> None:

@@ -355,30 +355,35 @@ class BulkSender:
                 self.outbox.finish_run(self.run_id, result.rows_read)
         if self.claimed:
             self.outbox.release(self.endpoint)
-        if result.failed or result.interrupted:
-            result.status_code = SYSTEM_ERROR
-            kept = result.failed
-            result.error_message = (
-                f"{plural(kept, 'message')} not delivered; kept in the outbox for %segment_retry"
-                if kept
-                else "interrupted (Ctrl-C): every row read was acknowledged"
+        settle_outcome(result)
+
+
+def settle_outcome(result: BulkResult) -> None:
+    """StatusCode and ErrorMessage from a run's counts (local and distributed runs alike)."""
+    if result.failed or result.interrupted:
+        result.status_code = SYSTEM_ERROR
+        kept = result.failed
+        result.error_message = (
+            f"{plural(kept, 'message')} not delivered; kept in the outbox for %segment_retry"
+            if kept
+            else "interrupted (Ctrl-C): every row read was acknowledged"
+        )
+        if result.interrupted and result.not_read:
+            result.error_message += (
+                f"; {plural(result.not_read, 'row')} {_were(result.not_read)} never read"
             )
-            if result.interrupted and result.not_read:
-                result.error_message += (
-                    f"; {plural(result.not_read, 'row')} {_were(result.not_read)} never read"
-                )
-        elif result.rejected:
-            result.error_message = (
-                f"{plural(result.rejected, 'message')} rejected by the API (HTTP "
-                f"{result.original_status_code}); kept in the outbox, resend with "
-                "%segment_retry --rejected after fixing them"
-            )
-        elif result.invalid:
-            result.status_code = VALIDATION_ERROR
-            result.error_message = (
-                f"{plural(result.invalid, 'invalid row')} {_were(result.invalid)} not sent "
-                "(see the problems)"
-            )
+    elif result.rejected:
+        result.error_message = (
+            f"{plural(result.rejected, 'message')} rejected by the API (HTTP "
+            f"{result.original_status_code}); kept in the outbox, resend with "
+            "%segment_retry --rejected after fixing them"
+        )
+    elif result.invalid:
+        result.status_code = VALIDATION_ERROR
+        result.error_message = (
+            f"{plural(result.invalid, 'invalid row')} {_were(result.invalid)} not sent "
+            "(see the problems)"
+        )
 
 
 def _were(count: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import TypeVar
 
 from ..errors import ValidationError
 
@@ -68,21 +69,24 @@ class ApiToken(Secret):
         return f"Bearer {self._value}"
 
 
-def find_api_token(explicit: str | ApiToken | None = None) -> ApiToken | None:
-    """The token from the argument, else ``$SEGMENT_PUBLIC_API_TOKEN``; None otherwise."""
-    if isinstance(explicit, ApiToken):
+S = TypeVar("S", bound=Secret)
+
+
+def _find(kind: type[S], explicit: str | S | None, env_var: str) -> S | None:
+    """The secret from the argument, else from ``$env_var``; None when neither has one."""
+    if isinstance(explicit, kind):
         return explicit
     if explicit:
-        return ApiToken(explicit, "argument")
-    value = os.environ.get(TOKEN_ENV_VAR, "").strip()
-    return ApiToken(value, f"${TOKEN_ENV_VAR}") if value else None
+        return kind(str(explicit), "argument")
+    value = os.environ.get(env_var, "").strip()
+    return kind(value, f"${env_var}") if value else None
+
+
+def find_api_token(explicit: str | ApiToken | None = None) -> ApiToken | None:
+    """The token from the argument, else ``$SEGMENT_PUBLIC_API_TOKEN``; None otherwise."""
+    return _find(ApiToken, explicit, TOKEN_ENV_VAR)
 
 
 def find_write_key(explicit: str | WriteKey | None, env_var: str = ENV_VAR) -> WriteKey | None:
     """The key from the argument, else from the environment; ``None`` when neither has one."""
-    if isinstance(explicit, WriteKey):
-        return explicit
-    if explicit:
-        return WriteKey(explicit, "argument")
-    value = os.environ.get(env_var, "").strip()
-    return WriteKey(value, f"${env_var}") if value else None
+    return _find(WriteKey, explicit, env_var)

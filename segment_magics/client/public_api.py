@@ -69,12 +69,6 @@ def check_plan_id(plan_id: str) -> str:
     return plan_id
 
 
-def rule_payload(rule: Rule) -> dict[str, Any]:
-    """A rule as the API takes it (RuleV1): type, key (not for keyless rules), version,
-    jsonSchema."""
-    return rule.to_segment()
-
-
 class PublicApi:
     """The tracking-plan endpoints of Segment's Public API, for one token and region."""
 
@@ -134,12 +128,12 @@ class PublicApi:
 
     def replace_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
         """Make the plan's rules exactly ``rules`` (rules not listed are removed)."""
-        body = {"rules": [rule_payload(rule) for rule in rules]}
+        body = {"rules": [rule.to_segment() for rule in rules]}  # RuleV1 each
         self._succeeded(self._request("PUT", f"/tracking-plans/{_path(plan_id)}/rules", None, body))
 
     def update_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
         """Update these rules and add the ones Segment does not have; keep the others."""
-        body = {"rules": [rule_payload(rule) for rule in rules]}
+        body = {"rules": [rule.to_segment() for rule in rules]}  # RuleV1 each
         self._succeeded(
             self._request("PATCH", f"/tracking-plans/{_path(plan_id)}/rules", None, body)
         )

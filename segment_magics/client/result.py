@@ -76,16 +76,8 @@ class Result(Rendered):
     def compact_table(self) -> Table:
         """What a notebook shows by default: the outcome, then what needs attention
         (errors, warnings, plan violations), then who and what; the payload folded."""
-        mark = "✓" if self.ok else "✗"
-        rows: list[list[Any]] = [
-            ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")]
-        ]
-        if self.error_message:
-            rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
-        rows.extend(["Warning", w] for w in self.warnings)
+        rows = [self._outcome_row(), *self._attention_rows()]
         if self.plan_checked:
-            status: CellStatus = "ok" if not self.violations else "fail"
-            rows.append(["Tracking plan", Cell(self.verdict, status=status)])
             rows.extend(
                 ["", Cell(f"{v.field}: {v.detail} ({v.kind})", status="fail")]
                 for v in self.violations[:COMPACT_VIOLATIONS]
@@ -147,20 +139,29 @@ class Result(Rendered):
             f"OriginalStatusCode={self.original_status_code} ok={self.ok}>"
         )
 
-    def table(self) -> Table:
+    def _outcome_row(self) -> list[Any]:
         mark = "✓" if self.ok else "✗"
-        rows: list[list[Any]] = [
-            ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")],
-            ["StatusCode", self.status_code],
-            ["OriginalStatusCode", self.original_status_code],
-            ["Sent", self.sent],
-        ]
+        return ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")]
+
+    def _attention_rows(self) -> list[list[Any]]:
+        """The error, the warnings and the plan's verdict: what both views show first."""
+        rows: list[list[Any]] = []
         if self.error_message:
             rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
         rows.extend(["Warning", w] for w in self.warnings)
         if self.plan_checked:
             status: CellStatus = "ok" if not self.violations else "fail"
             rows.append(["Tracking plan", Cell(self.verdict, status=status)])
+        return rows
+
+    def table(self) -> Table:
+        rows: list[list[Any]] = [
+            self._outcome_row(),
+            ["StatusCode", self.status_code],
+            ["OriginalStatusCode", self.original_status_code],
+            ["Sent", self.sent],
+            *self._attention_rows(),
+        ]
         if self.message_id:
             rows.append(["messageId", self.message_id])
         if self.sent or self.response_body:

@@ -25,6 +25,7 @@ from IPython.core.magic import (
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from ..client import BulkResult, HistoryView, Result, resolve_endpoint
+from ..client.distributed import engine_of
 from ..display import ConnectionSummary
 from ..errors import SegmentError
 from ..messages import CALLS
@@ -269,7 +270,7 @@ class SegmentMagics(Magics):
         """--from SOURCE: one call per row, through the session's send_many."""
         values = parsed.values
         source = resolve_object(values["source"], ns, "--from")
-        distributed = type(source).__module__.startswith(("pyspark", "dask"))
+        distributed = engine_of(source) is not None
         if not distributed and (isinstance(source, dict) or not hasattr(source, "__iter__")):
             raise SegmentUsageError(
                 f"--from needs a DataFrame, a list of dicts or an iterable, "

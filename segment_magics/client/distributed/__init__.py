@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ...display import plural
+from ..bulk import MAX_NAMED_EVENTS, settle_outcome
 from ..bulk_result import BulkResult, Problem
-from ..result import SYSTEM_ERROR, VALIDATION_ERROR
-from .worker import PartitionReport, WorkerConfig, run_directory
+from .worker import COUNTS, PartitionReport, WorkerConfig, run_directory
 
 if TYPE_CHECKING:
     from ..outbox import Outbox
@@ -87,13 +86,11 @@ def combine(
     unreadable: list[str] = []
     for report in sorted(reports, key=lambda r: r.partition):
         result.partitions += 1
-        for name in ("rows_read", "accepted", "invalid", "failed", "rejected",
-                     "plan_violations", "missing_ids", "anonymized", "dated", "retried",
-                     "messages_sent"):  # fmt: skip
+        for name in COUNTS:
             setattr(result, name, getattr(result, name) + getattr(report, name))
         result.original_status_code = report.original_status_code or result.original_status_code
         for event, count in report.events.items():
-            if event in result.events or len(result.events) < 50:
+            if event in result.events or len(result.events) < MAX_NAMED_EVENTS:
                 result.events[event] = result.events.get(event, 0) + count
         result.problems.extend(
             Problem(f"partition {report.partition}, row {row}", status, reason, mid)  # type: ignore[arg-type]
@@ -106,29 +103,20 @@ def combine(
     result.sent = result.messages_sent > 0
     result.elapsed = elapsed
     result.interrupted = interrupted
-    if result.failed or result.rejected or interrupted:
-        result.status_code = SYSTEM_ERROR
-        parts = []
-        if result.failed or result.rejected:
-            kept = plural(result.failed + result.rejected, "message")
-            parts.append(f"{kept} not delivered; kept in the outbox for %segment_retry")
-        if interrupted:
-            parts.append(
-                f"interrupted: rerun with run id {config.run_id} to finish (delivered rows "
-                "are resent with the same messageIds, which Segment deduplicates)"
-            )
-        if unreadable:
-            parts.append(
-                f"the workers wrote {len(unreadable)} failure files this notebook cannot "
-                f"read (e.g. {unreadable[0]}); pass failures_path on storage both can reach"
-            )
-        result.error_message = "; ".join(parts)
-    elif result.invalid:
-        result.status_code = VALIDATION_ERROR
-        result.error_message = (
-            f"{plural(result.invalid, 'invalid row')} "
-            f"{'was' if result.invalid == 1 else 'were'} not sent (see the problems)"
+    settle_outcome(result)
+    parts = [result.error_message] if result.error_message else []
+    if interrupted:  # tasks cancelled mid-way reported nothing: a rerun finishes the run
+        parts = [p for p in parts if result.failed or result.rejected]
+        parts.append(
+            f"interrupted: rerun with run id {config.run_id} to finish (delivered rows "
+            "are resent with the same messageIds, which Segment deduplicates)"
         )
+    if unreadable:
+        parts.append(
+            f"the workers wrote {len(unreadable)} failure files this notebook cannot "
+            f"read (e.g. {unreadable[0]}); pass failures_path on storage both can reach"
+        )
+    result.error_message = "; ".join(parts)
     return result
 
 
@@ -149,5 +137,6 @@ def keep_failures(outbox: Outbox, config: WorkerConfig) -> int:
         for (state, error, status), entries in by_state.items():
             kept += outbox.keep(entries, config.endpoint_key, state, error, status)  # type: ignore[arg-type]
         path.unlink()
-    directory.rmdir() if not any(directory.iterdir()) else None
+    if not any(directory.iterdir()):
+        directory.rmdir()
     return kept

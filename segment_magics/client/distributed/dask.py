@@ -28,7 +28,7 @@ def run_dask(
 ) -> tuple[list[PartitionReport], bool]:
     import dask
 
-    from .parallel import concurrency
+    from .parallel import concurrency, partition_bar
 
     client = _client()
     if client is not None:
@@ -46,7 +46,7 @@ def run_dask(
     from distributed import as_completed
 
     futures = client.compute(tasks)
-    bar = _bar(progress, len(futures))
+    bar = partition_bar(progress, len(futures), "dask")
     reports: list[PartitionReport] = []
     try:
         for future in as_completed(futures):
@@ -60,11 +60,3 @@ def run_dask(
         if bar is not None:
             bar.close()
     return reports, False
-
-
-def _bar(progress: bool, parts: int) -> Any:
-    if not progress or parts < 2:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=parts, unit=" partitions", desc="segment backfill (dask)")

@@ -40,7 +40,7 @@ def run_spark(
 ) -> tuple[list[PartitionReport], bool]:
     from dataclasses import replace
 
-    from .parallel import concurrency
+    from .parallel import concurrency, partition_bar
 
     session = frame.sparkSession
     context = session.sparkContext
@@ -61,7 +61,7 @@ def run_spark(
             outcome["error"] = exc
 
     worker = threading.Thread(target=collect, name="segment-spark-job", daemon=True)
-    bar = _bar(progress, parts)
+    bar = partition_bar(progress, parts, "spark")
     worker.start()
     interrupted = False
     try:
@@ -93,11 +93,3 @@ def _finished_tasks(context: Any, group: str) -> int:
             if stage_info is not None:
                 done += stage_info.numCompletedTasks
     return done
-
-
-def _bar(progress: bool, parts: int) -> Any:
-    if not progress or parts < 2:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=parts, unit=" partitions", desc="segment backfill (spark)")

@@ -33,6 +33,9 @@ from ..retry import RetryPolicy
 from ..transport import Transport
 
 PROBLEMS_PER_PARTITION = 200  # invalid / violating rows listed per partition
+# The counts a partition reports; the notebook adds them up into one BulkResult.
+COUNTS = ("rows_read", "accepted", "invalid", "failed", "rejected", "plan_violations",
+          "missing_ids", "anonymized", "dated", "retried", "messages_sent")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,6 @@ class MemoryOutbox:
         return len(rows)
 
 
-def _validator(plan: Plan | None) -> PlanValidator | None:
-    return PlanValidator(plan) if plan is not None else None
-
-
 def _arrow_arguments(batches: Iterable[Any], mapping: ColumnMap) -> Iterator[dict[str, Any]]:
     """Arrow record batches (Spark's mapInArrow) to call arguments, a batch's columns at
     a time through pandas: no per-row conversion between the JVM and Python."""
@@ -174,7 +173,8 @@ def send_partition(
         dry_run=config.dry_run,
         progress=False,
     )
-    validator = _validator(config.plan) if config.plan_mode != "off" else None
+    plan = config.plan if config.plan_mode != "off" else None
+    validator = PlanValidator(plan) if plan is not None else None
     sender.check = validator.check if validator is not None else None
     sender.block = config.plan_mode == "block"
     sender.limit_rate(RateBudget(config.rate) if config.rate else None)
@@ -196,20 +196,11 @@ def send_partition(
         transport.close()
         # written even when the partition's input failed part-way (the task is retried)
         spilled = _spill(config, index, attempt, keeper.kept) if keeper.kept else ""
+    result.anonymized = who.generated
     report = PartitionReport(
         partition=index,
         attempt=attempt,
-        rows_read=result.rows_read,
-        accepted=result.accepted,
-        invalid=result.invalid,
-        failed=result.failed,
-        rejected=result.rejected,
-        plan_violations=result.plan_violations,
-        missing_ids=result.missing_ids,
-        anonymized=who.generated,
-        dated=result.dated,
-        retried=result.retried,
-        messages_sent=result.messages_sent,
+        **{name: getattr(result, name) for name in COUNTS},
         original_status_code=result.original_status_code,
         events=dict(result.events),
         problems=[
