@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -76,7 +77,8 @@ def frame_part(index: int, size: int) -> Any:
 def contender(name: str, url: str, rows: int) -> dict[str, Any]:
     from segment_magics import SegmentClient
 
-    client = SegmentClient(endpoint=url, write_key="bench", outbox=f"/tmp/bench-{os.getpid()}.db")
+    outbox = Path(tempfile.mkdtemp(prefix="segment-bench-")) / "outbox.sqlite"  # never the home one
+    client = SegmentClient(endpoint=url, write_key="bench", outbox=outbox)
     if name == "pandas":
         frame = frame_part(0, rows)  # the reference holds its rows in the process
         memory = Memory()
