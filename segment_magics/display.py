@@ -35,6 +35,7 @@ _STYLE = (
     ".sm-table.sm-table pre{margin:0;font-size:12px;white-space:pre-wrap;color:inherit;"
     "background:transparent}"
     ".sm-table.sm-table td.sm-nowrap{white-space:nowrap}"
+    ".sm-table.sm-table td.sm-wide{min-width:18em}"
     # status colours are mixed toward the text colour: darker on light themes, lighter
     # on dark ones, so they keep 4.5:1 contrast (the first value: browsers without
     # color-mix)
@@ -117,6 +118,7 @@ class Table:
     notes: Sequence[str] = ()
     failed_rows: frozenset[int] = field(default_factory=frozenset)
     nowrap: frozenset[int] = field(default_factory=frozenset)  # column indices kept on one line
+    wide: frozenset[int] = field(default_factory=frozenset)  # text columns that get room
     sections: Sequence[Section] = ()
 
     @property
@@ -141,7 +143,7 @@ class Table:
                     _html_td(c) for c in rest
                 )
             else:
-                tds = "".join(_html_td(c, i in self.nowrap) for i, c in enumerate(cells))
+                tds = "".join(_html_td(c, self._column_class(i)) for i, c in enumerate(cells))
             parts.append(f"<tr{cls}>{tds}</tr>")
         parts.append("</tbody></table>")
         lines = [*self.notes, *([self.footer] if self.footer else [])]
@@ -153,6 +155,9 @@ class Table:
                 f"</summary><pre>{html.escape(section.text)}</pre></details>"
             )
         return "".join(parts)
+
+    def _column_class(self, index: int) -> str:
+        return "sm-nowrap" if index in self.nowrap else "sm-wide" if index in self.wide else ""
 
     def to_text(self) -> str:
         if not self.columns:
@@ -197,9 +202,9 @@ class Table:
 _LEFT = ' style="text-align:left;vertical-align:top"'
 
 
-def _html_td(cell: Cell, nowrap: bool = False) -> str:
+def _html_td(cell: Cell, css: str = "") -> str:
     text = html.escape(cell.text)
-    td = f'<td class="sm-nowrap"{_LEFT}>' if nowrap else f"<td{_LEFT}>"
+    td = f'<td class="{css}"{_LEFT}>' if css else f"<td{_LEFT}>"
     if cell.link and cell.link.startswith(("http://", "https://")):
         href = html.escape(cell.link, quote=True)
         return f'{td}<a href="{href}" target="_blank" rel="noopener">{text}</a></td>'

@@ -26,6 +26,8 @@ def test_a_call_shows_one_compact_block_with_the_payload_folded(ip, collector):
     labels = re.findall(r"^  (\w+)", text, re.M)
     assert labels[:6] == ["Outcome", "Type", "Event", "User", "StatusCode", "messageId"]
     assert text.index("messageId") < text.index("Payload:") < text.index('"total": 5')
+    alias = run(ip, "%segment_alias anon-1 u1").text
+    assert re.search(r"^  PreviousId\s+anon-1$", alias, re.M)
 
 
 def test_warnings_and_violations_come_first(ip, collector):

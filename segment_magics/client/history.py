@@ -139,6 +139,7 @@ class HistoryView(Rendered):
             total=len(self.results),
             failed_rows=frozenset(failed),
             nowrap=frozenset(COLUMNS.index(c) for c in ("time", "messageId")),
+            wide=frozenset({COLUMNS.index("ErrorMessage")}),
         )
 
     def __repr__(self) -> str:

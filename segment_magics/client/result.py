@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..display import Cell, CellStatus, Rendered, Section, Table, plural, pretty_json
-from ..messages import message_label
+from ..messages import CALLS, message_label
 from ..plan import Violation, violation_table
 
 OK = 200
@@ -84,7 +84,7 @@ class Result(Rendered):
             )
         rows.append(["Type", self.type + (" (dry run)" if self.dry_run else "")])
         if self.label:
-            rows.append(["Event" if self.type == "track" else "Name", self.label])
+            rows.append([_label_name(self.type), self.label])
         if self.who:
             rows.append(["User", self.who])
         code = f"{self.status_code}"
@@ -197,3 +197,9 @@ class BatchResult(Result):
         rows.insert(1, ["Messages", f"{len(self.results)} ({ok} ok, {len(self.results) - ok} not)"])
         rows.insert(2, ["Requests", self.requests])
         return Table(title=base.title, rows=rows)
+
+
+def _label_name(kind: str) -> str:
+    """What the label is called for this call: Event, Name, GroupId, PreviousId."""
+    call = CALLS.get(kind)
+    return call.field(call.positional[0]).label if call is not None else "Name"
