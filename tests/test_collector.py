@@ -357,6 +357,37 @@ def test_cross_origin_browser_requests_cannot_delete(collector):
     assert same.status_code == 200 and collector.count() == 0
 
 
+@pytest.mark.parametrize("path", ["/v1/t", "/v1/batch", "/v1/import/", "/v1/track"])
+def test_ingest_routes_answer_any_origin_like_segment(collector, path):
+    preflight = requests.options(
+        f"{collector.url}{path}",
+        headers={"Origin": "http://shop.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type,authorization"},
+        timeout=5,
+    )  # fmt: skip
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "content-type" in allowed and "authorization" in allowed
+    body: dict = {"type": "track", "event": "E", "anonymousId": "a", "writeKey": "k"}
+    if "batch" in path or "import" in path:
+        body = {"batch": [body]}
+    sent = post(collector, path, body, headers={"Origin": "http://shop.example"})
+    assert sent.status_code == 200 and sent.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_read_api_and_resets_have_no_cors_answer(collector):
+    listed = requests.get(f"{collector.url}/v1/events", timeout=5)
+    preflight = requests.options(
+        f"{collector.url}/v1/events",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "DELETE"},
+        timeout=5,
+    )
+    assert "Access-Control-Allow-Origin" not in listed.headers
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert preflight.status_code == 405
+
+
 def test_a_catastrophic_pattern_in_the_plan_cannot_stall_the_collector():
     from segment_magics import start_collector
 

@@ -148,3 +148,37 @@ def test_debugger_page_pages_through_every_event(chromium):
         labels = page.locator("[data-testid=rows] tr.event [data-testid=label]")
         assert labels.last.inner_text() == "E0"
         page.close()
+
+
+def test_web_pages_on_any_origin_can_send_but_not_read_or_delete(chromium):
+    """analytics.js posts from any site, as it does to Segment; the read API and resets stay
+    closed to other origins (the browser enforces it, given the collector's CORS answers)."""
+    with start_collector(port=0) as running:
+        other = chromium.new_page()
+        try:
+            other.goto(f"{running.url}/health")
+            other.evaluate("document.open(); document.write('<p>another site</p>')")
+            outcome = other.evaluate(
+                """async (url) => {
+                  const tries = {};
+                  const attempt = async (name, path, init) => {
+                    try { const r = await fetch(url + path, init); tries[name] = r.status; }
+                    catch (e) { tries[name] = "blocked"; }
+                  };
+                  const body = JSON.stringify({type: "track", event: "From A Page",
+                                               anonymousId: "a1", writeKey: "k"});
+                  await attempt("post_json", "/v1/t", {method: "POST", body,
+                                headers: {"Content-Type": "application/json"}});
+                  await attempt("post_text", "/v1/t", {method: "POST", body,
+                                headers: {"Content-Type": "text/plain"}});
+                  await attempt("read", "/v1/events", {});
+                  await attempt("delete", "/v1/events", {method: "DELETE"});
+                  return tries;
+                }""",
+                running.url.replace("127.0.0.1", "localhost"),  # another origin than the page
+            )
+        finally:
+            other.close()
+        assert outcome == {"post_json": 200, "post_text": 200, "read": "blocked",
+                           "delete": "blocked"}  # fmt: skip
+        assert running.count() == 2

@@ -30,6 +30,14 @@ StartResponse = Callable[..., Any]
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 EVENT_FILTERS = ("type", "event", "userId", "messageId", "valid", "dropped", "q")
 CLOSE_CONNECTION = "segment_magics.close_connection"  # set by the server: close after answering
+# Like Segment's API, the ingest routes take events from web pages on any origin
+# (analytics.js); nothing else is readable or writable cross-origin.
+INGEST_CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type, Authorization, Content-Encoding"),
+    ("Access-Control-Max-Age", "600"),
+]
 
 
 def _json(status: int, payload: Any) -> tuple[int, str, bytes]:
@@ -68,6 +76,12 @@ def write_key_of(environ: dict[str, Any], body: dict[str, Any]) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
+def _ingest_route(environ: dict[str, Any]) -> str | None:
+    """The call a Tracking API path takes (``/v1/t`` → track), or None."""
+    path = environ.get("PATH_INFO", "/").rstrip("/")
+    return ROUTES.get(path.removeprefix("/v1/")) if path.startswith("/v1/") else None
+
+
 class CollectorApp:
     """Routes a request; ``plan`` (optional) gives every stored message a verdict."""
 
@@ -95,6 +109,8 @@ class CollectorApp:
                 500, {"success": False, "message": "internal collector error", "code": "internal"}
             )
         headers = [("Content-Type", kind), ("Content-Length", str(len(body)))]
+        if method in {"POST", "OPTIONS"} and _ingest_route(environ) is not None:
+            headers += INGEST_CORS
         if kind.startswith("text/html"):
             headers.append(("Cache-Control", "no-store"))
         start_response(_reason(status), headers)
@@ -140,8 +156,8 @@ class CollectorApp:
                 return self._events(environ)
         if method == "DELETE" and path == "/v1/events":
             return _json(200, {"success": True, "deleted": self.store.reset()})
-        if method == "OPTIONS" and path.startswith("/v1/"):
-            return 204, "text/plain", b""
+        if method == "OPTIONS" and _ingest_route(environ) is not None:
+            return 204, "text/plain", b""  # a browser's preflight: the CORS headers say yes
         if path == "/v1/events" or path in {"/", "/health"} or path.startswith("/v1/"):
             raise Rejected(405, "method_not_allowed", f"{method} is not allowed on {path}")
         raise Rejected(404, "not_found", f"no route {path}")
@@ -163,7 +179,7 @@ class CollectorApp:
         return _json(200, {"count": total, "events": events})
 
     def _ingest(self, environ: dict[str, Any], path: str) -> tuple[int, str, bytes]:
-        route = ROUTES.get(path.removeprefix("/v1/")) if path.startswith("/v1/") else None
+        route = _ingest_route(environ)
         raw = self._read_body(environ)  # read before answering, so keep-alive stays in step
         if route is None:
             raise Rejected(404, "not_found", f"no route {path}")
