@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint demo bench collector clean chromium nginx java
+.PHONY: test lint demo bench collector clean chromium nginx java node-sdk
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ java:
 	@command -v java >/dev/null || { echo "installing Debian's Java runtime for the Spark tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless; }
 
-test: $(STAMP) lint chromium java
+# Segment's official Node SDK, for the collector's compatibility test (from npm's registry).
+NODE_SDK := build/node-sdk/node_modules/@segment/analytics-node
+node-sdk:
+	@command -v npm >/dev/null || { echo "installing Debian's Node.js for the Node SDK test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@test -d $(NODE_SDK) || npm install --silent --no-audit --no-fund --prefix build/node-sdk @segment/analytics-node@3.1.0
+
+test: $(STAMP) lint chromium java node-sdk
 	$(PY) -m pytest
 
 # The benchmark's sink is Debian's nginx on 127.0.0.1 (started and stopped by the script).
