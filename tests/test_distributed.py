@@ -189,6 +189,14 @@ def test_max_rate_is_a_budget_for_all_workers(spark, faults, outbox_path):
     assert result.elapsed >= 1.6
 
 
+@pytest.mark.parametrize(("parallel", "parts", "share"), [(2, 8, 250), (4, 1, 500), (3, 2, 250)])
+def test_each_task_gets_its_share_of_the_rate(parallel, parts, share):
+    from segment_magics.client.distributed.parallel import rate_share
+
+    assert rate_share(500, parallel, parts) == share
+    assert rate_share(None, parallel, parts) is None
+
+
 def test_the_magic_takes_a_spark_frame_and_shows_progress(spark, make_shell, faults):
     shell = make_shell(faults.url, write_key_env="SEGMENT_TEST_KEY")
     os.environ["SEGMENT_TEST_KEY"] = "k"

@@ -28,7 +28,7 @@ def run_dask(
 ) -> tuple[list[PartitionReport], bool]:
     import dask
 
-    from .parallel import concurrency, partition_bar
+    from .parallel import concurrency, partition_bar, rate_share
 
     client = _client()
     if client is not None:
@@ -37,8 +37,7 @@ def run_dask(
         import os
 
         parallel = os.cpu_count() or 1
-    if max_rate:
-        config = replace(config, rate=max_rate / parallel)
+    config = replace(config, rate=rate_share(max_rate, parallel, frame.npartitions))
     send = dask.delayed(send_partition, pure=False)
     tasks = [send(config, index, part) for index, part in enumerate(frame.to_delayed())]
     if client is None:

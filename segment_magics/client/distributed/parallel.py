@@ -16,6 +16,14 @@ def concurrency(count: Callable[[], int]) -> int:
         return os.cpu_count() or 1
 
 
+def rate_share(max_rate: float | None, parallel: int, parts: int) -> float | None:
+    """One task's share of ``--max-rate``: the budget split among the tasks that can run at
+    once, which is fewer than the engine's slots when there are fewer partitions."""
+    if not max_rate:
+        return None
+    return max_rate / max(1, min(parallel, parts))
+
+
 def partition_bar(progress: bool, parts: int, engine: str) -> Any:
     """A bar over finished partitions; none for a single partition or when turned off."""
     if not progress or parts < 2:

@@ -40,15 +40,14 @@ def run_spark(
 ) -> tuple[list[PartitionReport], bool]:
     from dataclasses import replace
 
-    from .parallel import concurrency, partition_bar
+    from .parallel import concurrency, partition_bar, rate_share
 
     session = frame.sparkSession
     context = session.sparkContext
     parallel = concurrency(lambda: context.defaultParallelism)
-    if max_rate:
-        config = replace(config, rate=max_rate / parallel)
-    sent = frame.mapInArrow(partial(_task, config), REPORT_SCHEMA)
     parts = frame.rdd.getNumPartitions()
+    config = replace(config, rate=rate_share(max_rate, parallel, parts))
+    sent = frame.mapInArrow(partial(_task, config), REPORT_SCHEMA)
     group = f"segment-magics-{config.run_id}-{uuid.uuid4().hex[:6]}"
     outcome: dict[str, Any] = {}
 
