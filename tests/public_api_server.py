@@ -26,6 +26,7 @@ SPEC = json.loads(
     (Path(__file__).parent / "data" / "segment-public-api" / "tracking-plans.json").read_text()
 )
 MEDIA = "application/vnd.segment.v1+json"
+MAX_RULES = 200  # per PUT or PATCH: Segment answers 422 above it
 
 
 def _strict(components: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class PublicApiServer:
     seen: list[Seen] = field(default_factory=list)
     faults: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     echo_auth: bool = False  # a hostile server that puts the Authorization header in errors
+    refuse_write: int | None = None  # answer this PUT/PATCH (0 = the first) with a 422
 
     def add_plan(self, plan_id: str, name: str, rules: list[dict[str, Any]]) -> None:
         self.plans[plan_id] = {
@@ -152,6 +154,11 @@ class PublicApiServer:
             first = errors[0]
             where = "/".join(map(str, first.instance_path))
             return 422, {}, _errors("ValidationFailure", first.message, where)
+        if self.refuse_write is not None and len(self.writes()) == self.refuse_write + 1:
+            return 422, {}, _errors("ValidationFailure", "rule refused for the test", "rules")
+        if len(body["rules"]) > MAX_RULES:  # documented in Segment's Protocols FAQ
+            message = f"rules must contain less than or equal to {MAX_RULES} items"
+            return 422, {}, _errors("ValidationFailure", message, "rules")
         if op == "replaceRulesInTrackingPlan":
             plan["rules"] = [_stored(rule) for rule in body["rules"]]
         else:  # updateRulesInTrackingPlan: upsert by (type, key)

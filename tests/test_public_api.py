@@ -147,6 +147,43 @@ def test_push_replace_makes_segments_plan_this_one(shell, api):
     assert "Segment already has this plan; nothing to send" in again.text
 
 
+def many_events(count: int) -> str:
+    return "%%segment_plan\n" + "".join(f"Event {n}\n  n: integer\n" for n in range(count))
+
+
+def test_a_plan_over_200_rules_is_written_200_at_a_time(shell, api):
+    api.add_plan(PLAN_ID, "Production", [track_rule(f"Old {n}", {}) for n in range(300)])
+    run(shell, many_events(450))
+    cell = run(shell, f"%segment_plan push {PLAN_ID} --replace")
+    assert cell.error is None, cell.error
+    assert [(w.method, len(w.body["rules"])) for w in api.writes()] == [
+        ("PUT", 200), ("PATCH", 200), ("PATCH", 50),
+    ]  # fmt: skip
+    assert sorted(r["key"] for r in api.plans[PLAN_ID]["rules"]) == sorted(
+        f"Event {n}" for n in range(450)
+    )
+    assert "sent 450 rules (replace)" in cell.text
+    api.seen.clear()
+    run(shell, many_events(650))
+    updated = run(shell, f"%segment_plan push {PLAN_ID} --update")
+    assert updated.error is None, updated.error
+    assert [(w.method, len(w.body["rules"])) for w in api.writes()] == [("PATCH", 200)]
+    assert len(api.plans[PLAN_ID]["rules"]) == 650
+
+
+def test_a_push_cut_short_says_how_far_it_got_and_a_second_push_finishes(shell, api):
+    api.add_plan(PLAN_ID, "Production", [])
+    run(shell, many_events(450))
+    api.refuse_write = 1
+    cell = run(shell, f"%segment_plan push {PLAN_ID} --update")
+    assert "200 of 450 rules were written before this; push again to finish" in str(cell.error)
+    assert len(api.plans[PLAN_ID]["rules"]) == 200
+    api.refuse_write = None
+    again = run(shell, f"%segment_plan push {PLAN_ID} --update")
+    assert again.error is None and "sent 250 rules (update)" in again.text
+    assert len(api.plans[PLAN_ID]["rules"]) == 450
+
+
 def test_pull_then_push_is_a_no_op(shell, api):
     api.add_plan(PLAN_ID, "Production", [track_rule("A", {"a": {"type": "string"}})])
     run(shell, f"%segment_plan pull {PLAN_ID}")

@@ -3,7 +3,8 @@ update the rules.
 
 Requests follow Segment's OpenAPI document (v32): ``GET /tracking-plans/{id}``,
 ``GET .../rules`` paged 200 at a time with ``pagination[count]``/``pagination[cursor]``,
-``PUT .../rules`` to replace and ``PATCH .../rules`` to update or insert. The token
+``PUT .../rules`` to replace and ``PATCH .../rules`` to update or insert, at most 200
+rules per request (Segment's limit, quoted in its Protocols FAQ). The token
 travels only as a Bearer header over HTTPS (plain HTTP is allowed to loopback, for
 tests) and never appears in an error, a repr or a log. 429 and 5xx are retried,
 honouring ``Retry-After`` (the rules list allows 20 requests a minute).
@@ -30,6 +31,7 @@ from .retry import RetryPolicy, is_retryable_status, parse_retry_after
 REGIONS = {"us": "https://api.segmentapis.com", "eu": "https://eu1.api.segmentapis.com"}
 MEDIA_TYPE = "application/vnd.segment.v1+json"
 PAGE_SIZE = 200  # the most the API returns per page
+MAX_RULES_PER_WRITE = 200  # more in one PUT/PATCH: 422 "rules must contain ... 200 items"
 _PLAN_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 
 
@@ -127,16 +129,34 @@ class PublicApi:
         return plan_from_dict({"trackingPlan": plan, "rules": self.rules(plan_id)})
 
     def replace_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
-        """Make the plan's rules exactly ``rules`` (rules not listed are removed)."""
-        body = {"rules": [rule.to_segment() for rule in rules]}  # RuleV1 each
-        self._succeeded(self._request("PUT", f"/tracking-plans/{_path(plan_id)}/rules", None, body))
+        """Make the plan's rules exactly ``rules`` (rules not listed are removed).
+
+        Segment takes at most 200 rules per request, so a bigger plan is replaced with
+        its first 200 and the rest are added 200 at a time: the same end state.
+        """
+        self._write_rules(plan_id, rules, first="PUT")
 
     def update_rules(self, plan_id: str, rules: Sequence[Rule]) -> None:
         """Update these rules and add the ones Segment does not have; keep the others."""
-        body = {"rules": [rule.to_segment() for rule in rules]}  # RuleV1 each
-        self._succeeded(
-            self._request("PATCH", f"/tracking-plans/{_path(plan_id)}/rules", None, body)
-        )
+        self._write_rules(plan_id, rules, first="PATCH")
+
+    def _write_rules(self, plan_id: str, rules: Sequence[Rule], first: str) -> None:
+        path = f"/tracking-plans/{_path(plan_id)}/rules"
+        done = 0
+        for start in range(0, len(rules), MAX_RULES_PER_WRITE):
+            chunk = rules[start : start + MAX_RULES_PER_WRITE]
+            body = {"rules": [rule.to_segment() for rule in chunk]}  # RuleV1 each
+            try:
+                self._succeeded(self._request(first if start == 0 else "PATCH", path, None, body))
+            except PublicApiError as exc:
+                if not done:
+                    raise
+                raise PublicApiError(
+                    f"{exc} ({done:,} of {len(rules):,} rules were written before this; "
+                    "push again to finish)",
+                    exc.status,
+                ) from None
+            done += len(chunk)
 
     # -- one request, retried ---------------------------------------------------------
     @staticmethod
