@@ -101,6 +101,10 @@ def write_notebook(root: Path, collector_url: str) -> str:
         f"%segment_connect {collector_url}",
         "%segment_form track --user-id browser-user",
     ]
+    return save_notebook(root, "form.ipynb", cells)
+
+
+def save_notebook(root: Path, name: str, cells: list[str]) -> str:
     nb = {
         "cells": [
             {
@@ -118,8 +122,8 @@ def write_notebook(root: Path, collector_url: str) -> str:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    (root / "form.ipynb").write_text(json.dumps(nb))
-    return "form.ipynb"
+    (root / name).write_text(json.dumps(nb))
+    return name
 
 
 def run_cells(page, count: int) -> None:
@@ -143,9 +147,12 @@ def run_cells(page, count: int) -> None:
 
 
 @contextlib.contextmanager
-def notebook_page(jupyterlab, name: str, cells: int, height: int, failure: str):
+def notebook_page(
+    jupyterlab, name: str, cells: int, height: int, failure: str, shows: str = ".sm-form"
+):
     """Open notebook ``name`` in JupyterLab in chromium, run its first ``cells`` cells and
-    yield (page, form); a failure saves a full-page screenshot first."""
+    yield (page, the first element matching ``shows``); a failure saves a full-page
+    screenshot first."""
     from playwright.sync_api import expect, sync_playwright
 
     url, token, _root = jupyterlab
@@ -160,7 +167,7 @@ def notebook_page(jupyterlab, name: str, cells: int, height: int, failure: str):
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             ).to_have_count(1, timeout=60_000)
             run_cells(page, cells)
-            form = page.locator(".sm-form")
+            form = page.locator(shows).first
             form.wait_for(timeout=60_000)
             yield page, form
         except Exception:
@@ -265,15 +272,7 @@ def theme_notebook(root: Path, collector_url: str) -> str:
         "order = {f'field_{i}': i for i in range(12)}\n"
         "%segment_form identify --user-id u1 --traits order",
     ]
-    nb = {
-        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [],
-                   "execution_count": None} for c in cells],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }  # fmt: skip
-    (root / "themes.ipynb").write_text(json.dumps(nb))
-    return "themes.ipynb"
+    return save_notebook(root, "themes.ipynb", cells)
 
 
 def use_theme(page, name: str) -> None:
@@ -336,3 +335,43 @@ def check_form(page, form, theme: str) -> None:
     assert styles["placeholder"] != styles["value"] and styles["italic"] == "italic", styles
     assert all(fits for _, fits in styles["labels"]), f"{theme}: {styles['labels']}"
     assert styles["editor"] and all(styles["editor"]), f"{theme}: a JSON editor hides lines"
+
+
+def test_completion_in_jupyterlab_offers_planned_events_and_options(jupyterlab, collector):
+    """Tab in a JupyterLab cell: the plan's event names, then the call's options."""
+    from playwright.sync_api import expect
+
+    cells = [
+        "%load_ext segment_magics",
+        f"%segment_connect {collector.url}",
+        "%%segment_plan\nOrder Completed\n  order_id: string!\nOrder Refunded\n  order_id: string!",
+        '%segment_track "Order',
+        '%segment_track "Order Completed" --user-id u1 --prop',
+    ]
+    name = save_notebook(jupyterlab[2], "completion.ipynb", cells)
+    with notebook_page(jupyterlab, name, 3, 900, "failure-completion.png", ".sm-table") as (
+        page,
+        _table,
+    ):
+        editors = page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-editor")
+        completer = page.locator(".jp-Completer")
+
+        def tab_at_end(index: int) -> None:
+            editors.nth(index).click()
+            page.keyboard.press("End")
+            page.keyboard.press("Tab")
+
+        tab_at_end(3)  # two planned events start with "Order: both are offered
+        completer.wait_for(state="visible", timeout=30_000)
+        offered = completer.locator(".jp-Completer-item").all_inner_texts()
+        assert any("Order Completed" in o for o in offered), offered
+        assert any("Order Refunded" in o for o in offered), offered
+        page.screenshot(path=str(ARTIFACTS / "completion-jupyterlab.png"))
+        completer.locator(".jp-Completer-item", has_text="Order Refunded").click()
+        expect(editors.nth(3)).to_have_text('%segment_track "Order Refunded"', timeout=30_000)
+        tab_at_end(4)  # the call's options
+        completer.wait_for(state="visible", timeout=30_000)
+        page.keyboard.press("Enter")
+        expect(editors.nth(4)).to_have_text(
+            '%segment_track "Order Completed" --user-id u1 --properties', timeout=30_000
+        )
