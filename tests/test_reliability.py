@@ -413,6 +413,24 @@ def test_outbox_and_collector_files_are_private(tmp_path, dead_url, monkeypatch)
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
 
 
+def test_existing_files_we_write_into_are_made_private(tmp_path, dead_url, monkeypatch):
+    """An outbox or --db file someone created with 0644 holds messages once we write:
+    it (and a leftover -wal) loses group and other access."""
+    box, wal, db = tmp_path / "outbox.sqlite", tmp_path / "outbox.sqlite-wal", tmp_path / "ev.db"
+    for path in (box, wal, db):
+        path.touch()
+        path.chmod(0o644)
+    monkeypatch.setenv("SEGMENT_MAGICS_OUTBOX", str(box))
+    fast_client(dead_url, max_retries=0).track("Kept", user_id="u")
+    from segment_magics import start_collector
+
+    with start_collector(db=db) as running:
+        SegmentClient(endpoint=running.url).track("Stored", user_id="u")
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (box, wal, db)} == {
+        "outbox.sqlite": 0o600, "outbox.sqlite-wal": 0o600, "ev.db": 0o600,
+    }  # fmt: skip
+
+
 def test_an_outbox_written_by_version_0_1_is_read(tmp_path, collector):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:

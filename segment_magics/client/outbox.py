@@ -199,10 +199,9 @@ class Outbox:
         if self._db is not None and self._pid != os.getpid():  # forked: never share a handle
             self._db = None
         if self._db is None:
-            if not self.path.exists():
-                if not create:
-                    return None
-                create_private(self.path)
+            if not create and not self.path.exists():
+                return None
+            create_private(self.path)  # or tighten an existing file to 0600
             db = sqlite3.connect(
                 str(self.path), check_same_thread=False, timeout=30, isolation_level=None
             )
