@@ -106,6 +106,20 @@ def test_undefined_name_is_named_and_nothing_is_sent(ip, collector):
     assert collector.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('%segment_track Viewed --user-id u --properties {"a": 1', "--properties: missing '}'"),
+        ('%segment_track Viewed --user-id u --context={"a": [1}', "--context: unbalanced '}'"),
+        ('%segment_track "Viewed --user-id u', 'unclosed " quote'),
+    ],
+)
+def test_an_unclosed_brace_or_quote_names_its_option_and_sends_nothing(ip, collector, line, words):
+    out = run(ip, line)
+    assert isinstance(out.error, SegmentUsageError) and words in str(out.error)
+    assert collector.count() == 0
+
+
 def test_errors_render_as_one_line_unless_short_errors_is_off(ip):
     out = run(ip, "%segment_track Viewed --user-id $nobody")
     lines = out.error._render_traceback_()

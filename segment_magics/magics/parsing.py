@@ -73,8 +73,19 @@ def _scan_braced(line: str, start: int) -> tuple[str, int]:
 
 
 def tokenize(line: str) -> list[Token]:
-    """Words, quoted strings and balanced brace groups; ``--opt=value`` is split."""
+    """Words, quoted strings and balanced brace groups; ``--opt=value`` is split.
+    An unclosed quote or brace is reported with the option it was meant for."""
     tokens: list[Token] = []
+    try:
+        _tokenize(line, tokens)
+    except SegmentUsageError as exc:
+        if tokens and tokens[-1].is_option:
+            raise SegmentUsageError(f"{tokens[-1].text}: {exc}") from None
+        raise
+    return tokens
+
+
+def _tokenize(line: str, tokens: list[Token]) -> None:
     i = 0
     while i < len(line):
         char = line[i]
@@ -94,7 +105,6 @@ def tokenize(line: str) -> list[Token]:
                 end += 1
             tokens.append(Token(line[i:end], "word"))
             i = end + 1 if end < len(line) and line[end] == "=" else end
-    return tokens
 
 
 class _Parser(argparse.ArgumentParser):
