@@ -2,7 +2,8 @@
 
 Every contender runs in a fresh interpreter against the same local sink (Debian's
 nginx on 127.0.0.1, started and stopped here) with the same 100,000 "Order
-Completed" events. Reported: delivered events/s, CPU seconds, peak RSS above the
+Completed" events, in three alternating rounds; each contender's best run counts,
+so a slow spell of the machine does not decide a ratio. Reported: delivered events/s, CPU seconds, peak RSS above the
 interpreter's baseline, events lost, and the ratios against the targets. Loss and
 duplicates are then checked at 20,000 events with a counting collector, and memory
 with 1,000,000 streamed events.
@@ -243,6 +244,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=N)
     parser.add_argument("--quick", action="store_true", help="10x fewer events (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds; each contender's best run counts")  # fmt: skip
     args = parser.parse_args()
     if args.contender:
         print(json.dumps(CONTENDERS[args.contender](args.url, args.events)))
@@ -251,14 +254,20 @@ def main() -> int:
     scale = 10 if args.quick else 1
     n, loss_n, stream_n = N // scale, LOSS_N // scale, STREAM_N // scale
     figures: dict[str, Any] = {"events": n}
+    rounds = 1 if args.quick else args.rounds
+    figures["rounds"] = rounds
     with NginxSink() as url:
-        print(f"sink: nginx on {url}; {n:,} Order Completed events per contender\n")
-        for name in ("ours_list", "ours_dataframe", "sdk_default", "sdk_unbounded", "lower_bound",
-                     "lower_bound_orjson"):  # fmt: skip
-            figures[name] = run_contender(name, url, n)
-            f = figures[name]
-            print(f"  {name:15s} {f['events_per_s']:>9,.0f} ev/s  cpu {f['cpu_s']:6.2f} s  "
-                  f"rss +{f['peak_rss_above_baseline_mb']:6.1f} MB  lost {f['lost']:>6,}", flush=True)  # fmt: skip
+        print(f"sink: nginx on {url}; {n:,} Order Completed events per contender, "
+              f"{rounds} alternating round(s), the best run of each counts\n")  # fmt: skip
+        for round_number in range(1, rounds + 1):
+            for name in ("ours_list", "ours_dataframe", "sdk_default", "sdk_unbounded",
+                         "lower_bound", "lower_bound_orjson"):  # fmt: skip
+                f = run_contender(name, url, n)
+                if name not in figures or f["events_per_s"] > figures[name]["events_per_s"]:
+                    figures[name] = f
+                print(f"  {round_number} {name:19s} {f['events_per_s']:>9,.0f} ev/s  "
+                      f"cpu {f['cpu_s']:6.2f} s  rss +{f['peak_rss_above_baseline_mb']:6.1f} MB  "
+                      f"lost {f['lost']:>6,}", flush=True)  # fmt: skip
         figures["ours_stream"] = run_contender("ours_stream", url, stream_n)
     figures["loss_check"] = {
         name: count_at_collector(name, loss_n)
