@@ -6,6 +6,9 @@ single-process ``send_many`` from pandas, all to Debian's nginx in the same run.
 - Memory: how much the notebook process grows while the workers send. Rows stay on
   the workers, so the target is under 100 MB for 1,000,000 rows. pandas' growth
   (it holds the frame in the process) is shown next to it.
+
+The three run in two alternating rounds: the fastest run of each counts for speed and
+the largest growth for memory.
 """
 
 from __future__ import annotations
@@ -130,10 +133,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=ROWS)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds: the fastest run of each counts")  # fmt: skip
     args = parser.parse_args()
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"rounds": args.rounds}
     with NginxSink() as url:
-        for name in ("pandas", "spark", "dask"):
+        for name in ("pandas", "spark", "dask") * args.rounds:
             # each in its own process: a JVM or a cluster must not skew the next one
             code = (
                 f"import json, sys; sys.path.insert(0, {str(HERE)!r}); "
@@ -146,10 +151,16 @@ def main() -> int:
             if out.returncode != 0:
                 print(out.stderr[-3000:])
                 return 1
-            figures[name] = json.loads(out.stdout.strip().splitlines()[-1])
-            f = figures[name]
+            f = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{name:<7} {f['seconds']:7.1f} s  {f['events_per_s']:9,.0f} events/s  "
                   f"notebook memory +{f['memory_growth_mb']:6.1f} MB")  # fmt: skip
+            # the fastest run counts for speed, the largest growth for memory
+            best = figures.setdefault(name, f)
+            if f["events_per_s"] > best["events_per_s"]:
+                figures[name] = {**f, "memory_growth_mb": best["memory_growth_mb"]}
+            figures[name]["memory_growth_mb"] = max(
+                f["memory_growth_mb"], figures[name]["memory_growth_mb"]
+            )
     base = figures["pandas"]["events_per_s"]
     ratios = {
         "spark_vs_pandas": figures["spark"]["events_per_s"] / base,
