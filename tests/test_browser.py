@@ -126,6 +126,15 @@ def save_notebook(root: Path, name: str, cells: list[str]) -> str:
     return name
 
 
+def accept_kernel_dialog(page) -> None:
+    """On a loaded machine JupyterLab may ask which kernel to start ("Select Kernel")
+    instead of starting the notebook's own; accept its choice (the notebook's python3)."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() and dialog.first.is_visible():
+        dialog.first.locator(".jp-mod-accept").click()
+        dialog.first.wait_for(state="detached", timeout=30_000)
+
+
 def run_cells(page, count: int) -> None:
     """Shift+Enter through the cells. A request sent while the kernel is still connecting
     can be dropped by the page, so a cell that shows no execution count is run again."""
@@ -135,12 +144,13 @@ def run_cells(page, count: int) -> None:
     for index in range(count):
         prompt = cells.nth(index).locator(".jp-InputPrompt")
         for _attempt in range(6):
-            cells.nth(index).locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
             try:
+                accept_kernel_dialog(page)
+                cells.nth(index).locator(".jp-InputArea-editor").click(timeout=10_000)
+                page.keyboard.press("Shift+Enter")
                 prompt.filter(has_text=re.compile(r"\[\d+\]")).wait_for(timeout=10_000)
                 break
-            except PlaywrightTimeout:
+            except PlaywrightTimeout:  # a dialog in the way, or a dropped request: again
                 continue
         else:
             pytest.fail(f"cell {index + 1} never ran in JupyterLab")
