@@ -461,3 +461,50 @@ def test_expect_100_continue_is_answered(collector):
         sock.sendall(body)
         assert b"200" in sock.recv(1024).split(b"\r\n")[0]
     assert collector.events()[0]["event"] == "Curl"
+
+
+def test_the_store_lets_the_oldest_go_past_its_cap_and_counts_them():
+    from segment_magics.collector.store import EventStore
+
+    store = EventStore(max_bytes=100_000)
+    message = {"type": "track", "event": "E", "userId": "u", "properties": {"x": "y" * 950}}
+    for batch in range(30):
+        pairs = []
+        for n in range(10):
+            m = {**message, "messageId": f"m{batch * 10 + n}"}
+            pairs.append((m, json.dumps(m).encode()))
+        store.add(pairs)
+    kept = store.message_ids()
+    counts = store.counts()
+    assert counts["total"] + counts["trimmed"] == 300 and counts["trimmed"] > 0
+    assert counts["total"] * 1000 <= 100_000  # within the cap
+    newest = {f"m{n}" for n in range(300 - counts["total"], 300)}
+    assert kept == newest  # the oldest went first, the newest are all there
+    store.reset()
+    assert store.counts()["trimmed"] == 0 and store.count() == 0
+
+
+def test_flooding_the_collector_cannot_take_unbounded_memory():
+    """A sender (any web page can post to the ingest routes) fills past --max-mb: the
+    collector keeps the newest within the cap, says how many it let go, and keeps serving."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segment_magics.collector", "--port", str(port), "--max-mb", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_collector(url)
+        rows = [{"type": "track", "event": "Flood", "userId": "u", "messageId": f"f{n}",
+                 "properties": {"blob": "z" * 2000}} for n in range(1500)]  # fmt: skip
+        assert SegmentClient(endpoint=url).send_many(rows, progress=False).accepted == 1500
+        health = requests.get(f"{url}/health", timeout=5).json()
+        assert health["trimmed"] > 0 and health["events"] + health["trimmed"] == 1500
+        assert health["events"] * 2000 < 2**20
+        newest = requests.get(f"{url}/v1/events", params={"limit": 1}, timeout=5).json()
+        assert newest["events"][0]["messageId"] == "f1499"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -116,12 +116,16 @@ def make_server(
     plan: Any = None,
     allow_hosts: tuple[str, ...] = (),
     read_timeout: int = READ_TIMEOUT,
+    max_mb: int | None = None,
 ) -> CollectorServer:
     """A collector server, not yet serving. ``plan`` (a Plan, dict, JSON file or template
     name) gives every event a verdict; ``port=None`` prefers 8787 and takes any free port
-    when 8787 is taken."""
+    when 8787 is taken; ``max_mb`` caps the stored payloads (default 1,024 in memory,
+    none in a ``db`` file), the oldest going first."""
     validator = None if plan is None else PlanValidator(load_plan(plan))
-    app = CollectorApp(store or EventStore(db), validator, hosts=(host, *allow_hosts))
+    if store is None:
+        store = EventStore(db, max_bytes=max_mb * 2**20 if max_mb else None)
+    app = CollectorApp(store, validator, hosts=(host, *allow_hosts))
     if port is None:
         try:
             return CollectorServer(app, host, DEFAULT_PORT, read_timeout)

@@ -33,13 +33,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="also answer to this Host name (besides loopback names and --host)",
     )
+    parser.add_argument(
+        "--max-mb",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="keep at most this many MB of events, letting the oldest go "
+        "(default 1024 in memory, no cap with --db)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        if args.max_mb is not None and args.max_mb < 1:
+            raise ValueError("--max-mb must be at least 1")
         server = make_server(
-            args.host, args.port, args.db, plan=args.plan, allow_hosts=tuple(args.allow_host)
-        )
+            args.host, args.port, args.db, plan=args.plan, allow_hosts=tuple(args.allow_host),
+            max_mb=args.max_mb,
+        )  # fmt: skip
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     url = f"http://{server.host}:{server.port}"

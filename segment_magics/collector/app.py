@@ -149,8 +149,9 @@ class CollectorApp:
                 health: dict[str, Any] = {"status": "ok", "events": counts["total"]}
                 if self.plan is not None:
                     health.update(valid=counts["valid"], invalid=counts["invalid"])
-                if counts["dropped"]:
-                    health["dropped"] = counts["dropped"]
+                for name in ("dropped", "trimmed"):
+                    if counts[name]:
+                        health[name] = counts[name]
                 return _json(200, health)
             if path == "/v1/events":
                 return self._events(environ)

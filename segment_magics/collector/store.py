@@ -37,6 +37,10 @@ CREATE INDEX IF NOT EXISTS events_message_id ON events(message_id);
 # files written by earlier versions lack these columns
 _ADDED_COLUMNS = ("valid INTEGER", "violations TEXT", "dropped TEXT")
 MAX_LIMIT = 10_000
+# An in-memory store keeps at most this many payload bytes; past it the oldest tenth
+# goes, so nothing sent to the collector (a web page on any origin can send) can take
+# all the machine's memory. A 1,000,000-event backfill of typical events fits.
+MEMORY_CAP_BYTES = 1024**3
 
 Verdict = tuple[list[dict[str, str]] | None, str | None]  # (plan violations or None, drop reason)
 
@@ -51,9 +55,15 @@ def _flag(value: str) -> int | None:
 
 
 class EventStore:
-    """Thread-safe append-only event log with filters and paging."""
+    """Thread-safe append-only event log with filters and paging.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    ``max_bytes`` caps the stored payloads (default: 1 GiB in memory, none in a file);
+    when a write goes past it, the oldest events are dropped down to 90 % of the cap
+    and counted in ``trimmed``."""
+
+    def __init__(self, path: str | Path | None = None, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes if max_bytes is not None or path else MEMORY_CAP_BYTES
+        self.trimmed = 0
         if path:
             create_private(Path(path))
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
@@ -66,6 +76,8 @@ class EventStore:
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
+            query = "SELECT COALESCE(SUM(length(payload)), 0) FROM events"
+            self._bytes = int(self._db.execute(query).fetchone()[0])
 
     def add(
         self,
@@ -101,7 +113,24 @@ class EventStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._bytes += sum(len(row[6]) for row in rows)
+            if self.max_bytes and self._bytes > self.max_bytes:
+                self._trim(self.max_bytes)
         return len(rows)
+
+    def _trim(self, cap: int) -> None:
+        """Drop the oldest events until the payloads fit in 90 % of ``cap`` (locked)."""
+        excess = self._bytes - cap * 9 // 10
+        found = self._db.execute(
+            "SELECT id, running FROM (SELECT id, SUM(length(payload)) OVER (ORDER BY id) "
+            "AS running FROM events) WHERE running >= ? ORDER BY id LIMIT 1",
+            (excess,),
+        ).fetchone()
+        if found is None:
+            return
+        cutoff, freed = found
+        self.trimmed += self._db.execute("DELETE FROM events WHERE id <= ?", (cutoff,)).rowcount
+        self._bytes -= int(freed)
 
     def query(
         self,
@@ -135,12 +164,15 @@ class EventStore:
         return count, [_event(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        """total / valid / invalid (plan-checked events) / dropped."""
+        """total / valid / invalid (plan-checked events) / dropped / trimmed (the oldest
+        events let go to stay within ``max_bytes``)."""
         with self._lock:
             total, good, bad, dropped = self._db.execute(
                 "SELECT COUNT(*), SUM(valid = 1), SUM(valid = 0), COUNT(dropped) FROM events"
             ).fetchone()
-        return {"total": total, "valid": good or 0, "invalid": bad or 0, "dropped": dropped or 0}
+            trimmed = self.trimmed
+        return {"total": total, "valid": good or 0, "invalid": bad or 0, "dropped": dropped or 0,
+                "trimmed": trimmed}  # fmt: skip
 
     def count(self) -> int:
         with self._lock:
@@ -159,6 +191,7 @@ class EventStore:
 
     def reset(self) -> int:
         with self._lock, self._db:
+            self._bytes = self.trimmed = 0
             return self._db.execute("DELETE FROM events").rowcount
 
     def close(self) -> None:
