@@ -94,9 +94,10 @@ class CollectorApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
+        ingest = _ingest_route(environ)  # worked out once: it routes and it sets CORS
         try:
             self._guard(environ, method)
-            status, kind, body = self._route(environ, method)
+            status, kind, body = self._route(environ, method, ingest)
         except Rejected as exc:
             status, kind, body = _json(
                 exc.status, {"success": False, "message": exc.message, "code": exc.code}
@@ -109,7 +110,7 @@ class CollectorApp:
                 500, {"success": False, "message": "internal collector error", "code": "internal"}
             )
         headers = [("Content-Type", kind), ("Content-Length", str(len(body)))]
-        if method in {"POST", "OPTIONS"} and _ingest_route(environ) is not None:
+        if method in {"POST", "OPTIONS"} and ingest is not None:
             headers += INGEST_CORS
         if kind.startswith("text/html"):
             headers.append(("Cache-Control", "no-store"))
@@ -135,10 +136,12 @@ class CollectorApp:
                 )
 
     # -- routes -----------------------------------------------------------------------
-    def _route(self, environ: dict[str, Any], method: str) -> tuple[int, str, bytes]:
+    def _route(
+        self, environ: dict[str, Any], method: str, ingest: str | None
+    ) -> tuple[int, str, bytes]:
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
         if method == "POST":
-            return self._ingest(environ, path)
+            return self._ingest(environ, path, ingest)
         if method in {"GET", "HEAD"}:
             if path in {"/", "/index.html"}:
                 counts = self.store.counts()
@@ -157,7 +160,7 @@ class CollectorApp:
                 return self._events(environ)
         if method == "DELETE" and path == "/v1/events":
             return _json(200, {"success": True, "deleted": self.store.reset()})
-        if method == "OPTIONS" and _ingest_route(environ) is not None:
+        if method == "OPTIONS" and ingest is not None:
             return 204, "text/plain", b""  # a browser's preflight: the CORS headers say yes
         if path == "/v1/events" or path in {"/", "/health"} or path.startswith("/v1/"):
             raise Rejected(405, "method_not_allowed", f"{method} is not allowed on {path}")
@@ -179,8 +182,9 @@ class CollectorApp:
         )
         return _json(200, {"count": total, "events": events})
 
-    def _ingest(self, environ: dict[str, Any], path: str) -> tuple[int, str, bytes]:
-        route = _ingest_route(environ)
+    def _ingest(
+        self, environ: dict[str, Any], path: str, route: str | None
+    ) -> tuple[int, str, bytes]:
         raw = self._read_body(environ)  # read before answering, so keep-alive stays in step
         if route is None:
             raise Rejected(404, "not_found", f"no route {path}")
