@@ -16,7 +16,7 @@ from pathlib import Path
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-def create_private(path: Path) -> None:
+def make_private(path: Path) -> None:
     """Create ``path`` (and a missing parent directory) readable by the owner only, or
     take group and other access away from our existing file and its sqlite side files."""
     parent = path.parent

@@ -49,8 +49,9 @@ def assert_arrived_once(collector: Collector, ids: list[str]) -> list[dict[str, 
     return events
 
 
-def six_calls() -> list[tuple[str, dict[str, Any]]]:
-    """One of each call, in the SDKs' shared snake-free field names, each with a known id."""
+def every_call() -> list[tuple[str, dict[str, Any]]]:
+    """Each of the six calls (track twice: one breaks the plan), in the SDKs' camelCase
+    field names."""
     return [
         ("identify", {"userId": "ada", "traits": {"plan": "pro", "born": "1990-01-02"}}),
         ("track", {"userId": "ada", "event": "Order Completed",
@@ -64,6 +65,7 @@ def six_calls() -> list[tuple[str, dict[str, Any]]]:
 
 
 def with_ids(calls: list[tuple[str, dict[str, Any]]], prefix: str) -> list[str]:
+    """Give every call a known messageId, to count on arrival."""
     ids = []
     for n, (_, params) in enumerate(calls):
         params["messageId"] = f"{prefix}-{n}"
@@ -82,7 +84,7 @@ def check_verdicts(events: list[dict[str, Any]], prefix: str) -> None:
 def test_analytics_python_every_call_arrives_once(checking, gzip):
     from segment.analytics import Client
 
-    calls = six_calls()
+    calls = every_call()
     ids = with_ids(calls, f"py-{gzip}")
     errors: list[Exception] = []
     client = Client(SENTINEL_KEY, host=checking.url, gzip=gzip, sync_mode=True, max_retries=0,
@@ -129,7 +131,7 @@ node_sdk = pytest.mark.skipif(
 
 @node_sdk
 def test_analytics_node_every_call_arrives_once_in_batches(checking):
-    calls = six_calls()
+    calls = every_call()
     ids = with_ids(calls, "node")
     requests_made = run_node(checking, calls)
     # seven calls, at most three per batch: three POSTs to /v1/batch with Basic auth

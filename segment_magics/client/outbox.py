@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..private_files import create_private
+from ..private_files import make_private
 
 ENV_VAR = "SEGMENT_MAGICS_OUTBOX"
 State = Literal["in_flight", "pending", "rejected"]
@@ -201,7 +201,7 @@ class Outbox:
         if self._db is None:
             if not create and not self.path.exists():
                 return None
-            create_private(self.path)  # or tighten an existing file to 0600
+            make_private(self.path)  # or tighten an existing file to 0600
             db = sqlite3.connect(
                 str(self.path), check_same_thread=False, timeout=30, isolation_level=None
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
@@ -140,7 +140,9 @@ class PublicApi:
         """Update these rules and add the ones Segment does not have; keep the others."""
         self._write_rules(plan_id, rules, first="PATCH")
 
-    def _write_rules(self, plan_id: str, rules: Sequence[Rule], first: str) -> None:
+    def _write_rules(
+        self, plan_id: str, rules: Sequence[Rule], first: Literal["PUT", "PATCH"]
+    ) -> None:
         path = f"/tracking-plans/{_path(plan_id)}/rules"
         done = 0
         for start in range(0, len(rules), MAX_RULES_PER_WRITE):

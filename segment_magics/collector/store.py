@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..private_files import create_private
+from ..private_files import make_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -65,7 +65,7 @@ class EventStore:
         self.max_bytes = max_bytes if max_bytes is not None or path else MEMORY_CAP_BYTES
         self.trimmed = 0
         if path:
-            create_private(Path(path))
+            make_private(Path(path))
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:

@@ -23,7 +23,7 @@ from ...messages import ColumnMap
 from ...messages.ids import RowIds
 from ...messages.rows import is_dataframe
 from ...plan import Plan, PlanValidator
-from ...private_files import create_private
+from ...private_files import make_private
 from ..bulk import BulkSender, row_builder
 from ..identities import Identities
 from ..keys import WriteKey
@@ -228,7 +228,7 @@ def _spill(
 
     directory = run_directory(config.spill_dir, config.run_id)
     path = directory / f"part-{index:05d}-attempt-{attempt}-{uuid.uuid4().hex[:8]}.jsonl"
-    create_private(path)
+    make_private(path)
     with path.open("wb") as out:
         for (mid, kind, label, row, payload), state, error, status in kept:
             record = {"messageId": mid, "type": kind, "label": label,
