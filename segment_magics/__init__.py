@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import form as _form_layer  # noqa: F401 - loaded first, so `form` below stays the function
 from ._version import __version__
 from .client import BatchResult, BulkResult, History, Result, SegmentClient
 from .collector import Collector, start_collector
 from .errors import SegmentError, ValidationError
+from .messages import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .form.widget import SegmentForm
+    from .widgets.form import SegmentForm
 
 __all__ = [
     "BatchResult",
@@ -51,13 +51,15 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     unload(ipython)
 
 
-def form(kind: str = "track", client: SegmentClient | None = None, **prefill: Any) -> SegmentForm:
+def form(
+    kind: str = DEFAULT_KIND, client: SegmentClient | None = None, **prefill: Any
+) -> SegmentForm:
     """An ipywidgets form for ``kind``, prefilled with ``prefill``.
 
     It sends through ``client`` when given, else through the notebook's shared
     session (loading the extension when needed), like ``%segment_form``.
     """
-    from .form.widget import SegmentForm
+    from .widgets.form import SegmentForm
 
     if client is not None:
         return SegmentForm(client.send, kind, **prefill)

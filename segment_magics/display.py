@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 CellStatus = Literal["ok", "fail"]
+View = Literal["compact", "full"]
+VIEWS: tuple[View, ...] = ("compact", "full")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How an object is shown, chosen where it is displayed and never stored on it:
+    the ``view`` of a result, and the words for a suggested next step (``phrase``
+    turns a remedy into a magic or a method call; None: the object's own words)."""
+
+    view: View = "compact"
+    phrase: Callable[[Any], str] | None = None
+
+
+PLAIN = Style()
 
 CELL_TEXT_LIMIT = 60  # characters of a cell shown in text tables
 
@@ -230,18 +245,24 @@ class Rendered:
     def table(self) -> Table:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def tables(self) -> list[Table]:
+    def tables(self, style: Style = PLAIN) -> list[Table]:
         """Everything shown, in order; most objects have one table."""
         return [self.table()]
 
+    def to_html(self, style: Style = PLAIN) -> str:
+        return "".join(table.to_html() for table in self.tables(style))
+
+    def to_text(self, style: Style = PLAIN) -> str:
+        return "\n\n".join(table.to_text() for table in self.tables(style))
+
     def _repr_html_(self) -> str:
-        return "".join(table.to_html() for table in self.tables())
+        return self.to_html()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
     def __str__(self) -> str:
-        return "\n\n".join(table.to_text() for table in self.tables())
+        return self.to_text()
 
 
 @dataclass(eq=False)

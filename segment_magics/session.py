@@ -13,16 +13,19 @@ import getpass
 import sys
 import uuid
 import weakref
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
 from .client import (
     ENDPOINTS,
     LOCAL_WRITE_KEY,
     TOKEN_ENV_VAR,
     ApiToken,
+    BulkOptions,
     BulkResult,
     History,
     HistoryView,
+    Outcome,
     PublicApi,
     Result,
     SegmentClient,
@@ -35,9 +38,11 @@ from .client import (
 from .collector import Collector, start_collector
 from .display import ConnectionSummary
 from .errors import SegmentError
+from .messages import CALLS
 from .plan import Plan, PlanValidator
 
 LOCAL = "local"
+R = TypeVar("R", bound=Outcome)
 
 
 class ConnectError(SegmentError):
@@ -58,7 +63,6 @@ class SessionConfig(Protocol):
     progress: bool
     display_limit: int
     public_api: str
-    result_view: Any
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -109,6 +113,8 @@ class SegmentSession:
         self._typed_key: WriteKey | None = None
         self._api_token: ApiToken | None = None
         self._client: SegmentClient | None = None
+        # what the UIs of this session produced (their displays phrase its next steps)
+        self.produced: weakref.WeakSet[Outcome] = weakref.WeakSet()
 
     # -- the client ---------------------------------------------------------------
     @property
@@ -183,30 +189,35 @@ class SegmentSession:
     def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
         """One call with this session's settings (dry run, the session's anonymous id)."""
         fallback = self._fallback_id()
+        call = CALLS.get(kind)
         if (
             fallback is not None
-            and kind != "alias"
+            and call is not None
+            and call.takes_anonymous_id
             and fields.get("user_id") is None
             and fields.get("anonymous_id") is None
         ):
             fields["anonymous_id"] = fallback
-        result = self._ready().send(kind, dry_run=self._dry(dry_run), **fields)
-        result.view = self.config.result_view
-        return result
+        return self._made(self._ready().send(kind, dry_run=self._dry(dry_run), **fields))
 
-    def send_many(
-        self, rows: Any, kind: str | None, *, dry_run: bool | None = None, **options: Any
-    ) -> BulkResult:
-        """A bulk send with this session's settings; rows without ids get the session's
-        anonymous id when ``anonymous_id = "session"``."""
-        options.setdefault("progress", self.config.progress)
-        return self._ready().send_many(
-            rows, kind, dry_run=self._dry(dry_run), anonymous_id=self._fallback_id(), **options
+    def send_many(self, rows: Any, options: BulkOptions) -> BulkResult:
+        """A bulk send with this session's settings (dry run; rows without ids get the
+        session's anonymous id when ``anonymous_id = "session"``)."""
+        options = replace(
+            options,
+            dry_run=self._dry(options.dry_run),
+            anonymous_id=options.anonymous_id or self._fallback_id(),
         )
+        return self._made(self._ready().backfill(rows, options))
 
     def retry(self, *, rejected: bool = False) -> BulkResult:
         """Resend what the outbox keeps for the current endpoint (rejected ones on request)."""
-        return self._ready().retry_outbox(progress=self.config.progress, rejected=rejected)
+        client = self._ready()
+        return self._made(client.retry_outbox(progress=self.config.progress, rejected=rejected))
+
+    def _made(self, result: R) -> R:
+        self.produced.add(result)
+        return result
 
     def failed(self, **filters: Any) -> HistoryView:
         """Calls that did not succeed, and what waits in the outbox (also from earlier

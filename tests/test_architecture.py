@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from segment_magics.form.fields import layout, required
 from segment_magics.magics.specs import CALL_SPECS, COLUMN_SUFFIX
 from segment_magics.messages import BODY, CALLS, ColumnMap, build_message
+from segment_magics.messages.calls import RULE_TYPES
 from segment_magics.plan.model import BODY_OF
+from segment_magics.widgets.fields import layout, required
 
 PACKAGE = Path(__file__).resolve().parent.parent / "segment_magics"
 
@@ -26,9 +27,9 @@ ALLOWED = {
     "plan": {"messages", "display", "errors"},
     "client": {"messages", "plan", "display", "errors", "_version", "private_files"},
     "collector": {"messages", "plan", "errors", "_version", "private_files"},
-    "session": {"client", "collector", "display", "plan", "errors"},
-    "form": {"session", "client", "display", "messages", "errors"},
-    "magics": {"session", "client", "display", "messages", "plan", "errors", "form"},
+    "session": {"client", "collector", "display", "plan", "messages", "errors"},
+    "widgets": {"session", "client", "display", "messages", "errors"},
+    "magics": {"session", "client", "display", "messages", "plan", "errors", "widgets"},
 }
 
 
@@ -108,7 +109,7 @@ def test_the_core_never_imports_spark_dask_ipython_or_widgets():
     code = (
         "import sys, segment_magics, segment_magics.client, segment_magics.collector, "
         "segment_magics.plan, segment_magics.session, segment_magics.messages, "
-        "segment_magics.display, segment_magics.form;"
+        "segment_magics.display, segment_magics.widgets;"
         "print(sorted(m for m in ('IPython', 'ipywidgets', 'pyspark', 'dask') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -151,3 +152,46 @@ def test_rows_builders_and_plans_read_the_records(kind):
         fields = {n: "x" for n in call.required if n != name}
         with pytest.raises(Exception, match=call.field(name).wire):
             build_message(kind, **fields)
+
+
+# -- the call records are the only place that names a call --------------------------
+CALL_WORDS = {*CALLS, *(rule for rule in RULE_TYPES if rule != "COMMON")}
+RECORDS = PACKAGE / "messages" / "calls.py"
+
+
+def test_no_module_but_the_call_records_names_a_call_kind():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == RECORDS:
+            continue
+        tree = ast.parse(path.read_text())
+        exported = {  # the names in __all__ are names, not calls
+            id(n)
+            for a in ast.walk(tree)
+            if isinstance(a, ast.Assign)
+            and any(getattr(t, "id", "") == "__all__" for t in a.targets)
+            for n in ast.walk(a.value)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and node.value in CALL_WORDS
+                and id(node) not in exported
+            ):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value!r}")
+    assert found == []
+
+
+def test_the_literal_check_would_catch_a_call_kind(tmp_path):
+    sample = ast.parse('if kind == "alias":\n    pass\nRULE = "TRACK"')
+    caught = [n.value for n in ast.walk(sample) if isinstance(n, ast.Constant)]
+    assert set(caught) & CALL_WORDS == {"alias", "TRACK"}
+
+
+def test_no_package_file_is_over_500_lines():
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert long == {}

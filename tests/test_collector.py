@@ -170,7 +170,7 @@ def test_python_m_collector_serves_and_shows_the_event(cli_collector):
     ("path", "body", "reason"),
     [
         ("/v1/track", {"event": "E"}, "no userId or anonymousId"),
-        ("/v1/track", {"userId": "u"}, "track without an event name"),
+        ("/v1/track", {"userId": "u"}, "track without event"),
         ("/v1/group", {"userId": "u"}, "group without groupId"),
         ("/v1/alias", {"userId": "u"}, "alias without previousId"),
         ("/v1/track", {"userId": "u", "event": "E", "messageId": "m" * 101},

@@ -214,5 +214,5 @@ def test_tab_completes_options_plan_events_keys_and_variables(ip):
     assert "ecommerce" in complete(ip, "%segment_plan load eco")
     assert complete(ip, "%segment_connect lo") == ["local"]
     assert complete(ip, "%segment_form identify --em") == ["--email"]
-    assert complete(ip, "%segment_form --user-id u1 --pro") == ["--properties"]
+    assert complete(ip, "%segment_form --user-id u1 --prop") == ["--properties"]
     assert "count" in complete(ip, "cou")  # ordinary Python completion is untouched

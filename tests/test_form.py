@@ -8,8 +8,8 @@ from conftest import SENTINEL_KEY, run
 
 import segment_magics
 from segment_magics import SegmentClient
-from segment_magics.form import SegmentForm
-from segment_magics.form.fields import layout
+from segment_magics.widgets import SegmentForm
+from segment_magics.widgets.fields import layout
 
 EXPECTED_LABELS = {
     "track": ["Event *", "UserId", "AnonymousId", "Properties"],
@@ -187,7 +187,7 @@ def test_write_key_never_enters_widget_state(collector, monkeypatch):
 
 # -- issue 12 ----------------------------------------------------------------------------
 def test_the_form_is_a_widget_that_fits_in_other_layouts(form, collector):
-    assert isinstance(form, w.VBox) and form.widget is form
+    assert isinstance(form, w.VBox) and not hasattr(form, "widget")
     tabs = w.Tab(children=[form, w.HTML("other")])
     assert tabs.children[0] is form
     form.inputs["event"].value = "Inside A Tab"

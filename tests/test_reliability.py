@@ -69,7 +69,7 @@ def test_resent_message_keeps_its_original_timestamp(dead_url, collector, outbox
 
 
 def test_the_form_dates_its_calls_too(collector):
-    from segment_magics.form import SegmentForm
+    from segment_magics.widgets import SegmentForm
 
     form = SegmentForm(SegmentClient(endpoint=collector.url).send, "page", name="Home")
     result = form.send()

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..display import Cell, Table, plural
-from .result import OK, Result
+from ..display import PLAIN, Cell, Style, Table, plural
+from .result import OK, Outcome
 
 PROBLEMS_SHOWN = 10
 
@@ -25,7 +25,7 @@ class Problem:
 
 
 @dataclass(eq=False, repr=False)
-class BulkResult(Result):
+class BulkResult(Outcome):
     """Summary of a bulk send; ``problems`` lists every row that did not go out.
 
     Every row read ends in exactly one count: ``accepted`` (acknowledged by the
@@ -36,19 +36,18 @@ class BulkResult(Result):
 
     rows_read: int = 0
     rows_total: int | None = None
-    sent: bool = False
     messages_sent: int = 0
     accepted: int = 0
     invalid: int = 0
     failed: int = 0
     rejected: int = 0
     skipped: int = 0
+    unsent: int = 0  # read and valid, but neither sent nor kept: the outbox failed
     retried: int = 0
     dated: int = 0  # rows without a timestamp: dated when read
     plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
     missing_ids: int = 0  # rows refused for having neither a userId nor an anonymousId
     anonymized: int = 0  # rows sent with a generated anonymousId (anonymous=True)
-    interrupted: bool = False
     run_id: str = ""
     resumed: bool = False
     waiting_elsewhere: int = 0  # resend: messages that wait for other endpoints or as rejected
@@ -61,7 +60,7 @@ class BulkResult(Result):
 
     @property
     def ok(self) -> bool:
-        troubles = self.invalid or self.failed or self.rejected or self.interrupted
+        troubles = self.invalid or self.failed or self.rejected or self.unsent or self.interrupted
         return not troubles and self.status_code == OK
 
     @property
@@ -133,14 +132,22 @@ class BulkResult(Result):
                 if self.type == "resend" and not self.rows_read
                 else ("all rows delivered")
             )
+        if self.unsent:
+            return "stopped: the outbox could not be written"
         if self.interrupted:
             return "interrupted: every row read is acknowledged or in the outbox"
         return "not everything was delivered"
 
-    def compact_table(self) -> Table:
-        return self.table()  # already a summary of counts
+    def __repr__(self) -> str:
+        return (
+            f"<BulkResult {self.type} {self.label!r} StatusCode={self.status_code} "
+            f"accepted={self.accepted:,} ok={self.ok}>"
+        )
 
-    def table(self) -> Table:
+    def tables(self, style: Style = PLAIN) -> list[Table]:
+        return [self.table(style)]  # already a summary of counts, in either view
+
+    def table(self, style: Style = PLAIN) -> Table:
         mark = "✓" if self.ok else "✗"
         read = f"{self.rows_read:,}"
         if self.rows_total is not None and self.rows_total != self.rows_read:
@@ -158,6 +165,7 @@ class BulkResult(Result):
             ("In the outbox (failed)", self.failed),
             ("Rejected (kept)", self.rejected),
             ("Invalid (not sent)", self.invalid),
+            ("Not sent (outbox failed)", self.unsent),
             ("Never read", self.not_read if self.interrupted else 0),
         ):
             if count or label.startswith(("In the outbox", "Invalid")):
@@ -182,23 +190,17 @@ class BulkResult(Result):
                 [
                     "Interrupted",
                     Cell(
-                        f"Ctrl-C after {self.rows_read:,} rows; continue with the same run id "
-                        f"(--run-id {self.run_id}), which sends the same messageIds",
+                        f"Ctrl-C after {self.rows_read:,} rows; the same run id sends the "
+                        "same messageIds",
                         status="fail",
                     ),
                 ]
             )
         if self.failed or self.rejected:
-            rows.append(
-                [
-                    "Outbox",
-                    f"{self.outbox_path} (resend with %segment_retry or client.retry_outbox())",
-                ]
-            )
+            rows.append(["Outbox", self.outbox_path])
         if self.waiting_elsewhere:
-            rows.append(
-                ["Also waiting", f"{self.waiting_elsewhere:,} (see %segment_history --failed)"]
-            )
+            rows.append(["Also waiting", f"{self.waiting_elsewhere:,} (for other endpoints)"])
+        rows.extend(self._next_rows(style))
         if self.endpoint:
             rows.append(["Endpoint", self.endpoint])
         for problem in self.problems[:PROBLEMS_SHOWN]:
@@ -208,8 +210,7 @@ class BulkResult(Result):
         notes = []
         if self.missing_ids:
             notes.append(
-                f"{plural(self.missing_ids, 'row')} had no userId or anonymousId: not sent; "
-                "--anonymous (anonymous=True) sends them with generated anonymousIds"
+                f"{plural(self.missing_ids, 'row')} had no userId or anonymousId: not sent"
             )
         if self.anonymized:
             notes.append(

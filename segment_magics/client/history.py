@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..display import Cell, CellStatus, Rendered, Table, plural
-from .result import Result
+from .result import Outcome, Result
 
 COLUMNS = (
     "time", "type", "event/name", "userId/anonymousId", "StatusCode",
@@ -17,7 +17,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _row(result: Result) -> dict[str, Any]:
+def message_id_of(result: Outcome) -> str:
+    return (result.message_id or "") if isinstance(result, Result) else ""
+
+
+def _row(result: Outcome) -> dict[str, Any]:
     return {
         "time": result.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         "type": result.type + (" (dry run)" if result.dry_run else ""),
@@ -26,7 +30,7 @@ def _row(result: Result) -> dict[str, Any]:
         "StatusCode": result.status_code,
         "OriginalStatusCode": result.original_status_code,
         "ErrorMessage": result.error_message,
-        "messageId": result.message_id or "",
+        "messageId": message_id_of(result),
         "plan": result.verdict,
     }
 
@@ -42,17 +46,17 @@ class History:
     """A bounded, thread-safe log of Results."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
-        self._items: deque[Result] = deque(maxlen=maxlen)
+        self._items: deque[Outcome] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
 
-    def record(self, result: Result) -> None:
+    def record(self, result: Outcome) -> None:
         with self._lock:
             self._items.append(result)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self) -> Iterator[Result]:
+    def __iter__(self) -> Iterator[Outcome]:
         """Newest first."""
         with self._lock:
             items = list(self._items)
@@ -70,13 +74,13 @@ class History:
         event: str | None = None,
         limit: int | None = None,
         display_limit: int = 20,
-        extra: Iterable[Result] = (),
+        extra: Iterable[Outcome] = (),
     ) -> HistoryView:
         """Newest first, filtered; ``extra`` adds results kept elsewhere (the outbox)
         that are not already in the history, after them."""
         recorded = list(self)
-        seen = {r.message_id for r in recorded if r.message_id}
-        candidates = recorded + [r for r in extra if r.message_id not in seen]
+        seen = {message_id_of(r) for r in recorded} - {""}
+        candidates = recorded + [r for r in extra if message_id_of(r) not in seen]
         chosen = [
             r
             for r in candidates
@@ -93,16 +97,16 @@ class History:
 class HistoryView(Rendered):
     """A selection of the history: a table, a list of Results, or a DataFrame."""
 
-    results: list[Result]
+    results: list[Outcome]
     display_limit: int = 20
 
     def __len__(self) -> int:
         return len(self.results)
 
-    def __iter__(self) -> Iterator[Result]:
+    def __iter__(self) -> Iterator[Outcome]:
         return iter(self.results)
 
-    def __getitem__(self, index: int) -> Result:
+    def __getitem__(self, index: int) -> Outcome:
         return self.results[index]
 
     def records(self) -> list[dict[str, Any]]:

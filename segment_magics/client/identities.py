@@ -15,16 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
-from ..messages import ColumnMap, is_missing
+from ..messages import ColumnMap, call_of, is_missing
 from ..messages.ids import RowIds
 from ..messages.rows import is_dataframe
 
 ID_FIELDS = ("user_id", "anonymous_id")
 _WIRE_IDS = ("userId", "anonymousId", "user_id", "anonymous_id")
-HOW_TO_FIX = (
-    "name the column that holds one (--user-id-col COLUMN, or columns={'user_id': COLUMN} "
-    "in Python), or send such rows with a generated anonymousId (--anonymous, anonymous=True)"
-)
+HOW_TO_FIX = "name the column that holds one, or send such rows with generated anonymousIds"
 
 
 class MissingIds(ValidationError):
@@ -49,7 +46,7 @@ class Identities:
 
     def fill(self, args: dict[str, Any], position: int) -> None:
         """Give ``args`` (call arguments) an anonymousId if it needs one, or refuse."""
-        if args.get("user_id") or args.get("anonymous_id"):
+        if given(args.get("user_id")) or given(args.get("anonymous_id")):
             return
         if self.fallback is not None:
             args["anonymous_id"] = self.fallback
@@ -60,10 +57,22 @@ class Identities:
             raise MissingIds
 
 
+def given(value: Any) -> bool:
+    """An id is given unless it is missing or blank (0 is an id)."""
+    if value is None or is_missing(value):
+        return False
+    return not (isinstance(value, str) and not value.strip())
+
+
+def _needs_no_id(kind: object) -> bool:
+    """Calls that identify nobody by userId/anonymousId (alias: previousId and userId)."""
+    call = call_of(kind)
+    return call is not None and not call.takes_anonymous_id
+
+
 def _has_id(row: Any) -> bool:
     return isinstance(row, Mapping) and (
-        row.get("type") == "alias"
-        or any(not is_missing(row.get(k)) for k in _WIRE_IDS if row.get(k))
+        _needs_no_id(row.get("type")) or any(given(row.get(k)) for k in _WIRE_IDS)
     )
 
 
@@ -73,7 +82,7 @@ def refusal(
     """Why the run cannot start (no row can have an id), or None. DataFrames are
     checked by column, lists until the first row with an id; iterators are read
     lazily, so their rows are refused one by one instead."""
-    if kind == "alias" or any(defaults.get(name) for name in ID_FIELDS):
+    if _needs_no_id(kind) or any(given(defaults.get(name)) for name in ID_FIELDS):
         return None
     if is_dataframe(rows):
         names = [str(c) for c in rows.columns]
@@ -90,7 +99,7 @@ def refusal(
         if any(_has_id(row) for row in rows):
             return None
     elif any(
-        isinstance(row, Mapping) and any(mapping.arguments(row).get(n) for n in ID_FIELDS)
+        isinstance(row, Mapping) and any(given(mapping.arguments(row).get(n)) for n in ID_FIELDS)
         for row in rows
     ):
         return None
@@ -112,7 +121,7 @@ def columns_refusal(
 ) -> str | None:
     """Why no row of a table with these columns can have an id, or None (for frames
     whose values stay on workers, the columns are all that is checked up front)."""
-    if kind == "alias" or any(defaults.get(name) for name in ID_FIELDS):
+    if _needs_no_id(kind) or any(given(defaults.get(name)) for name in ID_FIELDS):
         return None
     if _id_columns(names, mapping):
         return None

@@ -29,20 +29,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..private_files import make_private
+from .outbox_contract import Entry, OutboxUnavailable, Pending, Run, State
+from .owners import current_owner, owner_alive
 
 ENV_VAR = "SEGMENT_MAGICS_OUTBOX"
-State = Literal["in_flight", "pending", "rejected"]
-STALE_CLAIM_SECONDS = 3600.0  # a claim by a process on another host counts as alive this long
+BUSY_SECONDS = 10.0  # how long a write waits for another process's lock on the file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -84,8 +83,6 @@ CREATE TABLE IF NOT EXISTS ranges (
 """
 _COLUMNS = "message_id, endpoint, type, label, row, payload, state, error, status, kept_at, run_id"
 
-Entry = tuple[str, str, str, Any, bytes]  # message_id, type, label, row label, payload
-
 
 def default_outbox_path() -> Path:
     explicit = os.environ.get(ENV_VAR)
@@ -99,82 +96,28 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-# -- which process owns a claim -----------------------------------------------------
-def _start_time(pid: int) -> str:
-    """When a process started (Linux: clock ticks since boot), to tell reused pids apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-        return stat.rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return ""
+_REASONS = (  # sqlite's words -> what a person can act on
+    ("disk is full", "the disk is full"),
+    ("database is locked", "another process holds its lock"),
+    ("not a database", "it is not an outbox (a corrupt or foreign file)"),
+    ("malformed", "the file is corrupt"),
+    ("readonly", "it is read-only"),
+    ("unable to open", "it cannot be created or opened there"),
+    ("disk i/o error", "the disk refused the write"),
+)
 
 
-HOST = socket.gethostname()
-OWNER = f"{HOST}:{os.getpid()}:{_start_time(os.getpid())}"
-
-
-def current_owner() -> str:
-    """This process (recomputed after a fork, so a child never inherits its parent's claims)."""
-    global OWNER
-    if not OWNER.startswith(f"{HOST}:{os.getpid()}:"):
-        OWNER = f"{HOST}:{os.getpid()}:{_start_time(os.getpid())}"
-    return OWNER
-
-
-def owner_alive(owner: str | None, claimed_at: float | None) -> bool:
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text, _, started = rest.partition(":")
-    if host != HOST:
-        return claimed_at is not None and time.time() - claimed_at < STALE_CLAIM_SECONDS
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return not started or _start_time(pid) == started
-
-
-# -- records ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Pending:
-    """One message as kept in the outbox."""
-
-    message_id: str
-    endpoint: str
-    type: str
-    label: str
-    row: str
-    payload: bytes
-    state: str
-    error: str
-    status: int | None
-    failed_at: str
-    run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Run:
-    """A bulk run as the ledger knows it."""
-
-    run_id: str
-    endpoint: str
-    kind: str
-    label: str
-    owner: str | None
-    started_at: str
-    finished_at: str | None
-    rows_total: int | None
-    rows_read: int  # rows up to here were read before the last batch left
-    in_flight: tuple[tuple[int, int, str | None], ...] = ()  # (first, stop, dated_at) ranges
-    next_seq: int = 0  # batch numbers of a resumed run continue here
-
-    @property
-    def finished(self) -> bool:
-        return self.finished_at is not None
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    lowered = text.lower()
+    for words, reason in _REASONS:
+        if words in lowered:
+            return reason
+    if isinstance(exc, PermissionError):
+        return "no permission to write there"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return text[:120] or type(exc).__name__
 
 
 class Outbox:
@@ -203,36 +146,59 @@ class Outbox:
                 return None
             make_private(self.path)  # or tighten an existing file to 0600
             db = sqlite3.connect(
-                str(self.path), check_same_thread=False, timeout=30, isolation_level=None
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-            _migrate(db)
+                str(self.path), check_same_thread=False, timeout=BUSY_SECONDS,
+                isolation_level=None,
+            )  # fmt: skip
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                _migrate(db)
+            except BaseException:
+                db.close()
+                raise
             self._db, self._pid = db, os.getpid()
         return self._db
+
+    def _unavailable(self, exc: BaseException) -> OutboxUnavailable:
+        """One error for every way the file can fail us; the next call reconnects."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        return OutboxUnavailable(self.shown_path, _reason(exc))
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction that takes the database lock up front (two kernels
-        claiming at once serialize here instead of failing half-way)."""
+        claiming at once serialize here instead of failing half-way). Any failure of
+        the file is an :class:`OutboxUnavailable`; nothing half-written stays."""
         with self._lock:
-            db = self._connect(create=True)
-            assert db is not None
-            db.execute("BEGIN IMMEDIATE")
+            try:
+                db = self._connect(create=True)
+                assert db is not None
+                db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, OSError) as exc:
+                raise self._unavailable(exc) from None
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error | OSError):
+                    raise self._unavailable(exc) from None
                 raise
-            db.execute("COMMIT")
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            db = self._connect(create=False)
-            if db is None:
-                return []
-            return db.execute(sql, args).fetchall()
+            try:
+                db = self._connect(create=False)
+                if db is None:
+                    return []
+                return db.execute(sql, args).fetchall()
+            except (sqlite3.Error, OSError) as exc:
+                raise self._unavailable(exc) from None
 
     # -- messages -------------------------------------------------------------------
     def keep(
@@ -251,9 +217,9 @@ class Outbox:
         owner = current_owner() if state == "in_flight" else None
         claimed = time.time() if owner else None
         rows = [
-            (mid, endpoint, kind, label, str(row), payload, state, owner, error, status, run_id,
-             now, claimed)
-            for mid, kind, label, row, payload in entries
+            (e.message_id, endpoint, e.type, e.label, str(e.row), e.payload, state, owner, error,
+             status, run_id, now, claimed)
+            for e in entries
         ]  # fmt: skip
         if not rows:
             return 0
@@ -410,10 +376,18 @@ class Outbox:
         ]
 
     def range_ahead(
-        self, run_id: str, seq: int, first_row: int, stop_row: int, dated_at: str | None
+        self,
+        run_id: str,
+        seq: int,
+        first_row: int,
+        stop_row: int,
+        dated_at: str | None,
+        settled: Sequence[int] = (),
     ) -> None:
-        """Before a batch leaves: rows first..stop may be in flight; reading got to stop."""
+        """Before a batch leaves: rows first..stop may be in flight; reading got to stop.
+        ``settled``: batches acknowledged since the last call, noted in the same write."""
         with self._write() as db:
+            _strike(db, run_id, settled)
             db.execute(
                 "INSERT OR REPLACE INTO ranges VALUES (?, ?, ?, ?, ?)",
                 (run_id, seq, first_row, stop_row, dated_at),
@@ -442,16 +416,17 @@ class Outbox:
                     "payload, state, error, status, run_id, kept_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (mid, endpoint, kind, label, str(row), payload, state, error, status,
-                         run_id, now)
-                        for mid, kind, label, row, payload in kept
+                        (e.message_id, endpoint, e.type, e.label, str(e.row), e.payload, state,
+                         error, status, run_id, now)
+                        for e in kept
                     ],
                 )  # fmt: skip
-            db.execute("DELETE FROM ranges WHERE run_id = ? AND seq = ?", (run_id, seq))
+            _strike(db, run_id, (seq,))
 
-    def pause_run(self, run_id: str, rows_read: int) -> None:
+    def pause_run(self, run_id: str, rows_read: int, settled: Sequence[int] = ()) -> None:
         """Ctrl-C: every row read is settled; the rest can follow with the same run id."""
         with self._write() as db:
+            _strike(db, run_id, settled)
             db.execute(
                 "UPDATE runs SET rows_read = MAX(rows_read, ?), owner = NULL WHERE run_id = ?",
                 (rows_read, run_id),
@@ -473,7 +448,18 @@ class Outbox:
                 self._db = None
 
     def __repr__(self) -> str:
-        return f"<Outbox {self.path.name} ({self.count()} waiting)>"
+        try:
+            waiting = f"{self.count()} waiting"
+        except OutboxUnavailable as exc:
+            waiting = exc.reason
+        return f"<Outbox {self.path.name} ({waiting})>"
+
+
+def _strike(db: sqlite3.Connection, run_id: str, seqs: Sequence[int]) -> None:
+    """Acknowledged (or settled) batches leave the ledger."""
+    db.executemany(
+        "DELETE FROM ranges WHERE run_id = ? AND seq = ?", [(run_id, seq) for seq in seqs]
+    )
 
 
 def _pending(fields: list[Any]) -> Pending:

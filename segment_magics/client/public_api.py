@@ -13,7 +13,6 @@ honouring ``Retry-After`` (the rules list allows 20 requests a minute).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
@@ -185,10 +184,9 @@ class PublicApi:
         if body is not None:
             payload = orjson.dumps(body)
             headers["Content-Type"] = MEDIA_TYPE
-        started = time.monotonic()
-        attempt = 0
+        retry = self._retry.start()
         while True:
-            attempt += 1
+            retry.begin()
             try:
                 response = self._http.request(method, url, body=payload, headers=headers)
             except urllib3.exceptions.HTTPError as exc:
@@ -201,11 +199,10 @@ class PublicApi:
                 if not is_retryable_status(response.status):
                     raise failure
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            wait = self._retry.wait(attempt, retry_after)
-            spent = time.monotonic() - started
-            if attempt > self._retry.max_retries or spent + wait > self._retry.total_budget:
+            wait, gave_up = retry.next_wait(retry_after)
+            if gave_up:
                 raise failure
-            time.sleep(wait)
+            retry.sleep(wait)
 
     def _error(self, text: str, status: int | None = None) -> PublicApiError:
         """An error in Segment's words, with the token cut out should a server echo it."""

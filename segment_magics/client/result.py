@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from ..display import Cell, CellStatus, Rendered, Section, Table, plural, pretty_json
+from ..display import PLAIN, Cell, CellStatus, Rendered, Section, Style, Table, plural, pretty_json
 from ..messages import CALLS, message_label
 from ..plan import Violation, violation_table
+from .remedies import Remedy, next_steps
 
 OK = 200
 VALIDATION_ERROR = -1
 SYSTEM_ERROR = 500
 COMPACT_VIOLATIONS = 10  # violations listed in the compact view
 
-ResultView = Literal["compact", "full"]
-RESULT_VIEWS: tuple[ResultView, ...] = ("compact", "full")
-
 
 @dataclass(eq=False)
-class Result(Rendered):
-    """What happened to one call.
+class Outcome(Rendered):
+    """What a call or a run came to: the node spec's five fields and what to do next.
 
     ``status_code`` is 200 when the API answered (check ``error_message`` for a 4xx),
-    -1 for a validation error (nothing went on the wire) and 500 for a network
-    failure or 429/5xx after the retries ran out.
+    -1 for a validation error (nothing went on the wire) and 500 for a system error:
+    a network failure, 429/5xx after the retries ran out, an outbox that cannot be
+    written. ``remedies`` name the next step; each UI phrases them its own way.
     """
 
     type: str
@@ -34,21 +33,16 @@ class Result(Rendered):
     original_status_code: int = 0
     response_body: dict[str, Any] = field(default_factory=dict)
     error_message: str = ""
-    message: dict[str, Any] | None = None
-    message_id: str | None = None
+    error_field: str | None = None
     warnings: tuple[str, ...] = ()
     dry_run: bool = False
-    attempts: int = 0
     elapsed: float = 0.0
     endpoint: str = ""
-    error_field: str | None = None
-    violations: tuple[Violation, ...] = ()
     plan_checked: bool = False
     interrupted: bool = False  # Ctrl-C before the server answered (kept in the outbox)
     context_label: str = ""  # the event/name of a call whose message could not be built
-    context_user: str = ""  # ... and its user
+    remedies: tuple[Remedy, ...] = ()
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    view: ResultView = "compact"  # how it shows: one compact block, or every field
 
     @property
     def ok(self) -> bool:
@@ -56,6 +50,48 @@ class Result(Rendered):
         if self.status_code != OK or self.error_message:
             return False
         return self.dry_run or 200 <= self.original_status_code < 300
+
+    def to_dict(self) -> dict[str, Any]:
+        """The node spec's output contract, exactly these five keys."""
+        return {
+            "Sent": self.sent,
+            "ResponseBody": self.response_body,
+            "OriginalStatusCode": self.original_status_code,
+            "StatusCode": self.status_code,
+            "ErrorMessage": self.error_message,
+        }
+
+    @property
+    def label(self) -> str:
+        """What a person calls this call or run (its event, name, ...)."""
+        return self.context_label
+
+    @property
+    def who(self) -> str:
+        return ""
+
+    @property
+    def verdict(self) -> str:
+        """The tracking plan's word ("" when no plan checked it)."""
+        return ""
+
+    def next_steps(self, style: Style = PLAIN) -> list[str]:
+        """The remedies in the words of whoever shows them."""
+        return next_steps(self.remedies, style.phrase)
+
+    def _next_rows(self, style: Style) -> list[list[Any]]:
+        return [["Next step", step] for step in self.next_steps(style)]
+
+
+@dataclass(eq=False)
+class Result(Outcome):
+    """What happened to one call."""
+
+    message: dict[str, Any] | None = None
+    message_id: str | None = None
+    attempts: int = 0
+    violations: tuple[Violation, ...] = ()
+    context_user: str = ""  # the user of a call whose message could not be built
 
     @property
     def verdict(self) -> str:
@@ -65,18 +101,18 @@ class Result(Rendered):
         count = len(self.violations)
         return "valid" if not count else f"{count} violation{'s' if count > 1 else ''}"
 
-    def tables(self) -> list[Table]:
-        if self.view == "compact":
-            return [self.compact_table()]
-        tables = [self.table()]
+    def tables(self, style: Style = PLAIN) -> list[Table]:
+        if style.view == "compact":
+            return [self.compact_table(style)]
+        tables = [self.table(style)]
         if self.violations:
             tables.append(violation_table(list(self.violations), "Tracking plan violations"))
         return tables
 
-    def compact_table(self) -> Table:
+    def compact_table(self, style: Style = PLAIN) -> Table:
         """What a notebook shows by default: the outcome, then what needs attention
         (errors, warnings, plan violations), then who and what; the payload folded."""
-        rows = [self._outcome_row(), *self._attention_rows()]
+        rows = [self._outcome_row(), *self._attention_rows(style)]
         if self.plan_checked:
             rows.extend(
                 ["", Cell(f"{v.field}: {v.detail} ({v.kind})", status="fail")]
@@ -113,16 +149,6 @@ class Result(Rendered):
         msg = self.message or {}
         return str(msg.get("userId") or msg.get("anonymousId") or "") or self.context_user
 
-    def to_dict(self) -> dict[str, Any]:
-        """The node spec's output contract, exactly these five keys."""
-        return {
-            "Sent": self.sent,
-            "ResponseBody": self.response_body,
-            "OriginalStatusCode": self.original_status_code,
-            "StatusCode": self.status_code,
-            "ErrorMessage": self.error_message,
-        }
-
     @property
     def outcome(self) -> str:
         if self.ok:
@@ -143,24 +169,26 @@ class Result(Rendered):
         mark = "✓" if self.ok else "✗"
         return ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")]
 
-    def _attention_rows(self) -> list[list[Any]]:
-        """The error, the warnings and the plan's verdict: what both views show first."""
+    def _attention_rows(self, style: Style) -> list[list[Any]]:
+        """The error, the warnings, the next steps and the plan's verdict: what both
+        views show first."""
         rows: list[list[Any]] = []
         if self.error_message:
             rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
         rows.extend(["Warning", w] for w in self.warnings)
+        rows.extend(self._next_rows(style))
         if self.plan_checked:
             status: CellStatus = "ok" if not self.violations else "fail"
             rows.append(["Tracking plan", Cell(self.verdict, status=status)])
         return rows
 
-    def table(self) -> Table:
+    def table(self, style: Style = PLAIN) -> Table:
         rows: list[list[Any]] = [
             self._outcome_row(),
             ["StatusCode", self.status_code],
             ["OriginalStatusCode", self.original_status_code],
             ["Sent", self.sent],
-            *self._attention_rows(),
+            *self._attention_rows(style),
         ]
         if self.message_id:
             rows.append(["messageId", self.message_id])
@@ -187,11 +215,11 @@ class BatchResult(Result):
     def label(self) -> str:
         return plural(len(self.results), "message")
 
-    def compact_table(self) -> Table:
-        return self.table()  # already a summary: one row per count, no payloads
+    def tables(self, style: Style = PLAIN) -> list[Table]:
+        return [self.table(style)]  # already a summary: one row per count, no payloads
 
-    def table(self) -> Table:
-        base = super().table()
+    def table(self, style: Style = PLAIN) -> Table:
+        base = super().table(style)
         ok = sum(r.ok for r in self.results)
         rows = [row for row in base.rows if row[0] != "Payload"]
         rows.insert(1, ["Messages", f"{len(self.results)} ({ok} ok, {len(self.results) - ok} not)"])
@@ -202,4 +230,4 @@ class BatchResult(Result):
 def _label_name(kind: str) -> str:
     """What the label is called for this call: Event, Name, GroupId, PreviousId."""
     call = CALLS.get(kind)
-    return call.field(call.positional[0]).label if call is not None else "Name"
+    return call.field(call.label).label if call is not None and call.label else "Name"

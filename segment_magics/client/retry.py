@@ -6,8 +6,15 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 NEVER_RETRIED_5XX = frozenset({501, 505})
+
+
+class Cancellable(Protocol):
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as the operation is cancelled."""
+        ...
 
 
 def is_retryable_status(status: int) -> bool:
@@ -56,3 +63,47 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
         return self.backoff(retry_number)
+
+    def start(self) -> RetryState:
+        """The state of one request's retries under this policy."""
+        return RetryState(self)
+
+
+class RetryState:
+    """One request's way through its retries: count the attempts, say how long to wait
+    before the next one, and when to give up (after ``max_retries``, or when the next
+    wait would pass the time budget). Transport and the Public API both run on it."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.attempts = 0
+        self.started = time.monotonic()
+
+    def begin(self) -> int:
+        """Count the attempt about to be made; returns its number (1 for the first)."""
+        self.attempts += 1
+        return self.attempts
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def next_wait(self, retry_after: float | None = None) -> tuple[float, str]:
+        """(seconds to wait before the next attempt, "") or (0, why we give up)."""
+        policy = self.policy
+        if self.attempts > policy.max_retries:
+            return 0.0, f"gave up after {self.attempts} attempts"
+        wait = policy.wait(self.attempts, retry_after)
+        if self.elapsed + wait > policy.total_budget:
+            return 0.0, (
+                f"gave up after {self.attempts} attempts "
+                f"(next wait {wait:.1f} s would pass the {policy.total_budget:g} s budget)"
+            )
+        return wait, ""
+
+    def sleep(self, seconds: float, cancel: Cancellable | None = None) -> bool:
+        """Wait before the next attempt; True (at once) when ``cancel`` fires."""
+        if cancel is not None:
+            return cancel.wait(seconds)
+        time.sleep(seconds)
+        return False

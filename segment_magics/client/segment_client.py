@@ -2,57 +2,52 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
-import sqlite3
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 from ..errors import PlanWarning, ValidationError
-from ..messages import Built, ColumnMap, build_from_segment_dict, build_message, message_label
-from ..messages.ids import RowIds, new_run_id
-from ..messages.rows import is_dataframe
-from ..plan import PlanSource, PlanValidator, Violation, load_plan
-from .bulk import (
-    BulkSender,
-    Resume,
-    _reason,
-    pack_batches,
-    row_builder,
-    segment_dict_builder,
-    stored_builder,
+from ..messages import (
+    ALIAS,
+    CALLS,
+    GROUP,
+    IDENTIFY,
+    PAGE,
+    SCREEN,
+    TRACK,
+    Built,
+    build_from_segment_dict,
+    build_message,
+    message_label,
 )
+from ..plan import PlanSource, PlanValidator, Violation, load_plan
+from .backfill import resend, send_rows
+from .bulk_options import BulkOptions
+from .bulk_outcome import reason_of
 from .bulk_result import BulkResult
-from .deadline import Cancel
-from .distributed import Engine, combine, engine_of, keep_failures, spill_directory
-from .distributed import run as run_engine
-from .distributed.worker import WorkerConfig
+from .delivery import deliver_batch, deliver_one, result_of
+from .destination import Destination
 from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_endpoint
 from .history import History
-from .identities import Identities, columns_refusal, refusal
-from .interrupts import InterruptGuard
+from .kept import kept_results
 from .keys import ENV_VAR, WriteKey, find_write_key
-from .outbox import Entry, Outbox, Run, current_owner, owner_alive
-from .rate import RateBudget
-from .result import OK, SYSTEM_ERROR, VALIDATION_ERROR, BatchResult, Result
+from .outbox import Outbox
+from .result import VALIDATION_ERROR, BatchResult, Outcome, Result
 from .retry import RetryPolicy
-from .transport import Delivery, Transport, batch_body, single_body
+from .transport import Transport, TransportSettings
 
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
 LOCAL_WRITE_KEY = WriteKey(LOCAL_KEY, "not needed (local endpoint)")
 PlanMode = Literal["warn", "block", "off"]
 PLAN_MODES: tuple[PlanMode, ...] = get_args(PlanMode)
-R = TypeVar("R", bound=Result)
+R = TypeVar("R", bound=Outcome)
 
 
 class SegmentClient:
     """Send Segment calls and get :class:`Result` objects back; never raises for bad input.
 
-    >>> client = SegmentClient(endpoint="http://127.0.0.1:8787")  # the local collector
+    >>> client = SegmentClient(endpoint="http://127.0.0.1:8787")  # a local collector
     >>> client.track("Order Completed", user_id="u1", properties={"total": 99}).ok
     True
 
@@ -102,11 +97,8 @@ class SegmentClient:
         self.plan_mode: PlanMode = "warn"
         self.use_plan(plan, plan_mode)
         self._transport = Transport(
-            self.endpoint,
+            TransportSettings(self.endpoint, timeout, self.policy, gzip),
             key or WriteKey("", "missing"),
-            timeout=timeout,
-            policy=self.policy,
-            compress=gzip,
         )
 
     # -- introspection ------------------------------------------------------------
@@ -173,27 +165,27 @@ class SegmentClient:
     # -- the six calls ------------------------------------------------------------
     def track(self, event: str | None = None, **fields: Any) -> Result:
         """Record an action, e.g. ``track("Order Completed", user_id=..., properties=...)``."""
-        return self.send("track", event=event, **fields)
+        return self.send(TRACK, event=event, **fields)
 
     def identify(self, user_id: Any = None, **fields: Any) -> Result:
         """Say who a user is; ``email``/``name`` are merged into ``traits``."""
-        return self.send("identify", user_id=user_id, **fields)
+        return self.send(IDENTIFY, user_id=user_id, **fields)
 
     def page(self, name: str | None = None, **fields: Any) -> Result:
         """Record a page view."""
-        return self.send("page", name=name, **fields)
+        return self.send(PAGE, name=name, **fields)
 
     def screen(self, name: str | None = None, **fields: Any) -> Result:
         """Record a mobile screen view."""
-        return self.send("screen", name=name, **fields)
+        return self.send(SCREEN, name=name, **fields)
 
     def group(self, group_id: Any = None, **fields: Any) -> Result:
         """Associate a user with a group (account, organisation) and its traits."""
-        return self.send("group", group_id=group_id, **fields)
+        return self.send(GROUP, group_id=group_id, **fields)
 
     def alias(self, previous_id: Any = None, user_id: Any = None, **fields: Any) -> Result:
         """Merge ``previous_id`` into ``user_id``."""
-        return self.send("alias", previous_id=previous_id, user_id=user_id, **fields)
+        return self.send(ALIAS, previous_id=previous_id, user_id=user_id, **fields)
 
     def send(self, kind: str, *, dry_run: bool | None = None, **fields: Any) -> Result:
         """Build, validate and send one call of type ``kind``.
@@ -209,9 +201,9 @@ class SegmentClient:
         except Exception as exc:
             return self._record(self._invalid(kind, exc, fields))
         if violations and self.plan_mode == "block":
-            result = self._result(built, None, dry, _blocked(violations))
+            result = result_of(self._destination(), built, None, dry, _blocked(violations))
         else:
-            result = self._deliver_one(built, dry)
+            result = deliver_one(self._destination(), built, dry)
         if violations is not None:
             result.violations, result.plan_checked = tuple(violations), True
         self._record(result)
@@ -264,64 +256,7 @@ class SegmentClient:
                 results=invalid,
             )
             return self._record(result)
-        return self._record(self._deliver_batch(built, tuple(warnings), dry))
-
-    def _deliver_batch(
-        self, built: list[Built], warnings: tuple[str, ...], dry: bool
-    ) -> BatchResult:
-        start = time.monotonic()
-        summary = BatchResult(
-            type="batch", warnings=warnings, dry_run=dry, endpoint=self.shown_endpoint
-        )
-        missing = self._missing_key_error()
-        if missing and not dry:
-            summary.status_code, summary.error_message = VALIDATION_ERROR, missing
-            summary.results = [self._result(b, None, dry, missing) for b in built]
-            return summary
-        last: Delivery | None = None
-        cancel = Cancel()
-        chunks = list(pack_batches(built))
-        if not dry:  # written ahead: each message is acknowledged or stays in the outbox
-            self._ledger(lambda: self.outbox.keep(map(_entry, built), self.outbox_key, "in_flight"))
-        with InterruptGuard(cancel.set) as guard:
-            for chunk in chunks:
-                delivery = None
-                if not dry:
-                    try:
-                        if guard.interrupted:
-                            raise KeyboardInterrupt
-                        delivery = self._transport.post(
-                            "batch", batch_body([b.encoded for b in chunk]), cancel
-                        )
-                    except KeyboardInterrupt:
-                        guard.interrupt()
-                        delivery = Delivery(interrupted=True, error="interrupted (Ctrl-C)")
-                    summary.requests += 1
-                    summary.attempts += delivery.attempts
-                    last = delivery
-                    self._settle([b.message_id for b in chunk], delivery)
-                results = [self._result(b, delivery, dry) for b in chunk]
-                if delivery is not None and not delivery.delivered and not delivery.rejected:
-                    _kept_note(results[0], self.outbox.shown_path)
-                    for r in results[1:]:
-                        r.warnings = results[0].warnings
-                summary.results.extend(results)
-        summary.interrupted = guard.interrupted
-        worst = next((r for r in summary.results if not r.ok), None)
-        summary.sent = any(r.sent for r in summary.results)
-        if worst is not None:
-            summary.status_code = worst.status_code
-            summary.original_status_code = worst.original_status_code
-            summary.response_body = worst.response_body
-            failed = sum(not r.ok for r in summary.results)
-            summary.error_message = (
-                f"{failed} of {len(summary.results)} messages not delivered: {worst.error_message}"
-            )
-        elif last is not None:
-            summary.original_status_code = last.status
-            summary.response_body = last.body
-        summary.elapsed = time.monotonic() - start
-        return summary
+        return self._record(deliver_batch(self._destination(), built, tuple(warnings), dry))
 
     # -- bulk -------------------------------------------------------------------
     def send_many(
@@ -342,11 +277,12 @@ class SegmentClient:
         max_rate: float | None = None,
         key_column: str | None = None,
         failures_path: str | None = None,
+        problems_path: str | None = None,
     ) -> BulkResult:
         """Send many messages through /v1/batch, several requests in flight.
 
-        ``rows`` is any iterable (read lazily) or a pandas DataFrame. Without
-        ``kind`` each row is a Segment message dict with its ``type``; with
+        ``rows`` is any iterable (read lazily) or a pandas, Polars or Arrow table.
+        Without ``kind`` each row is a Segment message dict with its ``type``; with
         ``kind`` each row is a record whose columns map to the call (``userId``/
         ``user_id``, ``timestamp``, ``messageId``, ...; ``columns`` renames, e.g.
         ``{"user_id": "customer"}``) and whose other columns become properties or
@@ -375,110 +311,19 @@ class SegmentClient:
         follows. A distributed run is simply run again: every row is resent with the
         same messageId, which Segment deduplicates.
         """
-        dry = self.dry_run if dry_run is None else dry_run
-        run = run_id or new_run_id()
-        engine = engine_of(rows)
-        if engine is not None:
-            return self._record(
-                self._send_distributed(
-                    engine,
-                    rows,
-                    kind,
-                    event=event,
-                    columns=columns,
-                    body_columns=body_columns,
-                    defaults=defaults,
-                    dry=dry,
-                    progress=progress,
-                    workers=workers,
-                    anonymous_id=anonymous_id,
-                    run_id=run,
-                    anonymous=anonymous,
-                    max_rate=max_rate,
-                    key_column=key_column,
-                    failures_path=failures_path,
-                )
-            )
-        ids = RowIds(run)
-        what = kind or "messages"
-        label = event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
-        mapping: ColumnMap | None = None
-        who = Identities(run, anonymous=anonymous, fallback=anonymous_id)
-        fixed = dict(defaults or {})
-        if kind is None:
-            build = segment_dict_builder(ids, who)
-        else:
-            if event is not None:
-                fixed["event"] = event
-            try:
-                mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
-                mapping = mapping.checked_defaults([])
-                keyed = (run, key_column) if key_column else None
-                build = row_builder(mapping, ids, who, mapped=is_dataframe(rows), key=keyed)
-            except ValidationError as exc:
-                return self._record(
-                    BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
-                )
-        if not anonymous and anonymous_id is None:
-            problem = refusal(rows, kind, mapping, fixed)
-            if problem is not None:
-                return self._record(
-                    BulkResult(
-                        type=what,
-                        status_code=VALIDATION_ERROR,
-                        error_message=problem,
-                        error_field="userId",
-                        context_label=event or "",
-                    )
-                )
-        missing = self._missing_key_error()
-        if missing and not dry:
-            return self._record(
-                BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=missing)
-            )
-        resume = None
-        if not dry:
-            try:
-                resume = self._begin_run(run, what, label, rows)
-            except ValidationError as exc:
-                return self._record(
-                    BulkResult(type=what, status_code=VALIDATION_ERROR, error_message=str(exc))
-                )
-        sender = self._sender(workers, dry, progress)
-        sender.limit_rate(RateBudget(max_rate) if max_rate else None)
-        sender.check = (
-            self.plan.check if self.plan is not None and self.plan_mode != "off" else None
-        )
-        sender.block = self.plan_mode == "block"
-        sender.run_id = None if dry else run
-        result = sender.run(rows, build, what, resume, mapping)
-        result.run_id = run
-        result.anonymized = who.generated
-        result.plan_checked = sender.check is not None
-        result.context_label = event or ""
-        result.endpoint = self.shown_endpoint
-        return self._record(result)
+        options = BulkOptions(
+            kind=kind, event=event, columns=dict(columns or {}),
+            body_columns=tuple(body_columns) if body_columns is not None else None,
+            defaults=dict(defaults or {}), anonymous_id=anonymous_id, anonymous=anonymous,
+            run_id=run_id, key_column=key_column, max_rate=max_rate,
+            dry_run=self.dry_run if dry_run is None else dry_run, progress=progress,
+            workers=workers, failures_path=failures_path, problems_path=problems_path,
+        )  # fmt: skip
+        return self.backfill(rows, options)
 
-    def _begin_run(self, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:
-        """Record the run in the ledger; an earlier, unfinished run of it is resumed."""
-        total = len(rows) if hasattr(rows, "__len__") else None
-        before = self.outbox.run(run_id)
-        if before is not None:
-            if before.kind != kind or before.endpoint != self.outbox_key:
-                raise ValidationError(
-                    "run_id",
-                    f"run {run_id!r} was a {before.kind} backfill to {before.endpoint}; "
-                    "choose another run id (the same id resends the same messageIds)",
-                )
-            if before.owner not in (None, current_owner()) and owner_alive(before.owner, None):
-                raise ValidationError(
-                    "run_id", f"run {run_id!r} is being sent by another process right now"
-                )
-        self.outbox.start_run(run_id, self.outbox_key, kind, label, total)
-        if before is None or before.finished:
-            return None
-        kept = {p.message_id for p in self.outbox.pending(self.outbox_key) if p.run_id == run_id}
-        return Resume(before, frozenset(kept))
+    def backfill(self, rows: Any, options: BulkOptions) -> BulkResult:
+        """:meth:`send_many` with its options in one record (what the session uses)."""
+        return self._record(send_rows(self._destination(), rows, options))
 
     def retry_outbox(
         self, *, progress: bool = False, workers: int = 4, rejected: bool = False
@@ -489,165 +334,29 @@ class SegmentClient:
         rejected ones only with ``rejected=True``. A message leaves the outbox
         only when the server acknowledged it; Ctrl-C puts the rest back.
         """
-        missing = self._missing_key_error()
-        if missing:
-            return self._record(
-                BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing)
-            )
-        claimed = self.outbox.claim(self.outbox_key, rejected=rejected)
-        sender = self._sender(workers, False, progress)
-        sender.claimed = True
-        result = sender.run(claimed, stored_builder, "resend")
-        result.run_id = ""
-        waiting = self.outbox.counts()
-        result.waiting_elsewhere = sum(
-            n for (endpoint, state), n in waiting.items()
-            if endpoint != self.outbox_key or (state == "rejected" and not rejected)
-        )  # fmt: skip
-        if not claimed and result.waiting_elsewhere:
-            result.warnings = (
-                f"nothing waits for {self.shown_endpoint}; {result.waiting_elsewhere:,} "
-                "messages wait for other endpoints or as rejected (%segment_history --failed)",
-            )
-        result.endpoint = self.shown_endpoint
+        result = resend(self._destination(), workers=workers, progress=progress,
+                        rejected=rejected)  # fmt: skip
         return self._record(result)
 
-    def _sender(self, workers: int, dry: bool, progress: bool) -> BulkSender:
-        return BulkSender(
-            self._transport,
-            self.outbox,
-            self.outbox_key,
-            workers=workers,
-            dry_run=dry,
-            progress=progress,
-        )
-
-    def kept_results(self) -> list[Result]:
-        """What the outbox keeps for this endpoint, as failed Results (for history views),
+    def kept_results(self) -> list[Outcome]:
+        """What the outbox keeps for this endpoint, as failed results (for history views),
         and bulk runs that a crash left unfinished."""
-        out = []
-        for pending in self.outbox.pending(self.outbox_key):
-            try:
-                message = json.loads(pending.payload)
-            except ValueError:
-                message = None
-            code = OK if pending.state == "rejected" else SYSTEM_ERROR
-            what = {"rejected": "rejected", "in_flight": "in flight"}.get(pending.state, "waiting")
-            out.append(
-                Result(
-                    type=pending.type,
-                    status_code=code,
-                    original_status_code=pending.status or 0,
-                    error_message=f"in the outbox ({what}): {pending.error}",
-                    message=message,
-                    message_id=pending.message_id,
-                    endpoint=self.shown_endpoint,
-                    created_at=dt.datetime.fromisoformat(pending.failed_at),
-                )
-            )
-        out.extend(_run_result(run, self.shown_endpoint) for run in self._unfinished())
-        return out
-
-    def _unfinished(self) -> list[Run]:
-        try:
-            return self.outbox.unfinished_runs(self.outbox_key)
-        except sqlite3.Error:
-            return []
+        return kept_results(self.outbox, self.outbox_key, self.shown_endpoint)
 
     # -- internals ----------------------------------------------------------------
-    def _send_distributed(
-        self,
-        engine: Engine,
-        rows: Any,
-        kind: str | None,
-        *,
-        event: str | None,
-        columns: Mapping[str, str] | None,
-        body_columns: list[str] | None,
-        defaults: Mapping[str, Any] | None,
-        dry: bool,
-        progress: bool,
-        workers: int,
-        anonymous_id: str | None,
-        run_id: str,
-        anonymous: bool,
-        max_rate: float | None,
-        key_column: str | None,
-        failures_path: str | None = None,
-    ) -> BulkResult:
-        """A Spark or Dask DataFrame: its partitions are sent by the workers."""
-        what = kind or "messages"
-
-        def refused(message: str) -> BulkResult:
-            return BulkResult(
-                type=what, status_code=VALIDATION_ERROR, error_message=message,
-                context_label=event or "", run_id=run_id,
-            )  # fmt: skip
-
-        if kind is None:
-            return refused(
-                f"a {engine} DataFrame's rows are records: name the call, e.g. "
-                "send_many(frame, 'track', event='Order Completed')"
-            )
-        fixed = dict(defaults or {})
-        if event is not None:
-            fixed["event"] = event
-        try:
-            mapping = ColumnMap(kind, dict(columns or {}), body_columns, fixed)
-            mapping = mapping.checked_defaults([])
-            names = [str(c) for c in rows.columns]
-            mapping.layout(tuple(names))
-        except ValidationError as exc:
-            return refused(str(exc))
-        if not anonymous and anonymous_id is None:
-            problem = columns_refusal(names, kind, mapping, fixed)
-            if problem is not None:
-                return refused(problem)
-        missing = self._missing_key_error()
-        if missing and not dry:
-            return refused(missing)
-        config = WorkerConfig(
-            base_url=self.endpoint, endpoint_key=self.outbox_key, kind=kind, run_id=run_id,
-            columns=dict(columns or {}), body_columns=body_columns, defaults=fixed,
-            plan=self.plan.plan if self.plan is not None else None, plan_mode=self.plan_mode,
-            anonymous=anonymous, anonymous_id=anonymous_id, key_column=key_column,
-            dry_run=dry, gzip=self._transport.compress, timeout=self._transport.timeout,
-            retry=self.policy, threads=max(1, min(workers, 4)),
-            spill_dir=failures_path or spill_directory(),
-            _key=self._key.reveal() if self._key is not None else "",
+    def _destination(self) -> Destination:
+        """Where a backfill goes, with the plan as it is now."""
+        return Destination(
+            self._transport, self.outbox, self.outbox_key, self.shown_endpoint, self._key,
+            self.key_env, self.plan, self.plan_mode,
         )  # fmt: skip
-        try:
-            reports, interrupted, elapsed = run_engine(
-                engine, rows, config, max_rate=max_rate, progress=progress
-            )
-        except Exception as exc:  # the job failed: what its tasks could not send is kept
-            kept = keep_failures(self.outbox, config)
-            failed = refused(
-                f"the {engine} job failed ({_first_line(exc)}); {kept:,} undelivered "
-                f"messages are in the outbox; rerun with run_id={run_id!r} to finish "
-                "(delivered rows are resent with the same messageIds)"
-            )
-            failed.status_code = SYSTEM_ERROR
-            return failed
-        result = combine(reports, config, self.outbox, interrupted=interrupted, elapsed=elapsed)
-        result.context_label = event or ""
-        result.endpoint = self.shown_endpoint
-        return result
-
-    def _missing_key_error(self) -> str:
-        if self._key is not None:
-            return ""
-        return (
-            f"no write key for {self.shown_endpoint}: set ${self.key_env} "
-            "or pass write_key=... (use the local collector to try things without one)"
-        )
 
     def _invalid(
         self, kind: str, exc: Exception, fields: Mapping[str, Any] | Any, where: str = ""
     ) -> Result:
         """A Result for input that cannot be sent; it keeps what it can show of the call."""
-        error = exc if isinstance(exc, ValidationError) else ValidationError(where, _reason(exc))
-        shown = _partial_message(kind, fields)
+        error = exc if isinstance(exc, ValidationError) else ValidationError(where, reason_of(exc))
+        shown = _partial_message(fields)
         return Result(
             type=kind,
             status_code=VALIDATION_ERROR,
@@ -659,105 +368,9 @@ class SegmentClient:
             context_user=str(shown.get("userId") or shown.get("anonymousId") or ""),
         )
 
-    def _deliver_one(self, built: Built, dry: bool) -> Result:
-        missing = self._missing_key_error()
-        if dry or missing:
-            return self._result(built, None, dry, "" if dry else missing)
-        written = self._ledger(
-            lambda: self.outbox.keep([_entry(built)], self.outbox_key, "in_flight")
-        )
-        cancel = Cancel()
-        with InterruptGuard(cancel.set) as guard:
-            delivery = self._transport.post(
-                built.message["type"], single_body(built.encoded), cancel
-            )
-        delivery.interrupted = delivery.interrupted or guard.interrupted
-        if written:
-            self._settle([built.message_id], delivery)
-        result = self._result(built, delivery, dry)
-        if not delivery.delivered and not delivery.rejected:
-            if written:
-                _kept_note(result, self.outbox.shown_path)
-            else:
-                result.warnings = (*result.warnings, "the outbox could not be written: not kept")
-        elif delivery.rejected:
-            result.warnings = (
-                *result.warnings,
-                "kept in the outbox as rejected; fix it and resend with %segment_retry --rejected",
-            )
-        return result
-
-    def _settle(self, message_ids: list[str], delivery: Delivery) -> None:
-        """After the attempt: acknowledged ones leave the outbox, the rest wait there."""
-        if delivery.delivered:
-            self._ledger(lambda: self.outbox.settle(self.outbox_key, message_ids, None))
-        else:
-            state: Literal["rejected", "pending"] = "rejected" if delivery.rejected else "pending"
-            status = delivery.status or None
-            self._ledger(
-                lambda: self.outbox.settle(
-                    self.outbox_key, message_ids, state, delivery.error, status
-                )
-            )
-
-    def _ledger(self, write: Callable[[], Any]) -> bool:
-        """Write to the outbox; a broken outbox (disk full, no permission) must not stop
-        the call itself, so it is reported in the Result instead."""
-        try:
-            write()
-        except (sqlite3.Error, OSError):
-            return False
-        return True
-
-    def _result(
-        self, built: Built, delivery: Delivery | None, dry: bool, invalid: str = ""
-    ) -> Result:
-        result = Result(
-            type=built.message["type"],
-            message=built.message,
-            message_id=built.message_id,
-            warnings=built.warnings,
-            dry_run=dry,
-            endpoint=self.shown_endpoint,
-        )
-        if invalid:
-            result.status_code, result.error_message = VALIDATION_ERROR, invalid
-            result.dry_run = False
-        elif delivery is not None:
-            result.sent = delivery.sent
-            result.original_status_code = delivery.status
-            result.response_body = delivery.body
-            result.attempts = delivery.attempts
-            result.elapsed = delivery.elapsed
-            result.interrupted = delivery.interrupted
-            if delivery.delivered:
-                result.status_code = OK
-            elif delivery.rejected:
-                result.status_code, result.error_message = OK, delivery.error
-            else:
-                result.status_code, result.error_message = SYSTEM_ERROR, delivery.error
-        return result
-
     def _record(self, result: R) -> R:
         self.history.record(result)
         return result
-
-
-def _entry(built: Built) -> Entry:
-    return (
-        built.message_id,
-        built.message["type"],
-        message_label(built.message),
-        "",
-        built.encoded,
-    )
-
-
-def _kept_note(result: Result, where: str) -> None:
-    result.warnings = (
-        *result.warnings,
-        f"kept in the outbox ({where}); resend with %segment_retry or client.retry_outbox()",
-    )
 
 
 def _kind_of(data: Any) -> str:
@@ -765,40 +378,27 @@ def _kind_of(data: Any) -> str:
     return str(kind) if isinstance(kind, str) and kind else "batch"
 
 
-def _partial_message(kind: str, fields: Any) -> dict[str, Any]:
-    """What a person would call a call that could not be built: its event and user."""
+# What a person calls a call that could not be built: its ids and its label field.
+_SHOWN_FIELDS = tuple(
+    dict.fromkeys(
+        (f.name, f.wire)
+        for call in CALLS.values()
+        for f in call.fields
+        if f.kind == "id" or f.name == call.label
+    )
+)
+
+
+def _partial_message(fields: Any) -> dict[str, Any]:
+    """The event, name or id and the user of a call that could not be built."""
     if not isinstance(fields, Mapping):
         return {}
     shown: dict[str, Any] = {}
-    for key, wire in (("event", "event"), ("name", "name"), ("group_id", "groupId"),
-                      ("previous_id", "previousId"), ("user_id", "userId"),
-                      ("anonymous_id", "anonymousId")):  # fmt: skip
+    for key, wire in _SHOWN_FIELDS:
         value = fields.get(key, fields.get(wire))
         if isinstance(value, str | int) and not isinstance(value, bool):
             shown[wire] = str(value)
     return shown
-
-
-def _run_result(run: Run, endpoint: str) -> Result:
-    """An unfinished bulk run, as a row of ``%segment_history --failed``."""
-    ranges = ", ".join(f"{first:,}–{stop - 1:,}" for first, stop, _ in run.in_flight) or "none"
-    unread = (
-        f"; rows from {run.rows_read:,} of {run.rows_total:,} were never read"
-        if run.rows_total is not None and run.rows_read < run.rows_total
-        else ""
-    )
-    return Result(
-        type=f"bulk {run.kind}",
-        status_code=SYSTEM_ERROR,
-        error_message=(
-            f"run {run.run_id} ended early: rows possibly in flight: {ranges}{unread}; "
-            f"rerun the same send with run id {run.run_id} to resend them with the same "
-            "messageIds and continue"
-        ),
-        endpoint=endpoint,
-        context_label=run.label or run.run_id,
-        created_at=dt.datetime.fromisoformat(run.started_at),
-    )
 
 
 def _blocked(violations: list[Violation]) -> str:
@@ -806,16 +406,3 @@ def _blocked(violations: list[Violation]) -> str:
     first = violations[0]
     more = f" and {count - 1} more" if count > 1 else ""
     return f"tracking plan (block): {first}{more}; nothing was sent"
-
-
-_PYTHON_ERROR = re.compile(r"^\s*(\w[\w.]*(?:Error|Exception)): (.*)$")
-
-
-def _first_line(exc: BaseException) -> str:
-    """An engine's error in one line: the Python error a worker raised when the message
-    carries one (Spark's carry whole Java and Python stack traces), else its first line."""
-    lines = str(exc).strip().splitlines()
-    errors = [m for m in map(_PYTHON_ERROR.match, lines) if m]
-    if errors:
-        return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:300]
-    return (lines[0] if lines else type(exc).__name__)[:300]

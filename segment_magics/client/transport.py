@@ -1,11 +1,13 @@
-"""One HTTP POST with Segment's retry rules. The only place that talks HTTP."""
+"""One POST to the Tracking API with Segment's retry rules; every send goes through here.
+
+(The Public API has its own requests in :mod:`.public_api`; both count their
+attempts and waits with :class:`~.retry.RetryState`.)
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -14,7 +16,7 @@ from typing import Any
 import urllib3
 
 from .._version import __version__
-from ..messages import format_datetime
+from ..messages.timestamps import now_iso
 from .deadline import Cancel, watched, watched_pool_manager
 from .endpoints import display_url
 from .keys import WriteKey
@@ -51,8 +53,15 @@ class Delivery:
         return self.final_http_error and not self.interrupted
 
 
-def now_iso() -> str:
-    return format_datetime(dt.datetime.now(dt.timezone.utc))
+@dataclass(frozen=True)
+class TransportSettings:
+    """Where and how requests go: everything a transport needs but the key (a Spark or
+    Dask task gets these, and the key separately)."""
+
+    base_url: str
+    timeout: float = 10.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    compress: bool = False
 
 
 def _parse_body(data: bytes) -> dict[str, Any]:
@@ -113,20 +122,13 @@ class Transport:
     proxies from the environment, no redirects, no retries of its own.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        key: WriteKey,
-        *,
-        timeout: float,
-        policy: RetryPolicy,
-        compress: bool = False,
-    ) -> None:
-        self.base_url = base_url
+    def __init__(self, settings: TransportSettings, key: WriteKey) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url
         self._key = key
-        self.timeout = timeout
-        self.policy = policy
-        self.compress = compress
+        self.timeout = settings.timeout
+        self.policy = settings.policy
+        self.compress = settings.compress
         self._pool = watched_pool_manager(maxsize=8)
 
     def close(self) -> None:
@@ -142,11 +144,10 @@ class Transport:
         """
         url = f"{self.base_url}/{path}"
         shown = display_url(url)
-        policy = self.policy
         out = Delivery()
-        start = time.monotonic()
+        retry = self.policy.start()
         while True:
-            out.attempts += 1
+            out.attempts = retry.begin()
             data = make_body(now_iso())
             headers = {"Authorization": self._key.basic_auth_header()}
             if self.compress:
@@ -193,42 +194,39 @@ class Transport:
                 if out.final_http_error:
                     break
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if out.attempts > policy.max_retries:
-                out.error += f"; gave up after {out.attempts} attempts"
+            wait, gave_up = retry.next_wait(retry_after)
+            if gave_up:
+                out.error += f"; {gave_up}"
                 break
-            wait = policy.wait(out.attempts, retry_after)
-            if time.monotonic() - start + wait > policy.total_budget:
-                out.error += (
-                    f"; gave up after {out.attempts} attempts "
-                    f"(next wait {wait:.1f} s would pass the {policy.total_budget:g} s budget)"
-                )
+            if retry.sleep(wait, cancel):
+                out.interrupted = True
+                out.error += "; interrupted (Ctrl-C) before the next attempt"
                 break
-            if cancel is not None:
-                if cancel.wait(wait):
-                    out.interrupted = True
-                    out.error += "; interrupted (Ctrl-C) before the next attempt"
-                    break
-            else:
-                time.sleep(wait)
-        out.elapsed = time.monotonic() - start
+        out.elapsed = retry.elapsed
         return out
 
 
+# Bodies are put together with one join into one new buffer: a chain of ``+``, or a
+# joined batch kept beside the body, holds two 475 KB buffers at once, and the memory
+# they take and give back (page faults, mostly) cost more than the request itself.
 def single_body(encoded: bytes) -> Callable[[str], bytes]:
     """Body for /v1/<type>: the serialized message plus this attempt's sentAt."""
     head = encoded[:-1]
 
     def make(sent_at: str) -> bytes:
-        return head + b',"sentAt":"' + sent_at.encode() + b'"}'
+        return b"".join((head, b',"sentAt":"', sent_at.encode(), b'"}'))
 
     return make
 
 
 def batch_body(serialized: list[bytes]) -> Callable[[str], bytes]:
     """Body for /v1/batch from already-serialized messages (no second json.dumps)."""
-    joined = b",".join(serialized)
+    parts: list[bytes] = [b'{"batch":[']
+    for message in serialized:
+        parts += (message, b",")
+    parts[-1] = b'],"sentAt":"' if serialized else b'{"batch":[],"sentAt":"'
 
     def make(sent_at: str) -> bytes:
-        return b'{"batch":[' + joined + b'],"sentAt":"' + sent_at.encode() + b'"}'
+        return b"".join((*parts, sent_at.encode(), b'"}'))
 
     return make

@@ -23,7 +23,7 @@ def _template() -> str:
 
 
 def render_page(counts: dict[str, int], plan: bool) -> str:
-    config = {"counts": counts, "plan": plan, "interval": POLL_MS, "page": PAGE_SIZE}
+    config = {"counts": counts, "plan": plan, "interval": POLL_MS, "pageSize": PAGE_SIZE}
     # "<" written as \u003c: nothing inside the JSON can close the script element
     blob = orjson.dumps(config).decode().replace("<", "\\u003c")
     return _template().replace("__CONFIG__", blob)

@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 
-from ..messages import CALL_KINDS, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES
+from ..messages import CALL_KINDS, CALLS, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES
 from ..messages import MAX_MESSAGE_ID_LENGTH as MAX_ID
 
-ROUTES = {**{kind: kind for kind in CALL_KINDS}, "batch": "batch",
-          # analytics.js and mobile SDKs use these short paths through proxies
-          "t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group",
-          "a": "alias", "b": "batch", "import": "batch"}  # fmt: skip
+# /v1/<call>, /v1/batch and /v1/import, and the one-letter paths analytics.js and the
+# mobile SDKs use through proxies (/v1/t for track, /v1/b for batch, ...).
+ROUTES = {**{kind: kind for kind in CALL_KINDS}, **{kind[0]: kind for kind in CALL_KINDS},
+          "batch": "batch", "b": "batch", "import": "batch"}  # fmt: skip
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 20  # 64-bit integers have at most 20 digits
 _INT_RANGE = (-(2**63), 2**64 - 1)
@@ -152,19 +152,21 @@ def drop_reason(message: Mapping[str, Any], batch_size: int = 1) -> str | None:
     kind = message.get("type")
     if batch_size > MAX_BATCH_MESSAGES:
         return f"the batch had {batch_size:,} messages; Segment drops batches over 2,500"
-    if kind not in CALL_KINDS:
+    call = CALLS.get(kind) if isinstance(kind, str) else None
+    if call is None:
         return f"type {kind!r} is not one of {', '.join(CALL_KINDS)}"
-    if kind == "alias":
-        if not _text(message, "previousId"):
-            return "alias without previousId"
-        if not _text(message, "userId"):
-            return "alias without userId"
-    elif not (_text(message, "userId") or _text(message, "anonymousId")):
+    if call.takes_anonymous_id and not (_text(message, "userId") or _text(message, "anonymousId")):
         return "no userId or anonymousId"
-    if kind == "track" and not (isinstance(message.get("event"), str) and message["event"].strip()):
-        return "track without an event name"
-    if kind == "group" and not _text(message, "groupId"):
-        return "group without groupId"
+    for name in call.required:
+        field = call.field(name)
+        value = message.get(field.wire)
+        given = (
+            isinstance(value, str) and bool(value.strip())
+            if field.kind == "text"
+            else _text(message, field.wire)
+        )
+        if not given:
+            return f"{kind} without {field.wire}"
     message_id = message.get("messageId")
     if isinstance(message_id, str) and len(message_id) > MAX_ID:
         return f"messageId is {len(message_id)} characters; Segment allows {MAX_ID}"

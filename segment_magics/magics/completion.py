@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..messages import CALLS, DEFAULT_KIND
 from ..plan import TEMPLATES, Plan
 from .parsing import MagicSpec, Option
 from .planning import COMMANDS as PLAN_COMMANDS
@@ -27,9 +28,6 @@ SPECS: dict[str, MagicSpec] = {
     "segment_history": HISTORY,
     "segment_plan": PLAN_SPEC,
 }
-_KEYED = {"track": "TRACK", "page": "PAGE", "screen": "SCREEN"}  # calls whose name a rule keys
-_BODY_RULE = {"track": "TRACK", "page": "PAGE", "screen": "SCREEN", "identify": "IDENTIFY",
-              "group": "GROUP"}  # fmt: skip
 _SOURCE_COMMANDS = {"check", "infer", "diff"}
 
 
@@ -112,10 +110,17 @@ def _is_rows(value: Any) -> bool:
     return is_frame or (isinstance(value, list | tuple) and bool(value))
 
 
+def _keyed_rule(kind: str) -> str | None:
+    """The rule type of a call whose rules are picked by a name (track, page, screen)."""
+    call = CALLS.get(kind)
+    return call.rule if call is not None and call.keyed_by else None
+
+
 def _keys(plan: Plan | None, kind: str) -> list[str]:
-    if plan is None or kind not in _KEYED:
+    rule = _keyed_rule(kind)
+    if plan is None or rule is None:
         return []
-    return sorted({r.key for r in plan.rules if r.type == _KEYED[kind] and r.key})
+    return sorted({r.key for r in plan.rules if r.type == rule and r.key})
 
 
 def suggest(
@@ -143,7 +148,7 @@ def suggest(
     name = tokens[0].lstrip("%")
     if name == "segment_form":
         named = len(tokens) > 1 and tokens[1] in CALL_SPECS  # %segment_form identify ...
-        name = f"segment_{tokens[1] if named else 'track'}"
+        name = f"segment_{tokens[1] if named else DEFAULT_KIND}"
         tokens = tokens[:1] + tokens[2:] if named else tokens
     spec = SPECS.get(name)
     if spec is None:
@@ -204,7 +209,7 @@ def _positional(
             fragment, [(t, "endpoint") for t in ("us", "eu", "local") if t.startswith(fragment)]
         )
     kind = name.removeprefix("segment_")
-    if kind in _KEYED and not given:
+    if _keyed_rule(kind) and not given:
         keys = [k for k in _keys(plan, kind) if _starts(k, fragment)]
         return Suggestions(fragment, [(_quoted(k, fragment), "event") for k in keys])
     return None
@@ -214,11 +219,12 @@ def _body(
     kind: str, head: list[str], prefix: str, plan: Plan | None, text: str
 ) -> Suggestions | None:
     """Keys of the planned properties/traits in a ``%%segment_<kind>`` cell body."""
-    if plan is None or kind not in _BODY_RULE:
+    call = CALLS.get(kind)
+    if plan is None or call is None or call.rule is None:
         return None
     positional = [_unquote(t) for t in head[1:] if not t.startswith("-")]
-    key = positional[0] if kind in _KEYED and positional else None
-    rule = plan.rule_for(_BODY_RULE[kind], key)
+    key = positional[0] if call.keyed_by and positional else None
+    rule = plan.rule_for(call.rule, key)
     if rule is None:
         return None
     start = max(prefix.rfind('"'), prefix.rfind("'"))

@@ -8,8 +8,9 @@ full traceback instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from ..client import Result
+from ..client import Outcome
 from ..errors import SegmentError
 
 
@@ -32,10 +33,12 @@ class SegmentUsageError(SegmentMagicError):
 class SegmentCallFailed(SegmentMagicError):
     """The call was made (or refused by validation) and did not succeed."""
 
-    def __init__(self, result: Result) -> None:
+    def __init__(self, result: Outcome, phrase: Callable[[Any], str] | None = None) -> None:
         self.result = result
         what = f"{result.type} {result.label!r}" if result.label else result.type
         code = f"StatusCode {result.status_code}"
         if result.original_status_code:
             code += f" (HTTP {result.original_status_code})"
-        super().__init__(f"{what} failed, {code}: {result.error_message}")
+        steps = [phrase(r) for r in result.remedies] if phrase is not None else []
+        then = f" (next: {'; '.join(steps)})" if steps else ""
+        super().__init__(f"{what} failed, {code}: {result.error_message}{then}")

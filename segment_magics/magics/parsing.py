@@ -119,7 +119,7 @@ class Option:
     flags: tuple[str, ...]
     dest: str
     help: str
-    kind: Literal["scalar", "object", "source", "flag", "name", "int"] = "scalar"
+    kind: Literal["scalar", "object", "source", "flag", "off", "name", "int"] = "scalar"
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,10 @@ class MagicSpec:
                 "positional", nargs="*", metavar=positional, help=positional_help
             )
         for option in options:
-            if option.kind == "flag":
+            if option.kind in ("flag", "off"):  # "off": the flag turns a default-on setting off
+                action = "store_true" if option.kind == "flag" else "store_false"
                 self.parser.add_argument(
-                    *option.flags, dest=option.dest, action="store_true", help=option.help
+                    *option.flags, dest=option.dest, action=action, help=option.help
                 )
             else:
                 metavar = {"object": "DICT", "source": "DATAFRAME", "name": "VAR", "int": "N"}.get(
@@ -189,7 +190,7 @@ class MagicSpec:
         values: dict[str, Any] = {}
         for option in self.options:
             raw = getattr(namespace, option.dest)
-            values[option.dest] = raw if option.kind == "flag" else _token(raw, tokens)
+            values[option.dest] = raw if option.kind in ("flag", "off") else _token(raw, tokens)
         raw_positional = getattr(namespace, "positional", []) or []
         positional = [t for t in (_token(p, tokens) for p in raw_positional) if t is not None]
         if positional and not self.positional:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..client import PublicApi
+from ..client import PublicApi, Result
 from ..errors import SegmentError, ValidationError
 from ..messages import CALL_KINDS
 from ..plan import (
@@ -150,7 +150,7 @@ class PlanCommand:
                     "%segment_plan check needs the events: a list of messages or a DataFrame"
                 )
             history = reversed(list(self.session.history))
-            return [r.message for r in history if r.message is not None]
+            return [r.message for r in history if isinstance(r, Result) and r.message is not None]
         value = resolve_object(token, self.ns, f"%segment_plan {command}")
         if isinstance(value, Mapping) or not hasattr(value, "__iter__"):
             raise SegmentUsageError(

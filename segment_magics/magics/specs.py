@@ -15,12 +15,13 @@ RUN_OPTIONS = [
     Option(("--dry-run",), "dry_run", "build and validate, show the payload, send nothing", "flag"),
     Option(("-o", "--output"), "output", "also store the Result in this variable", "name"),
 ]
+# Options of a backfill: each dest but ``source`` is a field of BulkOptions.
 BULK_OPTIONS = [
     Option(("--from",), "source", "send one call per row of a DataFrame / list of dicts", "source"),
     Option(
         ("--columns",), "body_columns", "with --from: only these columns (a,b,c) become the body"
     ),
-    Option(("--no-progress",), "no_progress", "with --from: no progress bar", "flag"),
+    Option(("--no-progress",), "progress", "with --from: no progress bar", "off"),
     Option(
         ("--anonymous",),
         "anonymous",
@@ -49,6 +50,12 @@ BULK_OPTIONS = [
         "run_id",
         "with --from: name the run; the same id resumes it after a crash or Ctrl-C, "
         "resending the same messageIds",
+    ),
+    Option(
+        ("--problems-path",),
+        "problems_path",
+        "with --from: also write every problem row to this file (JSON lines; "
+        "pandas.read_json(path, lines=True) reads it)",
     ),
 ]
 COLUMN_SUFFIX = "_col"

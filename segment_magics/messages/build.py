@@ -17,13 +17,11 @@ from typing import Any, NamedTuple
 
 from .._version import __version__
 from ..errors import ValidationError
-from .calls import ALL_FIELDS, CALL_KINDS, CALLS, WIRE_NAMES, Call, CallKind
+from .calls import ALL_FIELDS, CALL_KINDS, CALLS, LABEL_WIRES, WIRE_NAMES, Call
 from .ids import new_message_id
 from .jsonsafe import CheckedDict, as_mapping, copy_json_object, is_missing, to_json_safe
 from .timestamps import WireTime, normalize_timestamp, now_iso
 
-MessageType = CallKind
-MESSAGE_TYPES: tuple[str, ...] = CALL_KINDS
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limit per message
 MAX_BATCH_BYTES = 500_000  # Segment's limit per /v1/batch request
 MAX_BATCH_MESSAGES = 2_500  # Segment's limit of messages per batch
@@ -146,12 +144,9 @@ def _message_id(value: Any) -> str:
     return text
 
 
-_LABELS = ("event", "name", "groupId", "previousId")
-
-
 def message_label(message: Mapping[str, Any]) -> str:
     """What a person calls a message: its event, page name, group id or previous id."""
-    for key in _LABELS:
+    for key in LABEL_WIRES:
         if message.get(key):
             return str(message[key])
     return ""
@@ -239,8 +234,8 @@ def _recipe(call: Call) -> _Recipe:
         merges=tuple((f.name, f.wire) for f in call.fields if f.into is not None),
         body=call.body,
         required=tuple((call.field(n).wire, problem) for n, problem in call.required.items()),
-        anonymous="anonymous_id" in call.names,
-        label=next((w for w in _LABELS if w in {f.wire for f in call.fields}), None),
+        anonymous=call.takes_anonymous_id,
+        label=call.label_wire,
     )
 
 
@@ -266,7 +261,7 @@ def build_from_arguments(
     """:func:`build_message` for arguments already in a dict (bulk rows: no unpacking)."""
     recipe = _RECIPES.get(kind)
     if recipe is None:
-        raise ValidationError("type", f"{kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
+        raise ValidationError("type", f"{kind!r} is not one of {', '.join(CALL_KINDS)}")
     if not recipe.names.issuperset(fields):
         for name in fields:
             if name not in recipe.names and fields[name] is not None:
@@ -358,9 +353,9 @@ def arguments_from_segment_dict(
     if not isinstance(data, Mapping):
         raise ValidationError(where or "message", f"must be a dict, got {type(data).__name__}")
     kind = data.get("type")
-    if kind not in MESSAGE_TYPES:
+    if kind not in CALL_KINDS:
         raise ValidationError(
-            f"{prefix}type", f"must be one of {', '.join(MESSAGE_TYPES)}, got {kind!r}"
+            f"{prefix}type", f"must be one of {', '.join(CALL_KINDS)}, got {kind!r}"
         )
     kwargs: dict[str, Any] = {}
     for key, value in data.items():

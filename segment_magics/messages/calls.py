@@ -54,6 +54,9 @@ class Call:
     fields: tuple[Field, ...]
     required: Mapping[str, str] = field(default_factory=dict)  # field -> what is missing
     body: str | None = None  # "properties" or "traits"
+    label: str | None = None  # the field a person calls a message by (its event, name, ...)
+    rule: str | None = None  # the tracking-plan rule type that checks this call (TRACK, ...)
+    keyed_by: str | None = None  # the field whose value picks the rule (track: event)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -66,6 +69,21 @@ class Call:
     def column_fields(self) -> tuple[Field, ...]:
         """Fields a DataFrame column can fill; every other column goes to the body."""
         return tuple(f for f in self.fields if f.columns)
+
+    @property
+    def takes_anonymous_id(self) -> bool:
+        """Every call but alias identifies its user by a userId or an anonymousId."""
+        return "anonymous_id" in self.names
+
+    @property
+    def label_wire(self) -> str | None:
+        """The label's name in the message (``event``, ``name``, ``groupId``, ...)."""
+        return self.field(self.label).wire if self.label else None
+
+    @property
+    def keyed_wire(self) -> str | None:
+        """The message field whose value picks this call's plan rule, if any."""
+        return self.field(self.keyed_by).wire if self.keyed_by else None
 
 
 def _f(
@@ -151,6 +169,9 @@ def _view(kind: CallKind, what: str, example: str, placeholder: str) -> Call:
         ("name",),
         (name, replace(CATEGORY, help=f"the {kind} category"), *_IDS, PROPERTIES, *_TAIL),
         body="properties",
+        label="name",
+        rule=kind.upper(),
+        keyed_by="name",
     )
 
 
@@ -177,6 +198,9 @@ CALLS: dict[str, Call] = {
             ),
             required={"event": "track needs a non-empty event name, e.g. 'Order Completed'"},
             body="properties",
+            label="event",
+            rule="TRACK",
+            keyed_by="event",
         ),
         Call(
             "identify",
@@ -209,6 +233,7 @@ CALLS: dict[str, Call] = {
                 *_TAIL,
             ),
             body="traits",
+            rule="IDENTIFY",
         ),
         _view("page", "a page view", "Pricing", "e.g. Pricing"),
         _view("screen", "a mobile screen view", "Home", "e.g. Home"),
@@ -232,6 +257,8 @@ CALLS: dict[str, Call] = {
             ),
             required={"group_id": "group needs the id of the group (account), e.g. 'acme'"},
             body="traits",
+            label="group_id",
+            rule="GROUP",
         ),
         Call(
             "alias",
@@ -254,10 +281,19 @@ CALLS: dict[str, Call] = {
                 "previous_id": "alias needs the previous id (the old id)",
                 "user_id": "alias needs the new userId",
             },
+            label="previous_id",
         ),
     )
 }
 CALL_KINDS: tuple[str, ...] = tuple(CALLS)
+# The kinds by name, for code that means one call in particular.
+TRACK, IDENTIFY, PAGE, SCREEN, GROUP, ALIAS = (CALLS[k].kind for k in CALL_KINDS)
+DEFAULT_KIND: CallKind = "track"  # flat rows without a type, the form's first call
+COMMON_RULE = "COMMON"  # a plan rule that checks every message, whatever its call
+# The tracking plan's rule types, and the call each one checks.
+CALL_OF_RULE: dict[str, Call] = {call.rule: call for call in CALLS.values() if call.rule}
+RULE_TYPES: tuple[str, ...] = (*CALL_OF_RULE, COMMON_RULE)
+EVENT_RULE = str(CALLS[TRACK].rule)  # the rules whose key is an event name
 
 # Every wire name <-> keyword argument, across the calls.
 WIRE_NAMES: dict[str, str] = {
@@ -267,3 +303,23 @@ ALL_FIELDS: tuple[str, ...] = tuple(
     dict.fromkeys(f.name for call in CALLS.values() for f in call.fields)
 )
 BODY: dict[str, str] = {kind: call.body for kind, call in CALLS.items() if call.body}
+# The wire fields a person calls a message by, in the order they are looked for.
+LABEL_WIRES: tuple[str, ...] = tuple(
+    dict.fromkeys(w for call in CALLS.values() if (w := call.label_wire) is not None)
+)
+
+
+def call_of(message_type: object) -> Call | None:
+    """The call record for a message's ``type`` (any case), or None."""
+    return CALLS.get(message_type.lower()) if isinstance(message_type, str) else None
+
+
+def rule_key(message: Mapping[str, object]) -> tuple[str, str | None] | None:
+    """The plan rule (type, key) a message is checked by: ``("TRACK", "Order Completed")``,
+    ``("IDENTIFY", None)``; None for calls no rule checks (alias) and unknown types."""
+    call = call_of(message.get("type"))
+    if call is None or call.rule is None:
+        return None
+    wire = call.keyed_wire
+    value = message.get(wire) if wire else None
+    return call.rule, (str(value) if value not in (None, "") else None)

@@ -59,6 +59,13 @@ class RowIds:
             raise ValueError(f"row position {position} is out of range")
         return f"{self._prefix}{self._low ^ position:012x}"
 
+    def span(self, start: int, stop: int) -> list[str]:
+        """The ids of positions ``start .. stop`` (a chunk of a table) in one go."""
+        if not 0 <= start <= stop <= _POSITIONS:
+            raise ValueError(f"row positions {start}..{stop} are out of range")
+        prefix, low = self._prefix, self._low
+        return [f"{prefix}{low ^ position:012x}" for position in range(start, stop)]
+
 
 def new_run_id() -> str:
     """A short id for a bulk run that a person can type back: ``20261129-3f9a2c``."""

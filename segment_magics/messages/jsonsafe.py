@@ -17,7 +17,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ..errors import ValidationError
+
+_dumps = orjson.dumps
+_OPT_UTC_Z = orjson.OPT_UTC_Z
 
 JSON = dict[str, Any] | list[Any] | str | int | float | bool | None
 
@@ -31,11 +36,21 @@ def _child(path: str, key: object) -> str:
 _UTC = dt.timezone.utc
 
 
+def _utc_text(value: dt.datetime) -> str:
+    """An aware UTC datetime in the wire form. orjson writes RFC 3339 several times
+    faster than ``isoformat`` (``...T10:30:00Z`` or ``...T10:30:00.123456Z``); the
+    fraction is cut to milliseconds, as ``isoformat(timespec="milliseconds")`` does."""
+    text = _dumps(value, option=_OPT_UTC_Z)
+    if len(text) == 22:  # b'"2024-01-15T10:30:00Z"'
+        return text[1:20].decode() + ".000Z"
+    return text[1:24].decode() + "Z"
+
+
 def format_datetime(value: dt.datetime | dt.date) -> str:
     """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``); naive means UTC."""
     if type(value) is dt.datetime:
         if value.tzinfo is _UTC:  # the common case: aware UTC datetimes
-            return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+            return _utc_text(value)
         if value.tzinfo is None:  # naive means UTC
             return value.isoformat(timespec="milliseconds") + "Z"
     if not isinstance(value, dt.datetime):

@@ -13,62 +13,16 @@ from typing import Any
 
 from ..errors import ValidationError
 from .calls import BODY, CALLS
+from .frames import Chunk, is_pandas, table_chunks
 from .jsonsafe import checked, is_missing
-from .timestamps import WireTime
 
-DATAFRAME_CHUNK = 5_000  # rows converted at a time: memory follows the chunk, not the frame
-
-
-def is_dataframe(source: Any) -> bool:
-    return (
-        type(source).__module__.startswith("pandas")
-        and hasattr(source, "to_dict")
-        and hasattr(source, "index")
-    )
+is_dataframe = is_pandas  # a pandas DataFrame (Polars and Arrow are tables too)
 
 
-def _column(series: Any) -> tuple[list[Any], bool]:
-    """A column's values as plain Python objects, and whether any of them is missing.
-
-    Datetime columns become the wire form (ISO 8601 UTC with milliseconds, NaT ->
-    None), numpy scalars Python numbers (``tolist()``): vectorized, per column.
-    """
-    import numpy as np
-
-    if getattr(series.dtype, "kind", "") == "M":
-        if getattr(series.dt, "tz", None) is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        stamps = series.to_numpy(dtype="datetime64[ms]")
-        missing = np.isnat(stamps)
-        strings = np.datetime_as_string(stamps, unit="ms", timezone="UTC").tolist()
-        text = list(map(WireTime, strings))
-        if missing.any():
-            for index in np.flatnonzero(missing):
-                text[index] = None  # type: ignore[call-overload]
-        return text, bool(missing.any())
-    return series.tolist(), bool(series.isna().to_numpy().any())
-
-
-def frame_records(frame: Any, start: int, stop: int) -> list[dict[str, Any]]:
-    """Rows ``start:stop`` of a DataFrame as dicts of plain Python values.
-
-    Column-wise and vectorized (much faster than ``to_dict("records")``).
-    """
-
-    part = frame.iloc[start:stop]
-    columns = [str(c) if not isinstance(c, str) else c for c in part.columns]
-    values = [_column(series)[0] for _, series in part.items()]
-    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
-
-
-_Columns = list[tuple[str, list[Any]]]  # (name, values) per column
-
-
-def _rows(columns: _Columns, count: int) -> Iterator[tuple[Any, ...]]:
-    """The columns' values row by row (empty tuples when there are no columns)."""
-    if not columns:
-        return iter([()] * count)
-    return zip(*(values for _, values in columns), strict=True)
+def chunk_records(chunk: Chunk) -> list[dict[str, Any]]:
+    """A chunk's rows as dicts of plain Python values (missing cells included as None)."""
+    columns = range(len(chunk.names))
+    return [{chunk.names[c]: chunk.cell(c, i) for c in columns} for i in range(chunk.count)]
 
 
 def iter_rows(
@@ -76,48 +30,27 @@ def iter_rows(
 ) -> tuple[Iterator[tuple[Any, Mapping[str, Any]]], int | None, Any]:
     """(label, row) pairs read lazily, the row count when known, and DataFrame labels.
 
-    With ``columns``, a DataFrame's rows come as the call's arguments already
-    (:meth:`ColumnMap.frame_arguments`), which is much faster than per-row mapping.
+    A table (pandas, Polars, Arrow) is read a chunk of columns at a time; with
+    ``columns``, its rows come as the call's arguments already.
     """
-    if is_dataframe(source):
-        frame = source
-
-        def frame_rows() -> Iterator[tuple[Any, Mapping[str, Any]]]:
-            labels = frame.index
-            for start in range(0, len(frame), DATAFRAME_CHUNK):
-                stop = start + DATAFRAME_CHUNK
-                if columns is not None:
-                    records = columns.frame_arguments(frame, start, stop)
-                else:
-                    records = frame_records(frame, start, stop)
-                yield from zip(labels[start:stop], records, strict=True)
-
-        return frame_rows(), len(frame), frame.index
-    table = arrow_table(source)
+    table = table_chunks(source)
     if table is not None:
-        return enumerate(_arrow_rows(table)), table.num_rows, None
+        chunks, total, labels = table
+
+        def rows() -> Iterator[tuple[Any, Mapping[str, Any]]]:
+            for chunk in chunks:
+                records = columns.chunk_arguments(chunk) if columns else chunk_records(chunk)
+                yield from zip(chunk_labels(chunk, labels), records, strict=True)
+
+        return rows(), total, labels
     total = len(source) if hasattr(source, "__len__") else None
     return enumerate(iter(source)), total, None
 
 
-def arrow_table(source: Any) -> Any | None:
-    """An Arrow table for a polars DataFrame or an Arrow Table/RecordBatch (neither
-    library is imported here); None for anything else."""
-    module = type(source).__module__
-    if module.startswith("polars") and hasattr(source, "to_arrow"):
-        return source.to_arrow()
-    if module.startswith("pyarrow") and hasattr(source, "num_rows") and hasattr(source, "slice"):
-        return source
-    return None
-
-
-def _arrow_rows(table: Any) -> Iterator[dict[str, Any]]:
-    """An Arrow table's rows, converted a chunk of columns at a time."""
-    names = [str(n) for n in table.column_names]
-    for start in range(0, table.num_rows, DATAFRAME_CHUNK):
-        columns = table.slice(start, DATAFRAME_CHUNK).to_pydict()
-        for row in zip(*(columns[n] for n in table.column_names), strict=True):
-            yield dict(zip(names, row, strict=True))
+def chunk_labels(chunk: Chunk, labels: Any) -> Sequence[Any]:
+    """The row labels of a chunk: the DataFrame's index, else the row positions."""
+    stop = chunk.start + chunk.count
+    return labels[chunk.start : stop] if labels is not None else range(chunk.start, stop)
 
 
 @dataclass(frozen=True)
@@ -180,58 +113,48 @@ class ColumnMap:
             body = tuple(c for c in columns if c not in used)
         return tuple(fields), body
 
-    def frame_arguments(self, frame: Any, start: int, stop: int) -> list[dict[str, Any]]:
-        """The arguments of rows ``start:stop`` of a DataFrame, column by column.
-
-        Columns with no missing cells are zipped into the body in one step; only
-        the others are checked cell by cell.
-        """
-        part = frame.iloc[start:stop]
-        names = [str(c) if not isinstance(c, str) else c for c in part.columns]
-        fields, body_columns = self.layout(tuple(names))
-        position = {name: index for index, name in enumerate(names)}
-
-        def split(pairs: Sequence[tuple[str, str]]) -> tuple[_Columns, _Columns]:
-            dense: _Columns = []
-            sparse: _Columns = []
-            for name, column in pairs:
-                values, missing = _column(part.iloc[:, position[column]])
-                (sparse if missing else dense).append((name, values))
-            return dense, sparse
-
-        dense_fields, sparse_fields = split(fields)
-        dense_body, sparse_body = split([(c, c) for c in body_columns])
-        body_name = BODY.get(self.kind)
-        default_body = self.defaults.get(body_name) if body_name else None
-        defaults = self.defaults
-        field_names = [name for name, _ in dense_fields]
-        body_names = [name for name, _ in dense_body]
-        out = []
-        rows = zip(_rows(dense_fields, len(part)), _rows(dense_body, len(part)), strict=True)
-        for index, (field_row, body_row) in enumerate(rows):
-            args = dict(defaults)
-            args.update(zip(field_names, field_row, strict=False))
-            for name, values in sparse_fields:
-                value = values[index]
-                if not is_missing(value):
-                    args[name] = value
-            if body_name is not None:
-                body = dict(zip(body_names, body_row, strict=False))
-                for name, values in sparse_body:
-                    value = values[index]
-                    if not is_missing(value):
-                        body[name] = value
-                args[body_name] = {**default_body, **body} if default_body else body
-            out.append(args)
-        return out
-
-    def arguments(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The keyword arguments of the call this row stands for."""
-        keys = tuple(row)
+    def cached_layout(
+        self, keys: tuple[str, ...]
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """:meth:`layout`, worked out once per set of columns."""
         cached = self._layouts.get(keys)
         if cached is None:
             cached = self._layouts[keys] = self.layout(keys)
-        fields, body_columns = cached
+        return cached
+
+    def chunk_arguments(self, chunk: Chunk) -> list[dict[str, Any]]:
+        """The call arguments of every row of a chunk."""
+        return [self.chunk_row(chunk, i) for i in range(chunk.count)]
+
+    def chunk_row(self, chunk: Chunk, row: int) -> dict[str, Any]:
+        """The call arguments of one row of a chunk (missing cells left out)."""
+        fields, body_columns = self.cached_layout(tuple(chunk.names))
+        position = {name: index for index, name in enumerate(chunk.names)}
+        args = dict(self.defaults)
+        for name, column in fields:
+            index = position[column]
+            gaps = chunk.missing[index]
+            if gaps is None or not gaps[row]:
+                value = chunk.cell(index, row)
+                if not is_missing(value):
+                    args[name] = value
+        body_name = BODY.get(self.kind)
+        if body_name is not None:
+            body = {}
+            for column in body_columns:
+                index = position[column]
+                gaps = chunk.missing[index]
+                if gaps is None or not gaps[row]:
+                    value = chunk.cell(index, row)
+                    if not is_missing(value):
+                        body[column] = value
+            default = self.defaults.get(body_name)
+            args[body_name] = {**default, **body} if default else body
+        return args
+
+    def arguments(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of the call this row stands for."""
+        fields, body_columns = self.cached_layout(tuple(row))
         args = dict(self.defaults)
         for name, column in fields:
             value = row[column]

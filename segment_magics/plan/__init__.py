@@ -17,7 +17,7 @@ from .report import (
     violation_table,
 )
 from .templates import TEMPLATES
-from .validate import PlanValidator, Violation, validator_for
+from .validate import PlanValidator, Violation
 
 __all__ = [
     "TEMPLATES",
@@ -44,6 +44,5 @@ __all__ = [
     "plan_from_dict",
     "save_plan",
     "to_send",
-    "validator_for",
     "violation_table",
 ]

@@ -9,6 +9,7 @@ from ..errors import ValidationError
 from ..messages import (
     BODY,
     CALL_KINDS,
+    DEFAULT_KIND,
     ColumnMap,
     build_from_segment_dict,
     build_message,
@@ -33,7 +34,7 @@ def as_message(row: Mapping[str, Any], kind: str | None = None) -> dict[str, Any
         raise ValidationError("row", f"expected a dict, got {type(row).__name__}")
     call = kind or row.get("type")
     if call is None:
-        call = "track"
+        call = DEFAULT_KIND
     if not isinstance(call, str) or call.lower() not in _ROWS:
         raise ValidationError("type", f"{call!r} is not a call; use {', '.join(CALL_KINDS)}")
     call = call.lower()

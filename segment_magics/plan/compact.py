@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from ..messages import CALL_OF_RULE, COMMON_RULE, EVENT_RULE
 from .model import BODY_OF, Plan, Rule, rule_schema
 
 TYPES = {
@@ -43,8 +44,11 @@ TYPES = {
     "datetime": {"type": "string", "format": "date-time"},
     "date-time": {"type": "string", "format": "date-time"},
 }
-_HEADER_WORDS = {"identify": "IDENTIFY", "group": "GROUP", "common": "COMMON", "page": "PAGE",
-                 "screen": "SCREEN", "track": "TRACK"}  # fmt: skip
+# A section starts with a call (identify, page Pricing, ...), "common", or an event name.
+_HEADER_WORDS: dict[str, str] = {
+    **{call.kind: rule for rule, call in CALL_OF_RULE.items()},
+    COMMON_RULE.lower(): COMMON_RULE,
+}
 _LINE = re.compile(r"(?P<name>[^:]+?)\s*(?P<mark>[!?])?\s*:\s*(?P<rest>.*)")
 _BOUND = re.compile(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)")
 _RANGE = re.compile(r"(-?\d+(?:\.\d+)?)\s*\.\.\s*(-?\d+(?:\.\d+)?)")
@@ -165,13 +169,16 @@ def _header(text: str, line: int) -> tuple[str, str | None]:
     first, _, rest = text.partition(" ")
     kind = _HEADER_WORDS.get(first.lower())
     if kind is None:
-        return "TRACK", text
-    if kind in {"IDENTIFY", "GROUP", "COMMON"}:
+        return EVENT_RULE, text
+    call = CALL_OF_RULE.get(kind)
+    if call is None or call.keyed_by is None:  # common, identify, group: one rule each
         if rest.strip():
             raise ValidationError(f"line {line}", f"{first} takes no name")
         return kind, None
-    if kind == "TRACK" and not rest.strip():
-        raise ValidationError(f"line {line}", "track needs the event name: track Order Completed")
+    if kind == EVENT_RULE and not rest.strip():
+        raise ValidationError(
+            f"line {line}", f"{first} needs the event name: {first} Order Completed"
+        )
     return kind, rest.strip() or None
 
 
@@ -239,6 +246,6 @@ def parse_compact(text: str, name: str = "tracking plan") -> Plan:
     close()
     if not rules:
         raise ValidationError(
-            "plan", "the cell defines no events; see %segment_plan? for the notation"
+            "plan", "the plan defines no events: start a section with an event name"
         )
     return Plan(name, tuple(rules))

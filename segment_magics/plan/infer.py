@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..messages import EVENT_RULE, rule_key
 from .model import BODY_OF, Plan, Rule, rule_schema
 
 _ORDER = {
@@ -117,22 +118,15 @@ class Inferred:
     samples: dict[tuple[str, str | None], int]
 
 
-def _key(message: Mapping[str, Any]) -> tuple[str, str | None] | None:
-    kind = str(message.get("type", "")).upper()
-    if kind == "TRACK":
-        return kind, str(message.get("event")) if message.get("event") else None
-    if kind in {"IDENTIFY", "GROUP", "PAGE", "SCREEN"}:
-        return kind, None
-    return None
-
-
 def infer_plan(messages: Iterable[Mapping[str, Any]], name: str = "inferred plan") -> Inferred:
     """A plan that every given message satisfies, with what is unusual noted."""
     shapes: dict[tuple[str, str | None], Shape] = {}
     for message in messages:
-        key = _key(message)
-        if key is None or (key[0] == "TRACK" and key[1] is None):
+        key = rule_key(message)
+        if key is None or (key[0] == EVENT_RULE and key[1] is None):
             continue
+        if key[0] != EVENT_RULE:  # one rule per call for pages and screens, whatever the name
+            key = (key[0], None)
         body = message.get(BODY_OF[key[0]])
         shapes.setdefault(key, Shape()).observe_object(body if isinstance(body, Mapping) else {})
     notes: list[str] = []
@@ -169,8 +163,8 @@ def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Differe
     grouped: Counter[tuple[str, str, str]] = Counter()
     examples: dict[tuple[str, str, str], str] = {}
     for message in messages:
-        if str(message.get("type", "")).lower() == "track":
-            event = str(message.get("event", ""))
+        if (which := rule_key(message)) is not None and which[0] == EVENT_RULE:
+            event = which[1] or ""
             seen_events[event] += 1
             props = message.get("properties") or {}
             present.setdefault(event, set()).update(props if isinstance(props, Mapping) else ())
@@ -187,7 +181,7 @@ def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Differe
         for (e, f, k), n in grouped.most_common()
     ]
     for rule in plan.rules:
-        if rule.type != "TRACK" or not rule.key:
+        if not rule.is_event or not rule.key:
             continue
         if rule.key not in seen_events:
             out.append(Difference("planned, never sent", rule.key, "", "event never sent", 0))

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
+from ..messages import CALL_OF_RULE, COMMON_RULE, EVENT_RULE
 from .model import BODY_OF, RULE_TYPES, Plan, Rule, rule_schema
 from .templates import TEMPLATES
 
@@ -39,6 +40,12 @@ CONFIG_API = "Config API / Typewriter v7 plan.json"
 TYPEWRITER_V8 = "Typewriter v8 plan.json"
 TYPEWRITER_LOCAL = "Typewriter local tracking plan"
 _MESSAGE_PARTS = {"context", "traits", "properties"}
+# Config API / Typewriter v7 plans keep the unkeyed rules under these keys of ``rules``
+# (the call's own name: identify, group), and the common rule under ``global``.
+CONFIG_API_RULES = (
+    *((rule, call.kind) for rule, call in CALL_OF_RULE.items() if call.keyed_by is None),
+    (COMMON_RULE, "global"),
+)
 
 
 def _where(path: str, key: str | int) -> str:
@@ -107,7 +114,7 @@ class _Reader:
             if not isinstance(name, str) or not name:
                 raise ValidationError(f"{at}.name", "every event needs a name")
             schema = self.schema(event.get("rules", {}), f"{at}.rules")
-            parsed.append(Rule("TRACK", schema, name, self.version(event.get("version"), at)))
+            parsed.append(Rule(EVENT_RULE, schema, name, self.version(event.get("version"), at)))
         return parsed
 
 
@@ -166,7 +173,7 @@ def plan_from_dict(data: Mapping[str, Any] | Sequence[Any], name: str | None = N
         return Plan(title, tuple(found), description, shape)
     if isinstance(rules, Mapping):  # Config API / Typewriter v7
         parsed = reader.events(rules.get("events", []) or [], "rules.events")
-        for kind, key in (("IDENTIFY", "identify"), ("GROUP", "group"), ("COMMON", "global")):
+        for kind, key in CONFIG_API_RULES:
             schema = rules.get(key)
             if isinstance(schema, Mapping) and schema:
                 parsed.append(Rule(kind, reader.schema(schema, f"rules.{key}")))
@@ -178,7 +185,7 @@ def plan_from_dict(data: Mapping[str, Any] | Sequence[Any], name: str | None = N
         raise ValidationError(
             "rules",
             "this is a tracking plan without its rules: the Public API returns them from "
-            "/tracking-plans/{id}/rules (%segment_plan pull fetches both)",
+            "/tracking-plans/{id}/rules (a pull fetches both)",
         )
     raise ValidationError(
         "rules",

@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..messages import BODY
+from ..messages import CALL_OF_RULE, EVENT_RULE, RULE_TYPES
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
-RULE_TYPES = ("TRACK", "IDENTIFY", "GROUP", "PAGE", "SCREEN", "COMMON")
-BODY_OF = {kind.upper(): body for kind, body in BODY.items()}  # TRACK -> properties, ...
+BODY_OF = {rule: call.body for rule, call in CALL_OF_RULE.items() if call.body}  # TRACK -> ...
+# Rules of these types are picked by a name in the message (the event; a page's name).
+KEYED_RULES = frozenset(rule for rule, call in CALL_OF_RULE.items() if call.keyed_by)
+__all__ = ["BODY_OF", "KEYED_RULES", "RULE_TYPES", "SCHEMA_DRAFT", "Plan", "Rule"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Rule:
     def label(self) -> str:
         """How the rule is named to users: its event or name, else its call type."""
         return self.key or self.type.lower()
+
+    @property
+    def is_event(self) -> bool:
+        """A rule for track calls: its key is an event name."""
+        return self.type == EVENT_RULE
 
     def to_segment(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "version": self.version}
@@ -92,7 +99,7 @@ class Plan:
 
     @property
     def events(self) -> list[str]:
-        return [rule.key for rule in self.rules if rule.type == "TRACK" and rule.key]
+        return [rule.key for rule in self.rules if rule.is_event and rule.key]
 
     def to_segment(self) -> dict[str, Any]:
         """Segment Public API JSON (what ``%segment_plan export`` writes)."""

@@ -15,8 +15,8 @@ from .validate import VIOLATION_KINDS, PlanValidator, Violation
 
 
 def _rule_label(rule: Rule) -> str:
-    if rule.type == "TRACK":
-        return rule.key or "(any track)"
+    if rule.is_event:
+        return rule.key or f"(any {rule.type.lower()})"
     return rule.type.lower() + (f" {rule.key}" if rule.key else "")
 
 

@@ -18,6 +18,7 @@ import jsonschema_rs
 import orjson
 from rapidfuzz import fuzz, process
 
+from ..messages import COMMON_RULE, EVENT_RULE, rule_key
 from .model import Plan, Rule, body_of
 from .tolerate import tolerate
 
@@ -183,10 +184,10 @@ class PlanValidator:
                 self.skipped.append(Skipped(rule.label, _why(exc)))
             else:
                 self.notes.extend(notes)
-        self._common = [c for (kind, _), c in self._rules.items() if kind == "COMMON"]
-        self._governs_track = any(kind == "TRACK" for kind, _ in self._rules)
+        self._common = [c for (kind, _), c in self._rules.items() if kind == COMMON_RULE]
+        self._governs_track = any(kind == EVENT_RULE for kind, _ in self._rules)
         self._hints: dict[str, str] = {}
-        self.planned_events = sorted(r.key for r in newest if r.type == "TRACK" and r.key)
+        self.planned_events = sorted(r.key for r in newest if r.is_event and r.key)
         self._folded = {name.casefold(): name for name in self.planned_events}
 
     def remarks(self) -> list[str]:
@@ -198,7 +199,6 @@ class PlanValidator:
         return self._rules.get((kind, key)) or (self._rules.get((kind, None)) if key else None)
 
     def check(self, message: Mapping[str, Any]) -> list[Violation]:
-        kind = str(message.get("type", "")).upper()
         label = str(message.get("event") or message.get("name") or "")
         found: list[Violation] = []
         for common in self._common:
@@ -209,16 +209,10 @@ class PlanValidator:
                     )
                     for e in common.validator.iter_errors(message)
                 )
-        key = (
-            message.get("event")
-            if kind == "TRACK"
-            else message.get("name")
-            if kind in {"PAGE", "SCREEN"}
-            else None
-        )
-        compiled = self._rule(kind, str(key) if key is not None else None)
+        key = rule_key(message)
+        compiled = self._rule(*key) if key is not None else None
         if compiled is None:
-            if kind == "TRACK" and self._governs_track:
+            if key is not None and key[0] == EVENT_RULE and self._governs_track:
                 found.append(
                     Violation("unplanned event", "event", self._unplanned_event(label), label)
                 )
@@ -310,9 +304,3 @@ def _closest(label: str, names: list[str]) -> str | None:
 
 def _last(path: str) -> str:
     return path.rsplit(".", 1)[-1]
-
-
-def validator_for(plan: Plan | PlanValidator | None) -> PlanValidator | None:
-    if plan is None or isinstance(plan, PlanValidator):
-        return plan
-    return PlanValidator(plan)

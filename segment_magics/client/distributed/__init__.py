@@ -3,8 +3,8 @@
 ``send_many`` hands a Spark or Dask DataFrame here. Each partition is sent where
 it lives (:mod:`.worker`); the notebook only receives per-partition reports, so
 no rows are collected to it. Undelivered messages come back with their payloads
-and are kept in the notebook's outbox, where ``%segment_retry`` (or
-``retry_outbox()``) resends them with their original messageIds.
+and are kept in the notebook's outbox, where a retry resends them with their
+original messageIds.
 
 Nothing here imports pyspark or dask until a DataFrame of theirs arrives.
 """
@@ -16,16 +16,19 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
-from ..bulk import MAX_NAMED_EVENTS, settle_outcome
-from ..bulk_result import BulkResult, Problem
+from ..bulk import MAX_NAMED_EVENTS
+from ..bulk_outcome import settle_outcome
+from ..bulk_result import BulkResult, Problem, ProblemStatus
+from ..outbox_contract import Entry, State
+from ..remedies import Remedy
 from .worker import COUNTS, PartitionReport, WorkerConfig, run_directory
 
 if TYPE_CHECKING:
-    from ..outbox import Outbox
+    from ..outbox_contract import OutboxContract
 
 Engine = Literal["spark", "dask"]
 
@@ -71,13 +74,14 @@ def run(
 def combine(
     reports: Iterable[PartitionReport],
     config: WorkerConfig,
-    outbox: Outbox,
+    outbox: OutboxContract,
     *,
     interrupted: bool,
     elapsed: float,
 ) -> BulkResult:
     """One summary for the run; undelivered messages go to the notebook's outbox."""
-    result = BulkResult(type=config.kind, dry_run=config.dry_run)
+    dry = config.options.dry_run
+    result = BulkResult(type=config.kind, dry_run=dry)
     result.only_problems = True
     result.run_id = config.run_id
     result.outbox_path = outbox.shown_path
@@ -93,11 +97,14 @@ def combine(
             if event in result.events or len(result.events) < MAX_NAMED_EVENTS:
                 result.events[event] = result.events.get(event, 0) + count
         result.problems.extend(
-            Problem(f"partition {report.partition}, row {row}", status, reason, mid)  # type: ignore[arg-type]
+            Problem(
+                f"partition {report.partition}, row {row}", cast("ProblemStatus", status),
+                reason, mid,
+            )
             for row, status, reason, mid in report.problems
-        )
+        )  # fmt: skip
         missing = report.spill_file and not Path(report.spill_file).exists()
-        if missing and not config.dry_run:
+        if missing and not dry:
             unreadable.append(report.spill_file)
     keep_failures(outbox, config)
     result.sent = result.messages_sent > 0
@@ -108,34 +115,38 @@ def combine(
     if interrupted:  # tasks cancelled mid-way reported nothing: a rerun finishes the run
         parts = [p for p in parts if result.failed or result.rejected]
         parts.append(
-            f"interrupted: rerun with run id {config.run_id} to finish (delivered rows "
-            "are resent with the same messageIds, which Segment deduplicates)"
+            "interrupted: delivered rows are resent under the same messageIds when the run "
+            "is run again, which Segment deduplicates"
         )
+        result.remedies = (*result.remedies, Remedy("resume", run_id=config.run_id))
     if unreadable:
         parts.append(
             f"the workers wrote {len(unreadable)} failure files this notebook cannot "
-            f"read (e.g. {unreadable[0]}); pass failures_path on storage both can reach"
+            f"read (e.g. {unreadable[0]})"
         )
+        result.remedies = (*result.remedies, Remedy("shared_failures"))
     result.error_message = "; ".join(parts)
     return result
 
 
-def keep_failures(outbox: Outbox, config: WorkerConfig) -> int:
+def keep_failures(outbox: OutboxContract, config: WorkerConfig) -> int:
     """Every failure file of the run (finished tasks, failed attempts alike) into the
     notebook's outbox, then removed; returns the messages kept."""
     directory = run_directory(config.spill_dir, config.run_id)
-    if config.dry_run or not directory.is_dir():
+    if config.options.dry_run or not directory.is_dir():
         return 0
     kept = 0
     for path in sorted(directory.glob("part-*.jsonl")):
-        by_state: dict[tuple[str, str, int | None], list[Any]] = {}
+        by_state: dict[tuple[State, str, int | None], list[Entry]] = {}
         with path.open("rb") as lines:
             for line in lines:
                 r = orjson.loads(line)
-                entry = (r["messageId"], r["type"], r["label"], r["row"], r["payload"].encode())
-                by_state.setdefault((r["state"], r["error"], r["status"]), []).append(entry)
+                entry = Entry(r["messageId"], r["type"], r["label"], r["row"],
+                              r["payload"].encode())  # fmt: skip
+                state = cast("State", r["state"])
+                by_state.setdefault((state, r["error"], r["status"]), []).append(entry)
         for (state, error, status), entries in by_state.items():
-            kept += outbox.keep(entries, config.endpoint_key, state, error, status)  # type: ignore[arg-type]
+            kept += outbox.keep(entries, config.endpoint_key, state, error, status)
         path.unlink()
     if not any(directory.iterdir()):
         directory.rmdir()

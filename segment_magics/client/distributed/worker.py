@@ -6,7 +6,7 @@ iterator of dicts, or a pandas DataFrame) and get back a small, picklable
 gzip, plan checks and id rules as ``send_many``; one transport per task, never one
 per row. Undelivered messages are written, with their payloads, to a private file
 under the run's failure directory (``failures_path``: shared storage on a real
-cluster); the notebook keeps them in its outbox for ``%segment_retry``.
+cluster); the notebook keeps them in its outbox, where a retry resends them.
 """
 
 from __future__ import annotations
@@ -14,23 +14,21 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...messages import ColumnMap
-from ...messages.ids import RowIds
-from ...messages.rows import is_dataframe
+from ...messages.frames import ChunkStream
 from ...plan import Plan, PlanValidator
 from ...private_files import make_private
-from ..bulk import BulkSender, row_builder
-from ..identities import Identities
+from ..builders import make_builder
+from ..bulk import BulkSender
+from ..bulk_options import BulkOptions
 from ..keys import WriteKey
-from ..outbox import Entry, State
+from ..outbox_contract import Entry, Pending, State
 from ..rate import RateBudget
-from ..retry import RetryPolicy
-from ..transport import Transport
+from ..transport import Transport, TransportSettings
 
 PROBLEMS_PER_PARTITION = 200  # invalid / violating rows listed per partition
 # The counts a partition reports; the notebook adds them up into one BulkResult.
@@ -40,36 +38,35 @@ COUNTS = ("rows_read", "accepted", "invalid", "failed", "rejected", "plan_violat
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """Everything a task needs, pickled to the workers once per job.
+    """Everything a task needs, pickled to the workers once per job: the run's
+    :class:`BulkOptions` and the transport settings, the plan, and this task's share
+    of the rate.
 
     The write key is held privately and never shown: not in the repr, and not in
     Spark's UI or job descriptions (it travels inside the pickled task only).
     """
 
-    base_url: str
+    options: BulkOptions
+    transport: TransportSettings
     endpoint_key: str  # where undelivered messages are kept in the notebook's outbox
-    kind: str
-    run_id: str
-    columns: dict[str, str] = field(default_factory=dict)
-    body_columns: list[str] | None = None
-    defaults: dict[str, Any] = field(default_factory=dict)
     plan: Plan | None = None
     plan_mode: str = "warn"
-    anonymous: bool = False
-    anonymous_id: str | None = None
-    key_column: str | None = None
-    dry_run: bool = False
-    gzip: bool = False
-    timeout: float = 10.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rate: float | None = None  # this task's share of --max-rate
+    rate: float | None = None  # this task's share of max_rate
     threads: int = 2  # requests in flight per task
     batch_messages: int | None = None
     spill_dir: str = ""
     _key: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
-        return f"<WorkerConfig {self.kind} run {self.run_id} to {self.base_url}>"
+        return f"<WorkerConfig {self.kind} run {self.run_id} to {self.transport.base_url}>"
+
+    @property
+    def kind(self) -> str:
+        return self.options.what
+
+    @property
+    def run_id(self) -> str:
+        return self.options.run_id or ""
 
     def write_key(self) -> WriteKey:
         return WriteKey(self._key, "the notebook")
@@ -114,14 +111,19 @@ class PartitionReport:
         return cls(**fields)
 
 
-class MemoryOutbox:
-    """An outbox for one task: undelivered messages are held and handed back in the
-    report (a worker's disk is not the notebook's)."""
+class TaskOutbox:
+    """A task's outbox, in memory: undelivered messages are held here and written to the
+    run's failure directory when the task ends (a worker's disk is not the notebook's).
+    A task keeps no ledger: a rerun resends the partition under the same messageIds."""
 
     shown_path = "the notebook's outbox (after the run)"
 
     def __init__(self) -> None:
-        self.kept: list[tuple[Entry, State, str, int | None]] = []
+        self.messages: dict[str, tuple[Entry, State, str, int | None]] = {}
+
+    @property
+    def kept(self) -> list[tuple[Entry, State, str, int | None]]:
+        return list(self.messages.values())
 
     def keep(
         self,
@@ -132,17 +134,63 @@ class MemoryOutbox:
         status: int | None = None,
         run_id: str | None = None,
     ) -> int:
-        rows = list(entries)
-        self.kept.extend((entry, state, error, status) for entry in rows)
-        return len(rows)
+        count = 0
+        for entry in entries:
+            self.messages[entry.message_id] = (entry, state, error, status)
+            count += 1
+        return count
 
+    def settle(
+        self,
+        endpoint: str,
+        message_ids: Iterable[str],
+        state: State | None,
+        error: str = "",
+        status: int | None = None,
+    ) -> None:
+        for message_id in message_ids:
+            held = self.messages.get(message_id)
+            if held is None:
+                continue
+            if state is None:
+                del self.messages[message_id]
+            else:
+                self.messages[message_id] = (held[0], state, error, status)
 
-def _arrow_arguments(batches: Iterable[Any], mapping: ColumnMap) -> Iterator[dict[str, Any]]:
-    """Arrow record batches (Spark's mapInArrow) to call arguments, a batch's columns at
-    a time through pandas: no per-row conversion between the JVM and Python."""
-    for batch in batches:
-        frame = batch.to_pandas()
-        yield from mapping.frame_arguments(frame, 0, len(frame))
+    def claim(self, endpoint: str, *, rejected: bool = False) -> list[Pending]:
+        return []  # a task never resends: the notebook's outbox does
+
+    def release(self, endpoint: str) -> int:
+        return 0
+
+    def range_ahead(
+        self,
+        run_id: str,
+        seq: int,
+        first_row: int,
+        stop_row: int,
+        dated_at: str | None,
+        settled: Sequence[int] = (),
+    ) -> None:
+        return None
+
+    def range_settled(
+        self,
+        run_id: str,
+        seq: int,
+        kept: Sequence[Entry] = (),
+        endpoint: str = "",
+        state: State = "pending",
+        error: str = "",
+        status: int | None = None,
+    ) -> None:
+        self.keep(kept, endpoint, state, error, status)
+
+    def pause_run(self, run_id: str, rows_read: int, settled: Sequence[int] = ()) -> None:
+        return None
+
+    def finish_run(self, run_id: str, rows_read: int) -> None:
+        return None
 
 
 def send_partition(
@@ -157,45 +205,34 @@ def send_partition(
     batches); never raises for bad rows (they are reported), and writes down what
     could not be delivered."""
     started = time.monotonic()
-    transport = Transport(
-        config.base_url,
-        config.write_key(),
-        timeout=config.timeout,
-        policy=config.retry,
-        compress=config.gzip,
-    )
-    keeper = MemoryOutbox()
-    sender = BulkSender(
-        transport,
-        keeper,  # type: ignore[arg-type]  # keep() is all a run without a ledger uses
-        config.endpoint_key,
-        workers=config.threads,
-        dry_run=config.dry_run,
-        progress=False,
-    )
+    options = config.options
+    transport = Transport(config.transport, config.write_key())
+    keeper = TaskOutbox()
     plan = config.plan if config.plan_mode != "off" else None
     validator = PlanValidator(plan) if plan is not None else None
-    sender.check = validator.check if validator is not None else None
-    sender.block = config.plan_mode == "block"
-    sender.limit_rate(RateBudget(config.rate) if config.rate else None)
-    if config.batch_messages:
-        sender.batch_messages = min(sender.batch_messages, config.batch_messages)
-    mapping = ColumnMap(
-        config.kind, dict(config.columns), config.body_columns, dict(config.defaults)
-    ).checked_defaults([])
-    scope = f"{config.run_id}/part-{index}"
-    who = Identities(scope, anonymous=config.anonymous, fallback=config.anonymous_id)
-    frame = is_dataframe(rows)
-    if arrow:
-        rows = _arrow_arguments(rows, mapping)
-    keyed = (config.run_id, config.key_column) if config.key_column else None
-    build = row_builder(mapping, RowIds(scope), who, mapped=frame or arrow, key=keyed)
+    sender = BulkSender(
+        transport,
+        keeper,
+        config.endpoint_key,
+        workers=config.threads,
+        dry_run=options.dry_run,
+        progress=False,
+        check=validator.check if validator is not None else None,
+        block=config.plan_mode == "block",
+        rate=RateBudget(config.rate) if config.rate else None,
+        batch_messages=config.batch_messages,
+    )
+    mapping = options.column_map()
+    assert mapping is not None  # a distributed run always names its call
+    if arrow:  # Spark's Arrow batches, read column by column like any table
+        rows = ChunkStream(rows)
+    build, who = make_builder(options, f"{config.run_id}/part-{index}", mapping)
     try:
-        result = sender.run(rows, build, config.kind, None, mapping if frame else None)
+        result = sender.run(rows, build, config.kind, None, mapping)
     finally:
         transport.close()
         # written even when the partition's input failed part-way (the task is retried)
-        spilled = _spill(config, index, attempt, keeper.kept) if keeper.kept else ""
+        spilled = _spill(config, index, attempt, keeper.kept) if keeper.messages else ""
     result.anonymized = who.generated
     report = PartitionReport(
         partition=index,
@@ -230,10 +267,11 @@ def _spill(
     path = directory / f"part-{index:05d}-attempt-{attempt}-{uuid.uuid4().hex[:8]}.jsonl"
     make_private(path)
     with path.open("wb") as out:
-        for (mid, kind, label, row, payload), state, error, status in kept:
-            record = {"messageId": mid, "type": kind, "label": label,
-                      "row": f"partition {index}, row {row}", "payload": payload.decode(),
-                      "state": state, "error": error, "status": status}  # fmt: skip
+        for entry, state, error, status in kept:
+            record = {"messageId": entry.message_id, "type": entry.type, "label": entry.label,
+                      "row": f"partition {index}, row {entry.row}",
+                      "payload": entry.payload.decode(), "state": state, "error": error,
+                      "status": status}  # fmt: skip
             out.write(orjson.dumps(record) + b"\n")
         out.flush()
         os.fsync(out.fileno())

@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from ..client import Result
 from ..display import Table
-from ..messages import CALL_KINDS, Field, normalize_timestamp, to_json_safe
+from ..messages import CALL_KINDS, DEFAULT_KIND, Field, normalize_timestamp, to_json_safe
 from .fields import INPUTS, is_json, layout, required
 
 LABEL_WIDTH = "120px"
@@ -65,7 +65,9 @@ class Notice(Table):
 class SegmentForm(w.VBox):
     """A form for all six calls; ``.preview()`` and ``.send()`` mirror its buttons."""
 
-    def __init__(self, send: Callable[..., Result], kind: str = "track", **prefill: Any) -> None:
+    def __init__(
+        self, send: Callable[..., Result], kind: str = DEFAULT_KIND, **prefill: Any
+    ) -> None:
         """``send`` is ``SegmentClient.send`` or the notebook session's ``send``."""
         if kind not in CALL_KINDS:
             raise ValueError(f"kind must be one of {', '.join(CALL_KINDS)}, got {kind!r}")
@@ -113,11 +115,6 @@ class SegmentForm(w.VBox):
         self.kind.observe(self._kind_changed, names="value")
         self.fill(**prefill)
         self._layout()
-
-    @property
-    def widget(self) -> SegmentForm:
-        """The form itself (kept for code written when the form held a widget)."""
-        return self
 
     # -- building -----------------------------------------------------------------
     def _make_row(self, field: Field) -> None:

@@ -1,0 +1,204 @@
+"""Backfills: many rows through /v1/batch, and resends from the outbox.
+
+``SegmentClient.send_many`` and ``retry_outbox`` hand their work here with a
+:class:`Destination` (the client's transport, outbox and plan as they are now)
+and the run's :class:`~.bulk_options.BulkOptions`. A pandas, Polars, Arrow or
+iterable source is sent from this process, ledgered in the outbox so that the same
+run id resumes it after a crash; a Spark or Dask DataFrame is sent by its workers
+(:mod:`.distributed`), and what they could not deliver comes back to the outbox.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ValidationError
+from ..messages import ColumnMap
+from ..messages.ids import new_run_id
+from .builders import make_builder, stored_builder
+from .bulk import BulkSender, Resume
+from .bulk_options import BulkOptions
+from .bulk_result import BulkResult
+from .delivery import outbox_failed
+from .destination import Destination
+from .distributed import Engine, combine, engine_of, keep_failures, spill_directory
+from .distributed import run as run_engine
+from .distributed.worker import WorkerConfig
+from .identities import columns_refusal, refusal
+from .outbox_contract import OutboxUnavailable
+from .owners import current_owner, owner_alive
+from .rate import RateBudget
+from .remedies import Remedy
+from .result import SYSTEM_ERROR, VALIDATION_ERROR
+
+MAX_ENGINE_THREADS = 4  # requests in flight per Spark/Dask task
+
+
+def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
+    """One backfill: refused up front when it cannot work, else sent row by row."""
+    options = replace(options, run_id=options.run_id or new_run_id())
+    engine = engine_of(rows)
+    mapping, refused = _prepared(to, rows, options, engine)
+    if refused is not None:
+        return refused
+    if engine is not None:
+        assert mapping is not None
+        return _send_distributed(to, engine, rows, options)
+    run_id = options.run_id or ""
+    resume = None
+    if not options.dry_run:
+        try:
+            resume = _begin_run(to, run_id, options.what, _label(rows, options), rows)
+        except ValidationError as exc:
+            return to.refused(options, str(exc), exc.field)
+        except OutboxUnavailable as exc:
+            return outbox_failed(to.refused(options, ""), exc)
+    build, who = make_builder(options, run_id, mapping)
+    sender = BulkSender(
+        to.transport, to.outbox, to.outbox_key, workers=options.workers,
+        dry_run=options.dry_run, progress=options.progress, check=to.check,
+        block=to.plan_mode == "block", run_id=run_id,
+        rate=RateBudget(options.max_rate) if options.max_rate else None,
+    )  # fmt: skip
+    result = sender.run(rows, build, options.what, resume, mapping)
+    result.run_id = run_id
+    result.anonymized = who.generated
+    result.plan_checked = to.check is not None
+    result.context_label = options.event or ""
+    result.endpoint = to.shown_endpoint
+    return result
+
+
+def resend(to: Destination, *, workers: int = 4, progress: bool = False,
+           rejected: bool = False) -> BulkResult:  # fmt: skip
+    """Resend what the outbox keeps for this endpoint, with the original messageIds."""
+    missing = to.missing_key()
+    if missing:
+        return BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing,
+                          endpoint=to.shown_endpoint)  # fmt: skip
+    try:
+        claimed = to.outbox.claim(to.outbox_key, rejected=rejected)
+    except OutboxUnavailable as exc:
+        return outbox_failed(to.refused(BulkOptions(kind="resend"), ""), exc)
+    sender = BulkSender(to.transport, to.outbox, to.outbox_key, workers=workers,
+                        progress=progress, claimed=True)  # fmt: skip
+    result = sender.run(claimed, stored_builder, "resend")
+    result.run_id = ""
+    try:
+        waiting = to.outbox.counts()
+    except OutboxUnavailable:
+        waiting = {}
+    result.waiting_elsewhere = sum(
+        n for (endpoint, state), n in waiting.items()
+        if endpoint != to.outbox_key or (state == "rejected" and not rejected)
+    )  # fmt: skip
+    if result.waiting_elsewhere:
+        result.remedies = (*result.remedies, Remedy("show_failed"))
+    result.endpoint = to.shown_endpoint
+    return result
+
+
+def _prepared(
+    to: Destination, rows: Any, options: BulkOptions, engine: Engine | None
+) -> tuple[ColumnMap | None, BulkResult | None]:
+    """The row mapping, or why the run cannot start: a mapping that cannot work, rows
+    that cannot say who they are about, no key. Nothing is sent when it is refused."""
+    if engine is not None and options.kind is None:
+        return None, to.refused(
+            options,
+            f"a {engine} DataFrame's rows are records: name the call, e.g. "
+            "send_many(frame, kind, event='Order Completed')",
+        )
+    try:
+        mapping = options.column_map()
+        if engine is not None and mapping is not None:  # rows stay on the workers:
+            mapping.layout(tuple(str(c) for c in rows.columns))  # check the columns
+    except ValidationError as exc:
+        return None, to.refused(options, str(exc), exc.field)
+    if not options.anonymous and options.anonymous_id is None:
+        problem = (
+            refusal(rows, options.kind, mapping, options.fixed)
+            if engine is None
+            else columns_refusal([str(c) for c in rows.columns], options.kind, mapping,
+                                 options.fixed)
+        )  # fmt: skip
+        if problem is not None:
+            result = to.refused(options, problem, "userId")
+            result.remedies = (Remedy("user_column"), Remedy("anonymous"))
+            return mapping, result
+    if to.missing_key() and not options.dry_run:
+        return mapping, to.refused(options, to.missing_key())
+    return mapping, None
+
+
+def _begin_run(to: Destination, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:
+    """Record the run in the ledger; an earlier, unfinished run of it is resumed."""
+    total = len(rows) if hasattr(rows, "__len__") else None
+    outbox = to.outbox
+    before = outbox.run(run_id)
+    if before is not None:
+        if before.kind != kind or before.endpoint != to.outbox_key:
+            raise ValidationError(
+                "run_id",
+                f"run {run_id!r} was a {before.kind} backfill to {before.endpoint}; "
+                "choose another run id (the same id resends the same messageIds)",
+            )
+        if before.owner not in (None, current_owner()) and owner_alive(before.owner, None):
+            raise ValidationError(
+                "run_id", f"run {run_id!r} is being sent by another process right now"
+            )
+    outbox.start_run(run_id, to.outbox_key, kind, label, total)
+    if before is None or before.finished:
+        return None
+    kept = {p.message_id for p in outbox.pending(to.outbox_key) if p.run_id == run_id}
+    return Resume(before, frozenset(kept))
+
+
+def _send_distributed(
+    to: Destination, engine: Engine, rows: Any, options: BulkOptions
+) -> BulkResult:
+    """A Spark or Dask DataFrame: its partitions are sent by the workers."""
+    config = WorkerConfig(
+        options=options, transport=to.transport.settings, endpoint_key=to.outbox_key,
+        plan=to.plan.plan if to.plan is not None else None, plan_mode=to.plan_mode,
+        threads=max(1, min(options.workers, MAX_ENGINE_THREADS)),
+        spill_dir=options.failures_path or spill_directory(),
+        _key=to.key.reveal() if to.key is not None else "",
+    )  # fmt: skip
+    try:
+        reports, interrupted, elapsed = run_engine(
+            engine, rows, config, max_rate=options.max_rate, progress=options.progress
+        )
+    except Exception as exc:  # the job failed: what its tasks could not send is kept
+        kept = keep_failures(to.outbox, config)
+        failed = to.refused(
+            options,
+            f"the {engine} job failed ({_first_line(exc)}); {kept:,} undelivered messages "
+            "are in the outbox; delivered rows are resent with the same messageIds",
+        )
+        failed.status_code = SYSTEM_ERROR
+        failed.remedies = (Remedy("resume", run_id=config.run_id),)
+        return failed
+    result = combine(reports, config, to.outbox, interrupted=interrupted, elapsed=elapsed)
+    result.context_label = options.event or ""
+    result.endpoint = to.shown_endpoint
+    return result
+
+
+def _label(rows: Any, options: BulkOptions) -> str:
+    return options.event or (f"{len(rows):,} rows" if hasattr(rows, "__len__") else "")
+
+
+_PYTHON_ERROR = re.compile(r"^\s*(\w[\w.]*(?:Error|Exception)): (.*)$")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An engine's error in one line: the Python error a worker raised when the message
+    carries one (Spark's carry whole Java and Python stack traces), else its first line."""
+    lines = str(exc).strip().splitlines()
+    errors = [m for m in map(_PYTHON_ERROR.match, lines) if m]
+    if errors:
+        return f"{errors[-1].group(1)}: {errors[-1].group(2)}"[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]

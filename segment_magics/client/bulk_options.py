@@ -1,0 +1,65 @@
+"""What a backfill is asked to do, written down once.
+
+The magic, the session, ``SegmentClient.send_many`` and every Spark or Dask task
+read the same frozen :class:`BulkOptions`; a task gets it inside its
+:class:`~segment_magics.client.distributed.worker.WorkerConfig`, beside the
+transport settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..messages import ColumnMap
+
+
+@dataclass(frozen=True)
+class BulkOptions:
+    """How rows become calls, and how the run goes.
+
+    ``kind`` None: every row is a Segment message dict with its ``type``. Otherwise
+    rows are records: ``columns`` maps a call field to a column (``{"user_id":
+    "customer"}``), ``body_columns`` picks the body (default: every other column),
+    ``defaults`` (and ``event``) fill fields for every row.
+    """
+
+    kind: str | None = None
+    event: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    body_columns: tuple[str, ...] | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # who a row without ids is about: the session's id, generated ids, or refused
+    anonymous_id: str | None = None
+    anonymous: bool = False
+    run_id: str | None = None  # messageIds derive from it; the same id resumes a run
+    key_column: str | None = None  # ... or from this column's value
+    max_rate: float | None = None  # events per second, for the whole run
+    dry_run: bool = False
+    progress: bool = True
+    workers: int = 4  # requests in flight
+    failures_path: str | None = None  # Spark/Dask: where workers write what they kept
+    problems_path: str | None = None  # every problem row, written as JSON lines
+
+    @property
+    def what(self) -> str:
+        """The call the rows make, or ``messages`` for Segment dicts of any type."""
+        return self.kind or "messages"
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """Fields every row gets: the defaults, and the event."""
+        fixed = dict(self.defaults)
+        if self.event is not None:
+            fixed["event"] = self.event
+        return fixed
+
+    def column_map(self) -> ColumnMap | None:
+        """The row mapping (None for Segment dicts); raises ValidationError for a
+        column or default that cannot work."""
+        if self.kind is None:
+            return None
+        columns = dict(self.columns)
+        body = list(self.body_columns) if self.body_columns is not None else None
+        return ColumnMap(self.kind, columns, body, self.fixed).checked_defaults([])

@@ -1,0 +1,116 @@
+"""``%config SegmentMagics``: every setting of the magics, in one configurable.
+
+The settings belong to :class:`~.calls.SegmentMagics`, which inherits them from
+here; the other families of magics read them through it. Changing a setting that
+the client is built from rebuilds it on the next call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
+from traitlets.config import Configurable
+
+from ..client import PLAN_MODES, resolve_endpoint
+from ..display import VIEWS
+from ..session import LOCAL
+
+if TYPE_CHECKING:
+    from ..session import SegmentSession
+
+# Settings the client is built from: changing one rebuilds it.
+CLIENT_SETTINGS = ("endpoint", "write_key_env", "timeout", "max_retries", "retry_budget", "gzip",
+                   "outbox_path")  # fmt: skip
+
+
+class SegmentSettings(Configurable):
+    """The settings, and the session built from them (set by the class that owns them)."""
+
+    _session: SegmentSession
+
+    @property
+    def session(self) -> SegmentSession:
+        return self._session
+
+    endpoint = Unicode(
+        LOCAL,
+        help="Where calls go: 'local' (the embedded collector, started on first use), "
+        "'us', 'eu', or the URL of a Segment-compatible server.",
+    ).tag(config=True)
+    write_key_env = Unicode(
+        "SEGMENT_WRITE_KEY", help="Environment variable that holds the write key."
+    ).tag(config=True)
+    dry_run = Bool(False, help="Validate and show payloads without sending anything.").tag(
+        config=True
+    )
+    timeout = Float(10.0, help="Seconds an HTTP attempt may take in all.").tag(config=True)
+    max_retries = Int(3, help="Retries after the first attempt (retryable errors only).").tag(
+        config=True
+    )
+    retry_budget = Float(
+        30.0, help="Most seconds a call may spend waiting between retries in all."
+    ).tag(config=True)
+    gzip = Bool(False, help="gzip-compress request bodies.").tag(config=True)
+    short_errors = Bool(
+        True, help="Fail cells with a one-line message; False shows the full traceback."
+    ).tag(config=True)
+    display_limit = Int(20, help="Rows shown in history tables (0 = all).").tag(config=True)
+    anonymous_id = Enum(
+        ["per_call", "session"],
+        "per_call",
+        help="When a call has no userId/anonymousId: 'per_call' generates a new UUID each "
+        "time (the node spec's default); 'session' uses one stable id for this kernel.",
+    ).tag(config=True)
+    progress = Bool(True, help="Show a progress bar for bulk sends (--from).").tag(config=True)
+    plan_mode = Enum(
+        list(PLAN_MODES),
+        "warn",
+        help="With a tracking plan active: 'warn' sends and shows violations, 'block' refuses "
+        "calls with violations (StatusCode -1, the cell fails), 'off' does not check.",
+    ).tag(config=True)
+    result_view = Enum(
+        list(VIEWS),
+        "compact",
+        help="How a call shows: 'compact' (outcome, what needs attention, who and what; "
+        "the payload folded) or 'full' (every field of the result).",
+    ).tag(config=True)
+    public_api = Unicode(
+        "us",
+        help="Segment's Public API for %segment_plan pull/push: us, eu or an https URL. "
+        "The token comes from $SEGMENT_PUBLIC_API_TOKEN or a getpass prompt.",
+    ).tag(config=True)
+    outbox_path = Unicode(
+        "",
+        help="sqlite file that keeps undeliverable messages for %segment_retry "
+        "(empty: $SEGMENT_MAGICS_OUTBOX, else ~/.local/share/segment-magics/outbox.sqlite).",
+    ).tag(config=True)
+
+    @validate("endpoint")
+    def _check_endpoint(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value.lower() == LOCAL:
+            return LOCAL
+        try:
+            resolve_endpoint(value)
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return value
+
+    @validate("display_limit", "max_retries")
+    def _non_negative(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return int(proposal["value"])
+
+    @observe(*CLIENT_SETTINGS)
+    def _settings_changed(self, change: dict[str, Any]) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.rebuild()
+
+    @observe("plan_mode")
+    def _plan_mode_changed(self, change: dict[str, Any]) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.use_plan(session.plan)

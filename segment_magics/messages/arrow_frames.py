@@ -1,0 +1,132 @@
+"""Arrow tables and record batches (Spark's partitions among them) as chunks.
+
+Scalar columns convert with ``to_pylist``, timestamps with one vectorized format,
+missing cells come from Arrow's null bitmaps (and NaN, which pandas counts as
+missing). Nested columns (lists, structs of plain values) are written as JSON by
+Polars when it is installed and embedded as :class:`orjson.Fragment`: Arrow's own
+conversion to Python objects costs more than the rest of a message.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .chunks import Chunk, wire_times
+
+
+class ChunkStream:
+    """Arrow record batches that arrive one after another (a Spark partition), as chunks."""
+
+    def __init__(self, batches: Iterable[Any]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[Chunk]:
+        start = 0
+        for batch in self.batches:
+            chunk = arrow_chunk(batch, start)
+            start += chunk.count
+            yield chunk
+
+
+def arrow_chunk(table: Any, start: int = 0) -> Chunk:
+    """An Arrow table or record batch (a slice of one) as a chunk."""
+    names = [str(n) for n in table.column_names]
+    chunk = Chunk(start, table.num_rows, names, [], [], [])
+    for index in range(table.num_columns):
+        column, gaps, strange, texts = arrow_column(table.column(index))
+        if _is_timestamp(table.column(index).type):
+            chunk.times.add(index)
+        chunk.values.append(column)
+        chunk.missing.append(gaps)
+        chunk.odd.append(strange)
+        if texts is not None:
+            chunk.json[index] = texts
+    return chunk
+
+
+def arrow_column(
+    column: Any,
+) -> tuple[list[Any], list[bool] | None, list[bool] | None, list[str | None] | None]:
+    """Values, missing cells, odd cells, and for nested columns written by Polars the
+    JSON text of each cell (the values are then fragments of it)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        return (*wire_times(column.to_numpy(zero_copy_only=False)), None)
+    missing = (
+        column.is_null().to_numpy(zero_copy_only=False).tolist() if column.null_count else None
+    )
+    odd = None
+    if pa.types.is_floating(kind):
+        nan = pc.is_nan(column)
+        if pc.any(nan).as_py():
+            flags = nan.to_numpy(zero_copy_only=False)
+            gaps = np.logical_or(flags, missing) if missing is not None else flags
+            missing = np.asarray(gaps, dtype=bool).tolist()
+        infinite = pc.is_inf(column)
+        if pc.any(infinite).as_py():
+            odd = infinite.to_numpy(zero_copy_only=False).tolist()
+    if _nested(kind) and _plain_leaves(kind):
+        texts = _json_texts(column)
+        if texts is not None:
+            import orjson
+
+            fragment = orjson.Fragment
+            cells = [None if t is None else fragment(t) for t in texts]
+            return cells, missing, odd, texts
+    return column.to_pylist(), missing, odd, None
+
+
+def _is_timestamp(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_timestamp(kind))
+
+
+def _nested(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_struct(kind))
+
+
+def _plain_leaves(kind: Any) -> bool:
+    """Lists and structs of strings, numbers and booleans: their JSON is the same
+    whoever writes it (dates, decimals, maps and binaries are left to Python)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _plain_leaves(kind.value_type)
+    if pa.types.is_struct(kind):
+        return all(_plain_leaves(kind.field(i).type) for i in range(kind.num_fields))
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+    )
+
+
+def _json_texts(column: Any) -> list[str | None] | None:
+    """Each cell of a nested column as JSON text, written by Polars (None when Polars
+    is not installed)."""
+    if "polars" not in sys.modules:
+        try:
+            import polars  # noqa: F401 - only to learn whether it is there
+        except ImportError:
+            return None
+    import polars as pl
+
+    series = pl.from_arrow(column)
+    assert isinstance(series, pl.Series)
+    name = "v"
+    encoded = (
+        pl.DataFrame({name: series}).select(pl.struct(pl.col(name)).struct.json_encode())
+    ).to_series()
+    skip = len('{"v":')
+    return [None if text is None else text[skip:-1] for text in encoded.to_list()]

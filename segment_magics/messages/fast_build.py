@@ -1,0 +1,379 @@
+"""The fast path of a backfill: messages put together straight from a table's columns,
+or from Segment dicts, with no argument dict per row.
+
+It takes only what it can vouch for: ids and names that are non-empty strings,
+timestamps already in the wire form, bodies of plain JSON without NaN or infinity
+(found per column in tables, per value in dicts). orjson then refuses anything
+that is not plain JSON, and a message over 32 KB is left alone. Every row the fast path
+leaves alone (``None`` in its answer) goes down the careful path,
+:func:`~.build.build_from_arguments`, which converts what can be converted and
+names what cannot; both give the same message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..errors import ValidationError
+from .build import LIBRARY, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_LENGTH, Built, serialize
+from .calls import CALLS, Call
+from .frames import Chunk
+from .jsonsafe import CheckedDict, format_datetime
+from .rows import ColumnMap
+from .timestamps import WireTime, normalize_timestamp, now_iso
+
+_UTC = dt.timezone.utc
+
+
+def _good_id(value: Any) -> bool:
+    return type(value) is str and bool(value.strip())
+
+
+def _vouched(kind: str, value: Any) -> Any:
+    """A field's value as the fast path can send it, or None (the careful path decides)."""
+    if kind == "id":
+        if type(value) is int:
+            return str(value)
+        return value if _good_id(value) else None
+    if kind == "timestamp":
+        return _fast_time(value)
+    return value if type(value) is str else None
+
+
+def _fast_time(value: Any) -> str | None:
+    """A timestamp the fast path can take as it is, or None."""
+    if type(value) is WireTime:
+        return value
+    if type(value) is dt.datetime and value.tzinfo is _UTC:
+        return format_datetime(value)
+    return None
+
+
+def _finish(msg: dict[str, Any], label: str | None, dated: bool) -> Built | None:
+    try:
+        encoded = serialize(msg)
+    except TypeError:  # not plain JSON: the careful path converts it or names it
+        return None
+    if len(encoded) > MAX_MESSAGE_BYTES:
+        return None
+    shown = msg.get(label, "") if label else ""
+    return tuple.__new__(Built, (msg, (), encoded, dated, shown))
+
+
+def _finite(values: Any) -> bool:
+    """No NaN or infinity among a dict's top-level values (the careful path writes them
+    as null with a warning; nested ones are left to orjson, as the careful path does)."""
+    for value in values:  # noqa: SIM110 - a loop beats all() over a generator here
+        if type(value) is float and value - value != 0.0:
+            return False
+    return True
+
+
+class ChunkBuilder:
+    """Builds a table's rows into messages of one call, one chunk at a time.
+
+    ``usable`` is False when the mapping asks for something only the careful path
+    does (object columns, fields merged into the body, a default that does not
+    convert); every row then goes the careful way.
+    """
+
+    def __init__(self, mapping: ColumnMap, names: Sequence[str]) -> None:
+        call = CALLS[mapping.kind]
+        self.call = call
+        self.usable = True
+        fields, body_columns = mapping.layout(tuple(names))
+        column_of = dict(fields)
+        self.index = {name: i for i, name in enumerate(names)}
+        self.body_columns = [self.index[c] for c in body_columns]
+        self.body_names = list(body_columns)
+        self.default_body: Mapping[str, Any] | None = None
+        self.context: dict[str, Any] = {"library": LIBRARY}
+        self.message_id: int | None = None
+        consts: dict[str, Any] = {}
+        for name, value in mapping.defaults.items():
+            self._default(call, name, value, consts)
+        self.steps: list[tuple[str, str, int | None, Any]] = []  # wire, kind, column, const
+        for f in call.fields:
+            if f.name == "message_id":
+                column = column_of.get(f.name)
+                self.message_id = self.index[column] if column is not None else None
+            elif f.name in ("context", call.body) or f.into is not None:
+                if f.name in column_of:
+                    self.usable = False  # dict columns: converted with care
+            elif f.name in column_of:
+                if f.kind == "object":
+                    self.usable = False
+                self.steps.append((f.wire, f.kind, self.index[column_of[f.name]], None))
+            elif f.wire in consts:
+                self.steps.append((f.wire, f.kind, None, consts[f.wire]))
+        self.required = [call.field(n).wire for n in call.required]
+        # the fields every row shares, in the order a message lists them
+        self.consts = {wire: const for wire, _, column, const in self.steps if column is None}
+        if any(not _has_all(self.consts, [w]) for w in self.required if w in self.consts):
+            self.usable = False  # an empty default: the careful path names it
+
+    def _default(self, call: Call, name: str, value: Any, consts: dict[str, Any]) -> None:
+        """A value every row shares, converted once (or the fast path steps aside)."""
+        if name not in call.names:
+            self.usable = False
+            return
+        field = call.field(name)
+        try:
+            if name == call.body:
+                self.default_body = value if isinstance(value, CheckedDict) else None
+                self.usable = self.usable and self.default_body is not None
+            elif name == "context":
+                if not isinstance(value, CheckedDict):
+                    self.usable = False
+                else:
+                    self.context = value.with_library(LIBRARY)
+            elif field.into is not None or name == "message_id":
+                self.usable = False
+            elif field.kind == "id":
+                consts[field.wire] = value if _good_id(value) else _not_fast()
+            elif field.kind == "text":
+                consts[field.wire] = value if type(value) is str else _not_fast()
+            elif field.kind == "timestamp":
+                consts[field.wire] = normalize_timestamp(value)
+            elif isinstance(value, CheckedDict):
+                consts[field.wire] = value
+            else:
+                self.usable = False
+        except (ValidationError, _NotFast):
+            self.usable = False
+
+    def build(self, chunk: Chunk, ids: list[str] | None, now: str) -> Iterator[Built | None]:
+        """The chunk's messages, one at a time (so that each is gone once it is packed);
+        None for each row the careful path must build.
+
+        What can be checked for a whole column is checked before the rows are put
+        together: each row then only looks up whether it is one to leave alone."""
+        if not self.usable:
+            yield from [None] * chunk.count
+            return
+        call, body = self.call, self.call.body
+        values, missing, odd = chunk.values, chunk.missing, chunk.odd
+        careful: list[bool] = [False] * chunk.count
+        columns: list[tuple[str, list[Any]]] = []
+        present: set[str] = set()
+        for wire, kind, column, _ in self.steps:
+            if column is None:
+                present.add(wire)
+                continue
+            cleaned, bad = _vouched_column(kind, values[column], column in chunk.times)
+            _mark(careful, bad)
+            gaps = missing[column]
+            if wire in self.required:  # empty: the careful path says what is missing
+                _mark(careful, gaps)
+                _mark(careful, [type(v) is str and not v.strip() for v in cleaned])
+            if gaps is None and bad is None:
+                present.add(wire)
+            columns.append((wire, _with_gaps(cleaned, gaps)))
+        if not _has_all_wires(present, self.required, self.consts):
+            _mark(careful, [True] * chunk.count)
+        for column in self.body_columns:
+            if odd[column] is not None:
+                _mark(careful, odd[column])
+        if self.message_id is not None:
+            mids, bad = _vouched_column("id", values[self.message_id], False)
+            _mark(careful, bad)
+            _mark(careful, missing[self.message_id])
+            _mark(careful, [len(m) > MAX_MESSAGE_ID_LENGTH if m else False for m in mids])
+        else:
+            mids = ids or []
+        if call.takes_anonymous_id and not present & _USER_IDS:
+            # no id column is always filled: a row with neither goes the careful way
+            id_columns = [vals for wire, vals in columns if wire in _USER_IDS]
+            unknown = (
+                [all(v is _GAP for v in row) for row in zip(*id_columns, strict=True)]
+                if id_columns
+                else [True] * chunk.count
+            )
+            _mark(careful, unknown)
+        written = chunk.body_json if body is not None and not self.default_body else None
+        dense = [c for c in self.body_columns if missing[c] is None and written is None]
+        dense_names = [chunk.names[c] for c in dense]
+        sparse = [(chunk.names[c], values[c], missing[c]) for c in self.body_columns
+                  if missing[c] is not None and written is None]  # fmt: skip
+        head = {"type": call.kind, **self.consts}
+        rows: Iterator[tuple[Any, ...]] = (
+            zip(*(values[c] for c in dense), strict=True) if dense else iter([()] * chunk.count)
+        )
+        label, context, default_body = call.label_wire, self.context, self.default_body
+        new, gap, fragment = tuple.__new__, _GAP, orjson.Fragment
+        for i, body_row in enumerate(rows):
+            if careful[i]:
+                yield None
+                continue
+            msg = head.copy()
+            for wire, cells in columns:
+                value = cells[i]
+                if value is not gap:
+                    msg[wire] = value
+            if written is not None:
+                msg[body] = fragment(written[i])  # type: ignore[index]
+            elif body is not None:
+                props = dict(zip(dense_names, body_row, strict=False))  # same length
+                for name, cells, gaps in sparse:
+                    if not gaps[i]:  # type: ignore[index]
+                        props[name] = cells[i]
+                msg[body] = {**default_body, **props} if default_body else props
+            msg["context"] = context
+            dated = "timestamp" not in msg
+            if dated:
+                msg["timestamp"] = now
+            msg["messageId"] = mids[i]
+            try:
+                encoded = serialize(msg)
+            except TypeError:  # not plain JSON: the careful path converts or names it
+                yield None
+                continue
+            if len(encoded) > MAX_MESSAGE_BYTES:
+                yield None
+                continue
+            yield new(Built, (msg, (), encoded, dated, msg.get(label, "") if label else ""))
+
+
+_GAP = object()  # a missing cell: the field is left out
+_USER_IDS = frozenset({"userId", "anonymousId"})
+
+
+def _mark(careful: list[bool], flags: list[bool] | None) -> None:
+    """Add the rows flagged in ``flags`` to the rows for the careful path."""
+    if flags is None:
+        return
+    for index, flag in enumerate(flags):
+        if flag:
+            careful[index] = True
+
+
+def _with_gaps(cells: list[Any], gaps: list[bool] | None) -> list[Any]:
+    if gaps is None:
+        return cells
+    return [_GAP if gap else cell for cell, gap in zip(cells, gaps, strict=True)]
+
+
+def _vouched_column(
+    kind: str, cells: list[Any], wire_times: bool
+) -> tuple[list[Any], list[bool] | None]:
+    """A column's cells as the fast path sends them, and the cells it cannot vouch for
+    (None: every cell is fine; missing cells are judged by the caller)."""
+    if kind == "timestamp" and wire_times:
+        return cells, None
+    vouched = [_vouched(kind, cell) if cell is not None else None for cell in cells]
+    bad = [v is None and c is not None for v, c in zip(vouched, cells, strict=True)]
+    return vouched, bad if any(bad) else None
+
+
+def _has_all_wires(present: set[str], required: Sequence[str], consts: Mapping[str, Any]) -> bool:
+    """Every required field is a column or a default (empty defaults were refused)."""
+    return all(wire in present or wire in consts for wire in required)
+
+
+def _has_all(msg: Mapping[str, Any], wires: Sequence[str]) -> bool:
+    for wire in wires:
+        value = msg.get(wire)
+        if value is None or (type(value) is str and not value.strip()):
+            return False
+    return True
+
+
+class _NotFast(Exception):
+    pass
+
+
+def _not_fast() -> Any:
+    raise _NotFast
+
+
+@dataclass(frozen=True)
+class _DictSpec:
+    """What the fast path needs of a call to vouch for a Segment dict of it."""
+
+    keys: frozenset[str]  # the wire names it may carry as they are, and "type"
+    ids: tuple[str, ...]  # userId, anonymousId, groupId, ... and messageId
+    texts: tuple[str, ...]  # event, name, category
+    objects: tuple[str, ...]  # properties or traits, context, integrations
+    required: tuple[str, ...]
+    anonymous: bool
+    body: str | None
+    label: str | None
+
+
+def _dict_spec(call: Call) -> _DictSpec:
+    fields = [f for f in call.fields if f.into is None]
+    return _DictSpec(
+        frozenset({"type", *(f.wire for f in fields)}),
+        tuple(f.wire for f in fields if f.kind in ("id", "message_id")),
+        tuple(f.wire for f in fields if f.kind == "text"),
+        tuple(f.wire for f in fields if f.kind == "object"),
+        tuple(call.field(n).wire for n in call.required),
+        call.takes_anonymous_id,
+        call.body,
+        call.label_wire,
+    )
+
+
+# Anything a Segment dict carries that is not in ``keys`` (snake_case names, sentAt,
+# unknown keys) sends it the careful way, which names or drops it.
+_DICTS = {kind: _dict_spec(call) for kind, call in CALLS.items()}
+
+
+def fast_segment_dict(
+    row: Mapping[str, Any], position: int, ids: Callable[[int], str], now: str | None
+) -> Built | None:
+    """A Segment-shaped dict as its message when it is plain enough to vouch for (the
+    messageId, when it has none, is ``ids(position)``; ``now`` dates it when it has no
+    timestamp, None: the current time). None when the careful path must build it."""
+    if type(row) is not dict:
+        return None
+    spec = _DICTS.get(row.get("type"))  # type: ignore[arg-type]
+    if spec is None or not row.keys() <= spec.keys:
+        return None
+    msg = dict(row)
+    if None in msg.values():  # a field given as None is a field not given
+        msg = {key: value for key, value in msg.items() if value is not None}
+    get = msg.get
+    for wire in spec.ids:  # text that is not blank, or an integer
+        value = get(wire)
+        if value is None or (type(value) is str and value.strip()):
+            continue
+        if type(value) is not int:
+            return None
+        msg[wire] = str(value)
+    for wire in spec.texts:
+        value = get(wire)
+        if value is not None and type(value) is not str:
+            return None
+    for wire in spec.objects:
+        value = get(wire)
+        if value is not None and (type(value) is not dict or not _finite(value.values())):
+            return None
+    stamp = get("timestamp")
+    if stamp is not None:
+        stamp = msg["timestamp"] = _fast_time(stamp)
+        if stamp is None:
+            return None
+    mid = get("messageId")
+    if mid is not None and len(mid) > MAX_MESSAGE_ID_LENGTH:
+        return None
+    if not _has_all(msg, spec.required) or (
+        spec.anonymous and "userId" not in msg and "anonymousId" not in msg
+    ):
+        return None
+    body = spec.body
+    if body is not None and body not in msg:
+        msg[body] = {}
+    context = get("context")
+    msg["context"] = {**context, "library": LIBRARY} if context else {"library": LIBRARY}
+    dated = stamp is None
+    if dated:
+        msg["timestamp"] = now or now_iso()
+    if mid is None:
+        msg["messageId"] = ids(position)
+    return _finish(msg, spec.label, dated)

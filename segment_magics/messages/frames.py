@@ -1,0 +1,109 @@
+"""Tables read a column at a time: pandas, Polars and Arrow as chunks of plain columns.
+
+A backfill from a table never asks for one row at a time. Each chunk of rows is
+converted column by column (``tolist``, vectorized timestamps, missing-cell masks
+from the table's own null bitmaps), so the per-row work that is left is putting
+values together. Polars and Arrow tables are read by :mod:`.polars_frames` (bodies
+written as JSON) or :mod:`.arrow_frames`; pandas here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from .arrow_frames import ChunkStream, arrow_chunk, arrow_column
+from .chunks import CHUNK_ROWS, Chunk, wire_times
+from .polars_frames import polars_chunks
+
+__all__ = ["CHUNK_ROWS", "Chunk", "ChunkStream", "arrow_table", "is_pandas", "table_chunks"]
+
+
+def is_pandas(source: Any) -> bool:
+    return (
+        type(source).__module__.startswith("pandas")
+        and hasattr(source, "to_dict")
+        and hasattr(source, "index")
+    )
+
+
+def arrow_table(source: Any) -> Any | None:
+    """An Arrow table for a Polars DataFrame or an Arrow Table/RecordBatch (neither
+    library is imported here); None for anything else."""
+    module = type(source).__module__
+    if module.startswith("polars") and hasattr(source, "to_arrow"):
+        return source.to_arrow()
+    if module.startswith("pyarrow") and hasattr(source, "num_rows") and hasattr(source, "slice"):
+        return source
+    return None
+
+
+def table_chunks(
+    source: Any, body_of: Callable[[tuple[str, ...]], Sequence[str]] | None = None
+) -> tuple[Iterator[Chunk], int | None, Any] | None:
+    """A table's chunks, its row count and its row labels (a pandas index, else None);
+    None when ``source`` is not a table. ``body_of`` names the body columns among a
+    table's columns: Polars then writes each row's body as JSON where it can."""
+    if isinstance(source, ChunkStream):
+        return iter(source), None, None
+    if is_pandas(source):
+        frame = source
+        chunks = (
+            pandas_chunk(frame, start, min(len(frame), start + CHUNK_ROWS))
+            for start in range(0, len(frame), CHUNK_ROWS)
+        )
+        return chunks, len(frame), frame.index
+    written = polars_chunks(source, body_of)
+    if written is not None:
+        return written[0], written[1], None
+    table = arrow_table(source)
+    if table is None:
+        return None
+    rows = table.num_rows
+    chunks = (
+        arrow_chunk(table.slice(start, CHUNK_ROWS), start) for start in range(0, rows, CHUNK_ROWS)
+    )
+    return chunks, rows, None
+
+
+# -- pandas ---------------------------------------------------------------------------
+def pandas_chunk(frame: Any, start: int, stop: int) -> Chunk:
+    part = frame.iloc[start:stop]
+    names = [c if isinstance(c, str) else str(c) for c in part.columns]
+    chunk = Chunk(start, len(part), names, [], [], [])
+    for index in range(len(names)):
+        series = part.iloc[:, index]
+        column, gaps, strange = pandas_column(series)
+        chunk.values.append(column)
+        chunk.missing.append(gaps)
+        chunk.odd.append(strange)
+        if getattr(series.dtype, "kind", "") == "M":
+            chunk.times.add(index)
+    return chunk
+
+
+def pandas_column(series: Any) -> tuple[list[Any], list[bool] | None, list[bool] | None]:
+    """A column's values as plain Python objects, its missing cells and its odd ones.
+
+    Datetime columns become the wire form (ISO 8601 UTC with milliseconds), numpy
+    scalars Python numbers (``tolist()``): vectorized, per column.
+    """
+    import numpy as np
+
+    kind = getattr(series.dtype, "kind", "")
+    arrow = getattr(series.array, "__arrow_array__", None)
+    if arrow is not None and kind != "M":  # Arrow-backed (pandas' str dtype): read as Arrow
+        values, missing, odd, texts = arrow_column(arrow())
+        if texts is None:
+            return values, missing, odd
+    if kind == "M":
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return wire_times(series.to_numpy(dtype="datetime64[ms]"))
+    gaps = series.isna().to_numpy()
+    missing = gaps.tolist() if gaps.any() else None
+    odd = None
+    if kind == "f":
+        infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+        odd = infinite.tolist() if infinite.any() else None
+    return series.tolist(), missing, odd
