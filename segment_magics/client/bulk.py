@@ -307,7 +307,10 @@ class BulkSender:
     def _collect(self, state: _RunState, item: tuple[Future[Delivery], _Batch]) -> None:
         future, batch = item
         result = state.result
-        delivery = future.result()  # post() turns every failure into a Delivery
+        try:  # post() turns network and HTTP failures into a Delivery itself
+            delivery = future.result()
+        except Exception as exc:  # anything else is a bug: the batch is kept, not lost
+            delivery = Delivery(error=f"{type(exc).__name__} while sending: {exc}"[:200])
         entries = batch.entries
         result.messages_sent += len(entries) if delivery.sent else 0
         if delivery.attempts > 1:

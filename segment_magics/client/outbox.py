@@ -9,11 +9,11 @@ and Segment deduplicates any earlier delivery. A message is in one state:
   request leaves, so a process that dies mid-request leaves it here; once that
   process is gone, anyone may claim it again.
 - ``pending``: not delivered (an outage, 5xx/429 after the retries, a timeout,
-  Ctrl-C). ``%segment_retry`` resends it.
+  Ctrl-C). A retry resends it.
 - ``rejected``: the server refused it for good (a 4xx other than 408/429); kept
   with the server's answer and resent only on request.
 
-Resending *claims* messages inside one ``BEGIN IMMEDIATE`` transaction, so two
+A resend *claims* messages inside one ``BEGIN IMMEDIATE`` transaction, so two
 kernels retrying the same outbox never send the same message at once, and a
 message leaves the outbox only when its delivery was acknowledged.
 
