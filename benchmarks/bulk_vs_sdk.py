@@ -110,6 +110,16 @@ def ours_arrow(url: str, n: int) -> dict[str, Any]:
     return _frame_send(pa.Table.from_pylist(list(rows(n))), url, n)
 
 
+def plain_message(row: dict[str, Any]) -> dict[str, Any]:
+    """The message the yardsticks build for a row: no checks, a uuid4 messageId."""
+    return {
+        "type": "track", "event": "Order Completed", "userId": row["userId"],
+        "properties": {k: row[k] for k in PROPERTY_KEYS if row[k] is not None},
+        "context": CONTEXT, "timestamp": row["timestamp"].isoformat(timespec="milliseconds"),
+        "messageId": str(uuid.uuid4()),
+    }  # fmt: skip
+
+
 def build_floor(url: str, n: int) -> dict[str, Any]:
     """The orjson build floor: build each message dict (with a uuid4 messageId and an ISO
     timestamp) and ``orjson.dumps`` it; no checks, no batching, no network. Nothing
@@ -121,13 +131,7 @@ def build_floor(url: str, n: int) -> dict[str, Any]:
     def run() -> int:
         size = 0
         for row in data:
-            message = {
-                "type": "track", "event": "Order Completed", "userId": row["userId"],
-                "properties": {k: row[k] for k in PROPERTY_KEYS if row[k] is not None},
-                "context": CONTEXT, "timestamp": row["timestamp"].isoformat(timespec="milliseconds"),
-                "messageId": str(uuid.uuid4()),
-            }  # fmt: skip
-            size += len(orjson.dumps(message))
+            size += len(orjson.dumps(plain_message(row)))
         return n if size else 0
 
     return measure(run, lambda built: built, n)
@@ -196,13 +200,7 @@ def lower_bound(url: str, n: int, dumps: Any = stdlib_dumps) -> dict[str, Any]:
         size = 0
         delivered = 0
         for row in data:
-            message = {
-                "type": "track", "event": "Order Completed", "userId": row["userId"],
-                "properties": {k: row[k] for k in PROPERTY_KEYS if row[k] is not None},
-                "context": CONTEXT, "timestamp": row["timestamp"].isoformat(timespec="milliseconds"),
-                "messageId": str(uuid.uuid4()),
-            }  # fmt: skip
-            part = dumps(message)
+            part = dumps(plain_message(row))
             parts.append(part)
             size += len(part) + 1
             if size >= 475_000:

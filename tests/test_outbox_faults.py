@@ -26,19 +26,14 @@ from segment_magics.client import outbox as outbox_module
 OPERATIONS = ("track", "batch", "send_many", "retry_outbox")
 
 SCRIPT = textwrap.dedent(
-    """
+    f"""
     import json, sys
+    sys.path.insert(0, {str(Path(__file__).parent)!r})
     from segment_magics import SegmentClient
+    from test_outbox_faults import run_all
 
     client = SegmentClient(endpoint=sys.argv[1], write_key="k", outbox=sys.argv[2], timeout=5)
-    rows = [{"type": "track", "event": "E", "userId": f"u{i}"} for i in range(5)]
-    results = {
-        "track": client.track("E", user_id="u"),
-        "batch": client.batch(rows),
-        "send_many": client.send_many(rows, progress=False),
-        "retry_outbox": client.retry_outbox(),
-    }
-    print(json.dumps({k: [r.status_code, r.error_message, r.sent] for k, r in results.items()}))
+    print(json.dumps(run_all(client)))
     """
 )
 
