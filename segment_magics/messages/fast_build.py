@@ -198,8 +198,11 @@ class ChunkBuilder:
         written = chunk.body_json if body is not None and not self.default_body else None
         dense = [c for c in self.body_columns if missing[c] is None and written is None]
         dense_names = [chunk.names[c] for c in dense]
-        sparse = [(chunk.names[c], values[c], missing[c]) for c in self.body_columns
-                  if missing[c] is not None and written is None]  # fmt: skip
+        sparse: list[tuple[str, list[Any], list[bool]]] = [
+            (chunk.names[c], values[c], gaps)
+            for c in self.body_columns
+            if (gaps := missing[c]) is not None and written is None
+        ]
         head = {"type": call.kind, **self.consts}
         rows: Iterator[tuple[Any, ...]] = (
             zip(*(values[c] for c in dense), strict=True) if dense else iter([()] * chunk.count)
@@ -215,12 +218,14 @@ class ChunkBuilder:
                 value = cells[i]
                 if value is not gap:
                     msg[wire] = value
-            if written is not None:
-                msg[body] = fragment(written[i])  # type: ignore[index]
-            elif body is not None:
+            if body is None:
+                pass
+            elif written is not None:
+                msg[body] = fragment(written[i])
+            else:
                 props = dict(zip(dense_names, body_row, strict=False))  # same length
                 for name, cells, gaps in sparse:
-                    if not gaps[i]:  # type: ignore[index]
+                    if not gaps[i]:
                         props[name] = cells[i]
                 msg[body] = {**default_body, **props} if default_body else props
             msg["context"] = context
@@ -332,7 +337,7 @@ def fast_segment_dict(
     timestamp, None: the current time). None when the careful path must build it."""
     if type(row) is not dict:
         return None
-    spec = _DICTS.get(row.get("type"))  # type: ignore[arg-type]
+    spec = _DICTS.get(str(row.get("type")))
     if spec is None or not row.keys() <= spec.keys:
         return None
     msg = dict(row)
