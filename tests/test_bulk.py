@@ -84,7 +84,12 @@ def test_invalid_rows_are_reported_with_index_and_the_rest_go_out(collector):
     assert [(p.row, p.status) for p in result.problems] == [(1, "invalid"), (2, "invalid")]
     assert "event" in result.problems[0].reason and "timestamp" in result.problems[1].reason
     assert collector.count() == 1
-    assert "row 1" in str(result) and "invalid" in result._repr_html_()
+    (problems,) = [t for t in result.tables() if t.title.startswith("Problems")]
+    assert sorted((r[0].value, r[1], r[3]) for r in problems.rows) == [
+        ("invalid", "1", "1"),
+        ("invalid", "1", "2"),
+    ]
+    assert "invalid" in result._repr_html_()
 
 
 def test_segment_dicts_from_a_generator_are_read_lazily(collector):
@@ -232,7 +237,7 @@ def test_magic_from_dataframe_with_progress_and_failure(ip, collector):
     ip.user_ns["bad"] = [{"userId": "u", "total": 1}, {"total": 2, "timestamp": "never"}]
     out = run(ip, '%segment_track "Order Completed" --from bad --no-progress')
     assert out.error is not None and "1 invalid row was not sent" in str(out.error)
-    assert "row 1" in out.html
+    assert "Problems, grouped by reason" in out.html and "no userId or anonymousId" in out.html
 
 
 def test_magic_retry_after_an_outage(make_shell, faults):

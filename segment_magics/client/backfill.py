@@ -61,6 +61,7 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
         dry_run=options.dry_run, progress=options.progress, check=to.check,
         block=to.plan_mode == "block", run_id=run_id,
         rate=RateBudget(options.max_rate) if options.max_rate else None,
+        problems_path=options.problems_path,
     )  # fmt: skip
     result = sender.run(rows, build, options.what, resume, mapping)
     result.run_id = run_id

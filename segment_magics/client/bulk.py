@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 from ..messages import MAX_BATCH_MESSAGES, Built, ColumnMap
 from .builders import Builder, Item, message_items
 from .bulk_outcome import reason_of, settle_outcome
-from .bulk_result import BulkResult, Problem, ProblemStatus
+from .bulk_result import BulkResult
 from .deadline import Cancel
 from .identities import MissingIds
 from .interrupts import InterruptGuard
 from .outbox_contract import Entry, OutboxContract, OutboxUnavailable, Run, State
+from .problems import Problem, ProblemLog, ProblemStatus, group_key
 from .rate import RateBudget
 from .transport import Delivery, Transport, batch_body
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from tqdm import tqdm as Tqdm
 
 BATCH_TARGET_BYTES = 475_000  # what we pack to: room for the envelope and sentAt under 500 KB
-MAX_WARNED_ROWS = 1_000  # rows sent despite violations that are listed one by one
 MIN_ROWS_FOR_A_BAR = 50  # a progress bar for fewer rows is noise
 MAX_NAMED_EVENTS = 50  # distinct event names a bulk summary keeps count of
 new_tuple = tuple.__new__
@@ -67,6 +67,8 @@ class _Batch:
     first_row: int = -1
     stop_row: int = 0
     dated_at: str | None = None
+    positions: list[int] = field(default_factory=list)  # each entry's place in the input
+    violations: dict[int, tuple[str, str]] = field(default_factory=dict)  # entry -> plan's
 
 
 @dataclass
@@ -110,6 +112,7 @@ class _RunState:
     # (one transaction per batch instead of two; a crash before it resends them under
     # the same messageIds).
     acknowledged: list[int] = field(default_factory=list)
+    postfix: str = ""  # what the bar says besides delivered rows (kept, invalid)
 
 
 class BulkSender:
@@ -135,6 +138,7 @@ class BulkSender:
         claimed: bool = False,
         rate: RateBudget | None = None,
         batch_messages: int | None = None,
+        problems_path: str | None = None,
     ) -> None:
         self.transport = transport
         self.outbox = outbox
@@ -151,6 +155,7 @@ class BulkSender:
         # over short spans too.
         most = batch_messages or MAX_BATCH_MESSAGES
         self.batch_messages = min(most, max(1, int(rate.rate))) if rate else most
+        self.problems_path = problems_path  # every problem row also goes to this file
         self.cancel = Cancel()
 
     # -- the run ----------------------------------------------------------------------
@@ -166,7 +171,10 @@ class BulkSender:
         dated_at = resume.dated_at if resume is not None else None
         source, total, labels = message_items(rows, build, columns, dated_at)
         result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels, rows_total=total)
+        result.problems = ProblemLog(self.problems_path)
         result.outbox_path = self.outbox.shown_path
+        if resume is not None:
+            result.earlier = (resume.run.rows_read, tuple(r[:2] for r in resume.run.in_flight))
         result.run_id = self.run_id or ""
         result.resumed = resume is not None
         start = time.monotonic()
@@ -217,7 +225,7 @@ class BulkSender:
             if isinstance(built, Exception):  # one bad row never stops a run
                 result.invalid += 1
                 result.missing_ids += isinstance(built, MissingIds)
-                result.problems.append(Problem(label, "invalid", reason_of(built)))
+                result.problems.add(Problem(label, "invalid", reason_of(built), "", "", position))
                 continue
             if resume is not None:
                 if resume.done(position):
@@ -225,6 +233,10 @@ class BulkSender:
                     continue
                 if built.message_id in resume.kept:
                     result.failed += 1  # still waiting in the outbox from the earlier run
+                    result.problems.add(
+                        Problem(label, "failed", "still in the outbox from the earlier run",
+                                built.message_id, "", position)
+                    )  # fmt: skip
                     continue
             if built.dated:
                 result.dated += 1
@@ -233,29 +245,31 @@ class BulkSender:
                 events[name] += 1
             elif len(events) < MAX_NAMED_EVENTS:
                 events[name] = 1
-            if check is not None and not self._checked(result, check, block, label, built):
-                continue
-            self._pack(state, position, label, kind, built)
+            objection = None
+            if check is not None:
+                objection = _objection(check(built.message))
+                if objection is not None:
+                    result.plan_violations += 1
+                    if block:
+                        result.invalid += 1
+                        key, detail = objection
+                        result.problems.add(
+                            Problem(label, "invalid", f"tracking plan: {detail}",
+                                    built.message_id, detail, position),
+                            f"tracking plan: {key}",
+                        )  # fmt: skip
+                        continue
+            self._pack(state, position, label, kind, built, objection)
 
-    @staticmethod
-    def _checked(result: BulkResult, check: Check, block: bool, label: Any, built: Built) -> bool:
-        """Record what the plan says of the row; False when block mode refuses it."""
-        violations = check(built.message)
-        if not violations:
-            return True
-        result.plan_violations += 1
-        reason = "; ".join(str(v) for v in violations[:3])
-        if block:
-            result.invalid += 1
-            result.problems.append(
-                Problem(label, "invalid", f"tracking plan: {reason}", built.message_id)
-            )
-            return False
-        if len(result.problems) < MAX_WARNED_ROWS:
-            result.problems.append(Problem(label, "sent with violations", reason, built.message_id))
-        return True
-
-    def _pack(self, state: _RunState, position: int, label: Any, kind: str, built: Built) -> None:
+    def _pack(
+        self,
+        state: _RunState,
+        position: int,
+        label: Any,
+        kind: str,
+        built: Built,
+        objection: tuple[str, str] | None,
+    ) -> None:
         encoded = built.encoded
         cost = len(encoded) + 1
         batch = state.packing
@@ -271,9 +285,12 @@ class BulkSender:
         if not entries:
             batch.first_row = position
             batch.dated_at = built.message.get("timestamp") if built.dated else None
+        if objection is not None:
+            batch.violations[len(entries)] = objection
         # (tuple.__new__: a named tuple's own __new__ is a Python call, once per row)
         entries.append(new_tuple(Entry, (built.message["messageId"], kind, built.label, label,
                                          encoded)))  # fmt: skip
+        batch.positions.append(position)
         batch.size += cost
         batch.stop_row = position + 1
 
@@ -284,6 +301,7 @@ class BulkSender:
             return
         state.packing = _Batch(batch.seq + 1)
         if self.dry_run:
+            self._objected(state.result, batch, "dry run with violations")
             return
         while len(state.window) >= 2 * self.workers:
             self._collect(state, state.window.popleft())
@@ -319,6 +337,7 @@ class BulkSender:
         if delivery.delivered:
             result.accepted += len(entries)
             result.response_body = delivery.body
+            self._objected(result, batch, "sent with violations")
             try:
                 if self.run_id is not None:
                     state.acknowledged.append(batch.seq)
@@ -331,18 +350,32 @@ class BulkSender:
         batch.entries = []
         self._tick(state)
 
+    @staticmethod
+    def _objected(result: BulkResult, batch: _Batch, status: ProblemStatus) -> None:
+        """The batch's fate is known: its rows with plan violations are recorded so."""
+        for index, (key, detail) in batch.violations.items():
+            entry = batch.entries[index]
+            result.problems.add(
+                Problem(entry.row, status, detail, entry.message_id, detail,
+                        batch.positions[index]),
+                key,
+            )  # fmt: skip
+
     def _tick(self, state: _RunState) -> None:
-        """Move the bar to the rows settled so far (acknowledged, kept or invalid), so
-        that its rate and the summary's events per second are the same measure."""
+        """Move the bar to the rows delivered so far, so that its rate is the summary's
+        delivered events per second (in an outage it stays put, and says what waits)."""
         bar, result = state.bar, state.result
         if bar is None:
             return
-        done = result.rows_read if self.dry_run else (
-            result.accepted + result.failed + result.rejected + result.invalid + result.skipped
-            + result.unsent
-        )  # fmt: skip
+        done = result.rows_read if self.dry_run else result.accepted + result.skipped
         if done > bar.n:
             bar.update(done - bar.n)
+        elsewhere = {"kept": result.failed + result.rejected, "invalid": result.invalid,
+                     "not sent": result.unsent}  # fmt: skip
+        shown = ", ".join(f"{word} {n:,}" for word, n in elsewhere.items() if n)
+        if shown != state.postfix:
+            bar.set_postfix_str(shown, refresh=False)
+            state.postfix = shown
 
     def _keep(
         self, state: _RunState, batch: _Batch, error: str, delivery: Delivery | None = None
@@ -355,34 +388,34 @@ class BulkSender:
         if not entries or self.dry_run:
             return
         rejected = delivery is not None and delivery.rejected
-        status_word: ProblemStatus = "rejected" if rejected else "failed"
+        status: ProblemStatus = "rejected" if rejected else "failed"
         state_: State = "rejected" if rejected else "pending"
-        status = delivery.status if delivery is not None and delivery.status else None
+        code = delivery.status if delivery is not None and delivery.status else None
+        reason = error
         try:
             if self.run_id is not None:
                 self.outbox.range_settled(
-                    self.run_id, batch.seq, entries, self.endpoint, state_, error, status
+                    self.run_id, batch.seq, entries, self.endpoint, state_, error, code
                 )
             elif self.claimed:
                 self.outbox.settle(self.endpoint, [e.message_id for e in entries], state_,
-                                   error, status)  # fmt: skip
+                                   error, code)  # fmt: skip
             else:
-                self.outbox.keep(entries, self.endpoint, state_, error, status)
+                self.outbox.keep(entries, self.endpoint, state_, error, code)
         except OutboxUnavailable as exc:
             state.stopped = state.stopped or str(exc)
             if not self.claimed:  # a claimed message stays in the outbox, in flight
-                result.unsent += len(entries)
-                result.problems.extend(
-                    Problem(e.row, "failed", f"{error}; not kept: {exc.reason}", e.message_id)
-                    for e in entries
-                )
-                batch.entries = []
-                return
-        if rejected:
-            result.rejected += len(entries)
-        else:
-            result.failed += len(entries)
-        result.problems.extend(Problem(e.row, status_word, error, e.message_id) for e in entries)
+                status, reason = "not sent", f"{error}; not kept: {exc.reason}"
+        counter = {"rejected": "rejected", "failed": "failed", "not sent": "unsent"}[status]
+        setattr(result, counter, getattr(result, counter) + len(entries))
+        key = group_key(reason)
+        for index, entry in enumerate(entries):
+            objection = batch.violations.get(index)
+            result.problems.add(
+                Problem(entry.row, status, reason, entry.message_id,
+                        objection[1] if objection else "", batch.positions[index]),
+                key,
+            )  # fmt: skip
         batch.entries = []
 
     def _conclude(self, state: _RunState) -> None:
@@ -400,6 +433,7 @@ class BulkSender:
             state.stopped = state.stopped or str(exc)
         if state.stopped and not result.unsent and self.run_id is not None:
             result.unsent = max(0, _unread_rows(result))
+        result.problems.close()
         settle_outcome(result, state.stopped)
 
 
@@ -418,6 +452,18 @@ def _input_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _objection(violations: list[Any]) -> tuple[str, str] | None:
+    """What the plan says of a row: the key its group goes by (kinds and field paths) and
+    the detail with its values (the first three violations); None when nothing."""
+    if not violations:
+        return None
+    key = "; ".join(dict.fromkeys(f"{group_key(v.field)} ({v.kind})" for v in violations))
+    detail = "; ".join(str(v) for v in violations[:3])
+    if len(violations) > 3:
+        detail += f"; +{len(violations) - 3} more"
+    return key, detail
 
 
 def _unread_rows(result: BulkResult) -> int:

@@ -1,37 +1,33 @@
-"""The summary of a bulk send: counts that add up to the rows, and every problem row."""
+"""The summary of a bulk send: counts that add up to the rows, and its problems grouped.
+
+Every number a run shows comes from the same counts: the summary, the groups of
+problem rows, ``result.problems``, ``result.to_pandas()`` and the history agree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ..display import PLAIN, Cell, Style, Table, plural
+from .problems import NOT_SENT, Problem, ProblemGroup, ProblemLog, ProblemStatus
 from .result import OK, Outcome
 
-PROBLEMS_SHOWN = 10
-
-ProblemStatus = Literal["invalid", "failed", "rejected", "sent with violations"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A row that did not simply go out: why, and its messageId when it had one."""
-
-    row: Any
-    status: ProblemStatus
-    reason: str
-    message_id: str = ""
+GROUPS_SHOWN = 10  # groups of problem rows a summary lists
+__all__ = ["BulkResult", "Problem", "ProblemGroup", "ProblemLog", "ProblemStatus"]
 
 
 @dataclass(eq=False, repr=False)
 class BulkResult(Outcome):
-    """Summary of a bulk send; ``problems`` lists every row that did not go out.
+    """Summary of a bulk send; ``problems`` holds every row that did not simply go out.
 
     Every row read ends in exactly one count: ``accepted`` (acknowledged by the
-    server), ``failed`` (kept in the outbox as pending), ``rejected`` (refused
-    by the server, kept), ``invalid`` (not sent) or ``skipped`` (acknowledged
-    in an earlier run of the same run id). Rows never read are ``not_read``.
+    server; ``plan_violations`` of all rows drew the plan's objections), ``failed``
+    (kept in the outbox as pending), ``rejected`` (refused by the server, kept),
+    ``invalid`` (not sent), ``unsent`` (the outbox failed: not sent, not kept) or
+    ``skipped`` (acknowledged in an earlier run of the same run id). Rows never read
+    are ``not_read``.
     """
 
     rows_read: int = 0
@@ -45,14 +41,15 @@ class BulkResult(Outcome):
     unsent: int = 0  # read and valid, but neither sent nor kept: the outbox failed
     retried: int = 0
     dated: int = 0  # rows without a timestamp: dated when read
-    plan_violations: int = 0  # rows the tracking plan objected to (sent in warn mode)
+    plan_violations: int = 0  # rows the tracking plan objected to, whatever became of them
     missing_ids: int = 0  # rows refused for having neither a userId nor an anonymousId
     anonymized: int = 0  # rows sent with a generated anonymousId (anonymous=True)
     run_id: str = ""
     resumed: bool = False
+    earlier: tuple[int, tuple[tuple[int, int], ...]] | None = None  # a resumed run's rows
     waiting_elsewhere: int = 0  # resend: messages that wait for other endpoints or as rejected
     events: dict[str, int] = field(default_factory=dict)  # rows per event/name (the first 50)
-    problems: list[Problem] = field(default_factory=list)
+    problems: ProblemLog = field(default_factory=ProblemLog)
     outbox_path: str = ""
     row_labels: Any = None  # the DataFrame index, when the input was a DataFrame
     partitions: int = 0  # Spark/Dask: the partitions whose workers reported
@@ -80,38 +77,44 @@ class BulkResult(Outcome):
 
     @property
     def events_per_second(self) -> float:
+        """Delivered events a second (what the progress bar shows, too)."""
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
     def outcomes(self) -> list[dict[str, Any]]:
-        """One entry per row read: ``accepted`` unless it is among the problems."""
+        """One entry per row read: its status, why, what the plan said, its messageId."""
         if self.only_problems:  # the rows stayed on the workers; only problems came back
-            return [
-                {"row": p.row, "status": p.status, "reason": p.reason, "messageId": p.message_id}
-                for p in self.problems
-            ]
-        by_row = {p.row: p for p in self.problems}
+            return [_entry(p.row, p.status, p) for p in self.problems]
+        by_position = {p.position: p for p in self.problems}
         labels: Iterable[Any] = (
             self.row_labels if self.row_labels is not None else range(self.rows_read)
         )
+        fine = "dry run" if self.dry_run else "accepted"
         out = []
         for index, label in enumerate(labels):
             if index >= self.rows_read:
                 break
-            problem = by_row.get(label)
-            status = "dry run" if self.dry_run else "accepted"
-            if problem is None:
-                out.append({"row": label, "status": status, "reason": "", "messageId": ""})
+            problem = by_position.get(index)
+            if problem is not None:
+                out.append(_entry(label, problem.status, problem))
             else:
-                out.append(
-                    {"row": label, "status": problem.status, "reason": problem.reason,
-                     "messageId": problem.message_id}
-                )  # fmt: skip
+                out.append(_entry(label, "skipped" if self._skipped(index) else fine, None))
         return out
 
+    def _skipped(self, position: int) -> bool:
+        """Acknowledged by an earlier run of this run id (and not resent now)."""
+        if self.earlier is None:
+            return False
+        read, in_flight = self.earlier
+        return position < read and not any(a <= position < b for a, b in in_flight)
+
     def to_pandas(self) -> Any:
+        """One row per row read: ``status`` is accepted, sent with violations, skipped,
+        invalid, failed, rejected or not sent (or dry run); ``violations`` is what the
+        tracking plan said of the row ("" when nothing), whatever became of it."""
         import pandas as pd
 
-        return pd.DataFrame(self.outcomes(), columns=["row", "status", "reason", "messageId"])
+        columns = ["row", "status", "reason", "violations", "messageId"]
+        return pd.DataFrame(self.outcomes(), columns=columns)
 
     @property
     def verdict(self) -> str:
@@ -145,17 +148,25 @@ class BulkResult(Outcome):
         )
 
     def tables(self, style: Style = PLAIN) -> list[Table]:
-        return [self.table(style)]  # already a summary of counts, in either view
+        """The summary of counts, then the problems grouped by reason (in either view)."""
+        tables = [self.table(style)]
+        if len(self.problems):
+            tables.append(self.problem_table())
+        return tables
 
     def table(self, style: Style = PLAIN) -> Table:
         mark = "✓" if self.ok else "✗"
         read = f"{self.rows_read:,}"
         if self.rows_total is not None and self.rows_total != self.rows_read:
             read += f" of {self.rows_total:,}"
+        acknowledged = f"{self.accepted:,}"
+        with_violations = self.problems.by_status.get("sent with violations", 0)
+        if with_violations:
+            acknowledged += f" ({with_violations:,} with plan violations)"
         rows: list[list[Any]] = [
             ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")],
             ["Rows read", read],
-            ["Acknowledged", f"{self.accepted:,}"],
+            ["Acknowledged" if not self.dry_run else "Validated", acknowledged],
         ]
         if self.partitions:
             rows.insert(2, ["Partitions", f"{self.partitions:,} (sent by the workers)"])
@@ -172,16 +183,14 @@ class BulkResult(Outcome):
                 rows.append([label, Cell(f"{count:,}", status="fail" if count else None)])
         if self.retried:
             rows.append(["Retried", f"{self.retried:,}"])
-        if self.plan_violations:
+        if self.plan_checked:
+            verdict = self.verdict
             rows.append(
-                [
-                    "Tracking plan",
-                    Cell(plural(self.plan_violations, "row") + " with violations", status="fail"),
-                ]
+                ["Tracking plan", Cell(verdict, status="fail" if self.plan_violations else "ok")]
             )
         rows += [
             ["Elapsed", f"{self.elapsed:.2f} s"],
-            ["Events/s", f"{self.events_per_second:,.0f}"],
+            ["Events/s", f"{self.events_per_second:,.0f} delivered"],
         ]
         if self.run_id:
             rows.append(["Run id", self.run_id + (" (resumed)" if self.resumed else "")])
@@ -200,13 +209,13 @@ class BulkResult(Outcome):
             rows.append(["Outbox", self.outbox_path])
         if self.waiting_elsewhere:
             rows.append(["Also waiting", f"{self.waiting_elsewhere:,} (for other endpoints)"])
+        if self.problems.path is not None and not self.problems._spooled:
+            rows.append(["Problem rows", f"every one in {self.problems.path}"])
         rows.extend(self._next_rows(style))
-        if self.endpoint:
-            rows.append(["Endpoint", self.endpoint])
-        for problem in self.problems[:PROBLEMS_SHOWN]:
-            rows.append(
-                [f"row {problem.row}", Cell(f"{problem.status}: {problem.reason}", status="fail")]
-            )
+        return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows,
+                     notes=self._notes())  # fmt: skip
+
+    def _notes(self) -> list[str]:
         notes = []
         if self.missing_ids:
             notes.append(
@@ -222,9 +231,48 @@ class BulkResult(Outcome):
                 f"{plural(self.dated, 'row')} had no timestamp: dated now; add a `timestamp` "
                 "column for historical events"
             )
-        if len(self.problems) > PROBLEMS_SHOWN:
+        return notes
+
+    def problem_table(self) -> Table:
+        """The problem rows grouped by status and reason (the same problem at the same
+        place, whatever the values): not sent first, then sent with the plan's
+        violations; each group's count, its first row's reason and its first rows."""
+        groups = self.problems.groups
+        rows = []
+        failed = set()
+        for index, group in enumerate(groups[:GROUPS_SHOWN]):
+            more = group.count - len(group.rows)
+            first = ", ".join(str(r) for r in group.rows) + (f" +{more:,} more" if more else "")
+            rows.append(
+                [Cell(group.status, status="fail" if not group.sent else None),
+                 f"{group.count:,}", group.example, first]
+            )  # fmt: skip
+            if not group.sent:
+                failed.add(index)
+        notes = []
+        if len(groups) > GROUPS_SHOWN:
+            rest = sum(g.count for g in groups[GROUPS_SHOWN:])
             notes.append(
-                f"showing {PROBLEMS_SHOWN} of {len(self.problems)} problem rows; "
-                "all of them: result.problems or result.to_pandas()"
+                f"showing {GROUPS_SHOWN} of {len(groups):,} groups ({rest:,} more rows); "
+                "all of them: result.problems.groups"
             )
-        return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows, notes=notes)
+        notes.append(
+            f"{plural(len(self.problems), 'problem row')} in all: result.problems, "
+            "result.to_pandas()"
+        )
+        return Table(
+            title="Problems, grouped by reason",
+            columns=("status", "rows", "reason (as the first row has it)", "first rows"),
+            rows=rows,
+            notes=notes,
+            failed_rows=frozenset(failed),
+            wide=frozenset({2}),
+        )
+
+
+def _entry(row: Any, status: str, problem: Problem | None) -> dict[str, Any]:
+    if problem is None:
+        return {"row": row, "status": status, "reason": "", "violations": "", "messageId": ""}
+    reason = problem.reason if status in NOT_SENT else ""
+    return {"row": row, "status": status, "reason": reason, "violations": problem.violations,
+            "messageId": problem.message_id}  # fmt: skip

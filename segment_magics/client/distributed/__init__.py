@@ -22,8 +22,9 @@ import orjson
 
 from ..bulk import MAX_NAMED_EVENTS
 from ..bulk_outcome import settle_outcome
-from ..bulk_result import BulkResult, Problem, ProblemStatus
+from ..bulk_result import BulkResult
 from ..outbox_contract import Entry, State
+from ..problems import ProblemLog
 from ..remedies import Remedy
 from .worker import COUNTS, PartitionReport, WorkerConfig, run_directory
 
@@ -82,6 +83,7 @@ def combine(
     """One summary for the run; undelivered messages go to the notebook's outbox."""
     dry = config.options.dry_run
     result = BulkResult(type=config.kind, dry_run=dry)
+    result.problems = ProblemLog(config.options.problems_path)
     result.only_problems = True
     result.run_id = config.run_id
     result.outbox_path = outbox.shown_path
@@ -96,16 +98,18 @@ def combine(
         for event, count in report.events.items():
             if event in result.events or len(result.events) < MAX_NAMED_EVENTS:
                 result.events[event] = result.events.get(event, 0) + count
-        result.problems.extend(
-            Problem(
-                f"partition {report.partition}, row {row}", cast("ProblemStatus", status),
-                reason, mid,
+        if report.problems_file and Path(report.problems_file).exists():
+            partition = report.partition
+            result.problems.merge_file(
+                report.problems_file, lambda row, p=partition: f"partition {p}, row {row}"
             )
-            for row, status, reason, mid in report.problems
-        )  # fmt: skip
+        elif report.problems:
+            unreadable.append(report.problems_file)
         missing = report.spill_file and not Path(report.spill_file).exists()
         if missing and not dry:
             unreadable.append(report.spill_file)
+    result.problems.close()
+    _forget_problem_files(config)  # the reports' own, and those of failed task attempts
     keep_failures(outbox, config)
     result.sent = result.messages_sent > 0
     result.elapsed = elapsed
@@ -129,11 +133,17 @@ def combine(
     return result
 
 
+def _forget_problem_files(config: WorkerConfig) -> None:
+    directory = run_directory(config.spill_dir, config.run_id)
+    for path in directory.glob("problems-part-*.jsonl") if directory.is_dir() else ():
+        path.unlink(missing_ok=True)
+
+
 def keep_failures(outbox: OutboxContract, config: WorkerConfig) -> int:
     """Every failure file of the run (finished tasks, failed attempts alike) into the
     notebook's outbox, then removed; returns the messages kept."""
     directory = run_directory(config.spill_dir, config.run_id)
-    if config.options.dry_run or not directory.is_dir():
+    if not directory.is_dir():
         return 0
     kept = 0
     for path in sorted(directory.glob("part-*.jsonl")):

@@ -30,7 +30,6 @@ from ..outbox_contract import Entry, Pending, State
 from ..rate import RateBudget
 from ..transport import Transport, TransportSettings
 
-PROBLEMS_PER_PARTITION = 200  # invalid / violating rows listed per partition
 # The counts a partition reports; the notebook adds them up into one BulkResult.
 COUNTS = ("rows_read", "accepted", "invalid", "failed", "rejected", "plan_violations",
           "missing_ids", "anonymized", "dated", "retried", "messages_sent")  # fmt: skip
@@ -92,7 +91,8 @@ class PartitionReport:
     original_status_code: int = 0
     elapsed: float = 0.0
     events: dict[str, int] = field(default_factory=dict)
-    problems: list[tuple[Any, str, str, str]] = field(default_factory=list)  # row, status, ...
+    problems: int = 0  # its problem rows, each in problems_file
+    problems_file: str = ""  # one JSON object per problem row (client/problems.py)
     spill_file: str = ""  # its undelivered messages, one JSON object per line
 
     def to_json(self) -> bytes:
@@ -106,9 +106,7 @@ class PartitionReport:
     def from_json(cls, data: bytes) -> PartitionReport:
         import orjson
 
-        fields = orjson.loads(data)
-        fields["problems"] = [tuple(p) for p in fields["problems"]]
-        return cls(**fields)
+        return cls(**orjson.loads(data))
 
 
 class TaskOutbox:
@@ -208,6 +206,9 @@ def send_partition(
     options = config.options
     transport = Transport(config.transport, config.write_key())
     keeper = TaskOutbox()
+    problems = run_directory(config.spill_dir, config.run_id) / (
+        f"problems-part-{index:05d}-attempt-{attempt}-{uuid.uuid4().hex[:8]}.jsonl"
+    )
     plan = config.plan if config.plan_mode != "off" else None
     validator = PlanValidator(plan) if plan is not None else None
     sender = BulkSender(
@@ -221,6 +222,7 @@ def send_partition(
         block=config.plan_mode == "block",
         rate=RateBudget(config.rate) if config.rate else None,
         batch_messages=config.batch_messages,
+        problems_path=str(problems),
     )
     mapping = options.column_map()
     assert mapping is not None  # a distributed run always names its call
@@ -234,17 +236,16 @@ def send_partition(
         # written even when the partition's input failed part-way (the task is retried)
         spilled = _spill(config, index, attempt, keeper.kept) if keeper.messages else ""
     result.anonymized = who.generated
+    if not len(result.problems):
+        problems.unlink(missing_ok=True)
     report = PartitionReport(
         partition=index,
         attempt=attempt,
         **{name: getattr(result, name) for name in COUNTS},
         original_status_code=result.original_status_code,
         events=dict(result.events),
-        problems=[
-            (p.row, str(p.status), p.reason, p.message_id)
-            for p in result.problems
-            if p.status in ("invalid", "sent with violations")
-        ][:PROBLEMS_PER_PARTITION],
+        problems=len(result.problems),
+        problems_file=str(problems) if len(result.problems) else "",
         spill_file=spilled,
     )
     report.elapsed = time.monotonic() - started

@@ -1,0 +1,213 @@
+"""The rows of a run that did not simply go out, grouped by why, in bounded memory.
+
+A million-row backfill in which every row has a problem keeps its counts and, for
+each group of rows with the same reason, the first few rows and one example; every
+row is also kept (in memory up to a point, then in a private file, or in the file
+the user named with ``problems_path``) so that ``to_pandas()`` and iteration see
+them all. A row's reason has two parts: the *key* that groups it (the violation
+kinds and field paths, the error without its values) and the *detail* with its
+own values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import orjson
+
+from ..private_files import make_private
+
+ProblemStatus = Literal[
+    "invalid", "rejected", "failed", "not sent", "sent with violations", "dry run with violations"
+]
+# Not sent first, then sent with the plan's objections.
+ORDER: tuple[ProblemStatus, ...] = (
+    "invalid", "not sent", "failed", "rejected", "sent with violations", "dry run with violations"
+)  # fmt: skip
+NOT_SENT = frozenset({"invalid", "not sent", "failed", "rejected"})
+ROWS_PER_GROUP = 5  # row labels each group keeps
+KEPT_IN_MEMORY = 10_000  # rows kept in memory before they go to a file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row that did not simply go out: why, its messageId when it had one, and what
+    the tracking plan said of it ("" when nothing)."""
+
+    row: Any
+    status: ProblemStatus
+    reason: str
+    message_id: str = ""
+    violations: str = ""
+    position: int = -1  # where in the input it was read
+
+
+@dataclass
+class ProblemGroup:
+    """Rows with the same status and reason: how many, the first few, one example."""
+
+    status: ProblemStatus
+    reason: str
+    count: int = 0
+    rows: list[Any] = field(default_factory=list)
+    example: str = ""
+    message_ids: list[str] = field(default_factory=list)
+
+    @property
+    def sent(self) -> bool:
+        return self.status not in NOT_SENT
+
+
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|\b\d[\d.,_eE+-]*\b""")
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def group_key(reason: str) -> str:
+    """What a reason says without the values it quotes: rows with the same problem at
+    the same place group together whatever their values (``[3]`` paths become ``[]``)."""
+    return _QUOTED.sub("…", _INDEX.sub("[]", reason))
+
+
+class ProblemLog(Sequence[Problem]):
+    """Every problem row of a run (a sequence), and its groups (:attr:`groups`)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._groups: dict[tuple[str, str], ProblemGroup] = {}
+        self._rows: list[Problem] = []
+        self._keys: list[str] = []  # each kept row's group key (written beside it)
+        self._count = 0
+        self.by_status: dict[str, int] = {}
+        self.path: Path | None = Path(path).expanduser() if path else None
+        self._file: Any = None
+        self._spooled = False  # rows went to a file of ours (not one the user named)
+        if self.path is not None:
+            self._open(self.path)
+
+    # -- adding ---------------------------------------------------------------------------
+    def add(self, problem: Problem, key: str | None = None) -> None:
+        """Record one row; ``key`` groups it (default: its reason without values)."""
+        grouped = (problem.status, key if key is not None else group_key(problem.reason))
+        group = self._groups.get(grouped)
+        if group is None:
+            group = self._groups[grouped] = ProblemGroup(problem.status, grouped[1])
+            group.example = problem.reason
+        group.count += 1
+        if len(group.rows) < ROWS_PER_GROUP:
+            group.rows.append(problem.row)
+            if problem.message_id:
+                group.message_ids.append(problem.message_id)
+        self._count += 1
+        self.by_status[problem.status] = self.by_status.get(problem.status, 0) + 1
+        if self._file is None and len(self._rows) >= KEPT_IN_MEMORY:
+            self._spool()
+        if self._file is not None:
+            self._file.write(_line(problem, grouped[1]))
+        else:
+            self._rows.append(problem)
+            self._keys.append(grouped[1])
+
+    def merge_file(self, path: str | Path, relabel: Any = None) -> int:
+        """Add every row of a problem file (a partition's), relabelled by
+        ``relabel(label)``; returns how many."""
+        added = 0
+        for problem, key in read_problems(path):
+            label = relabel(problem.row) if relabel is not None else problem.row
+            self.add(Problem(label, problem.status, problem.reason, problem.message_id,
+                             problem.violations, problem.position), key)  # fmt: skip
+            added += 1
+        return added
+
+    def _open(self, path: Path) -> None:
+        make_private(path)
+        self._file = path.open("wb")
+
+    def _spool(self) -> None:
+        """Too many rows for memory: they go on in a private file (deleted with the log)."""
+        handle, name = tempfile.mkstemp(prefix="segment-problems-", suffix=".jsonl")
+        os.close(handle)
+        self.path = Path(name)
+        self._spooled = True
+        self._open(self.path)
+        for problem, key in zip(self._rows, self._keys, strict=True):
+            self._file.write(_line(problem, key))
+        self._rows, self._keys = [], []
+
+    def close(self) -> None:
+        """The run is over: flush the file (it stays readable)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.close()
+        if self._spooled and self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def groups(self) -> list[ProblemGroup]:
+        """Not sent first (invalid, not sent, failed, rejected), then sent with the plan's
+        violations; the biggest group first within each."""
+        return sorted(self._groups.values(), key=lambda g: (ORDER.index(g.status), -g.count))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Problem]:
+        if self.path is None:
+            yield from list(self._rows)
+            return
+        if self._file is not None:
+            self._file.flush()
+        for problem, _ in read_problems(self.path):
+            yield problem
+
+    @overload
+    def __getitem__(self, index: int) -> Problem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Problem]: ...
+
+    def __getitem__(self, index: int | slice) -> Problem | list[Problem]:
+        if self.path is None:
+            return self._rows[index]
+        return list(self)[index]
+
+    def to_pandas(self) -> Any:
+        """One row per problem row (needs pandas)."""
+        import pandas as pd
+
+        columns = ["row", "status", "reason", "violations", "messageId"]
+        return pd.DataFrame(
+            [(p.row, p.status, p.reason, p.violations, p.message_id) for p in self],
+            columns=columns,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ProblemLog {self._count:,} rows in {len(self._groups):,} groups>"
+
+
+def _line(problem: Problem, key: str) -> bytes:
+    record = {
+        "row": problem.row, "status": problem.status, "reason": problem.reason,
+        "violations": problem.violations, "messageId": problem.message_id,
+        "position": problem.position, "key": key,
+    }  # fmt: skip
+    options = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+    return orjson.dumps(record, default=str, option=options)
+
+
+def read_problems(path: str | Path) -> Iterator[tuple[Problem, str]]:
+    """The rows of a problem file (JSON lines), each with its group key."""
+    with Path(path).open("rb") as lines:
+        for line in lines:
+            r = orjson.loads(line)
+            problem = Problem(r["row"], r["status"], r["reason"], r["messageId"],
+                              r["violations"], r["position"])  # fmt: skip
+            yield problem, r["key"]
