@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CellStatus = Literal["ok", "fail"]
+CellStatus = Literal["ok", "fail", "muted"]
 View = Literal["compact", "full"]
 VIEWS: tuple[View, ...] = ("compact", "full")
 
@@ -50,6 +50,10 @@ _STYLE = (
     ".sm-table.sm-table pre{margin:0;font-size:12px;white-space:pre-wrap;color:inherit;"
     "background:transparent}"
     ".sm-table.sm-table td.sm-nowrap{white-space:nowrap}"
+    # a clipped cell keeps its whole text (copying takes all of it), shows the start
+    ".sm-table.sm-table td .sm-clip{display:inline-block;max-width:9em;overflow:hidden;"
+    "text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;user-select:all}"
+    ".sm-muted{opacity:.72;font-style:italic}"
     ".sm-table.sm-table td.sm-wide{min-width:18em}"
     # status colours are mixed toward the text colour: darker on light themes, lighter
     # on dark ones, so they keep 4.5:1 contrast (the first value: browsers without
@@ -86,6 +90,7 @@ class Cell:
     pre: bool = False
     status: CellStatus | None = None
     link: str | None = None  # an http(s) URL the value opens in HTML
+    clip: bool = False  # HTML: cut short to fit, the whole value on hover and when copied
 
     @property
     def text(self) -> str:
@@ -130,6 +135,7 @@ class Table:
     rows: Sequence[Sequence[Any]]
     columns: Sequence[str] = ()
     total: int | None = None  # rows that exist; more than len(rows) means truncated
+    more: str = ""  # how to see them all, when truncated
     notes: Sequence[str] = ()
     failed_rows: frozenset[int] = field(default_factory=frozenset)
     nowrap: frozenset[int] = field(default_factory=frozenset)  # column indices kept on one line
@@ -139,7 +145,8 @@ class Table:
     @property
     def footer(self) -> str | None:
         if self.total is not None and self.total > len(self.rows):
-            return f"showing {len(self.rows)} of {self.total} rows"
+            how = f" ({self.more})" if self.more else ""
+            return f"showing {len(self.rows)} of {self.total:,} rows{how}"
         return None
 
     def to_html(self) -> str:
@@ -225,6 +232,9 @@ def _html_td(cell: Cell, css: str = "") -> str:
         return f'{td}<a href="{href}" target="_blank" rel="noopener">{text}</a></td>'
     if cell.pre:
         return f'{td}<pre style="text-align:left;margin:0">{text}</pre></td>'
+    if cell.clip:
+        whole = html.escape(cell.text, quote=True)
+        return f'{td}<span class="sm-clip" title="{whole}">{text}</span></td>'
     if cell.status:
         return f'{td}<span class="sm-{cell.status}">{text}</span></td>'
     return f"{td}{text}</td>"

@@ -32,7 +32,7 @@ from .client import (
     WriteKey,
     display_url,
     find_api_token,
-    is_loopback,
+    find_write_key,
     resolve_endpoint,
 )
 from .collector import Collector, start_collector
@@ -210,10 +210,22 @@ class SegmentSession:
         )
         return self._made(self._ready().backfill(rows, options))
 
-    def retry(self, *, rejected: bool = False) -> BulkResult:
-        """Resend what the outbox keeps for the current endpoint (rejected ones on request)."""
+    def retry(self, *, rejected: bool = False, kept_for: str | None = None) -> BulkResult:
+        """Resend what the outbox keeps for the current endpoint (rejected ones on request;
+        ``kept_for``: also what waits for another endpoint, or ``all``)."""
         client = self._ready()
-        return self._made(client.retry_outbox(progress=self.config.progress, rejected=rejected))
+        progress = self.config.progress
+        result = client.retry_outbox(progress=progress, rejected=rejected, kept_for=kept_for)
+        return self._made(result)
+
+    def kept_counts(self, **which: Any) -> dict[str, int]:
+        """What :meth:`discard` would remove, per endpoint (nothing is removed)."""
+        return self._ready().kept_counts(**which)
+
+    def discard(self, **which: Any) -> int:
+        """Remove what the outbox keeps (``kept_for``, ``run_id``, ``rejected`` choose,
+        as for :meth:`SegmentClient.discard_outbox`); returns how many."""
+        return self._ready().discard_outbox(**which)
 
     def _made(self, result: R) -> R:
         self.produced.add(result)
@@ -243,7 +255,10 @@ class SegmentSession:
                 self._typed_key = None
             self.config.endpoint = target
             self.rebuild()
-            if not is_loopback(url) and self._ready().key_source == "missing":
+            # Only the embedded collector needs no key: any URL, this machine's too, gets
+            # the key Segment would ask for (from the environment, else the prompt).
+            env = self.config.write_key_env
+            if self._typed_key is None and find_write_key(None, env) is None:
                 self._prompt_for_key(url)
         else:
             self.config.endpoint = LOCAL
@@ -264,8 +279,8 @@ class SegmentSession:
         else:
             endpoint = shown
         key = (
-            "not needed (local endpoint)"
-            if client.key_source.startswith("not needed")
+            client.key_source
+            if client.key_source == LOCAL_WRITE_KEY.source
             else f"{client.masked_key} from {client.key_source}"
         )
         return ConnectionSummary(

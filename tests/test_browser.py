@@ -62,6 +62,8 @@ def jupyterlab(tmp_path):
         **os.environ,
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_CONFIG_DIR": str(config),
+        # %segment_connect URL asks for the key Segment would (only `local` needs none)
+        "SEGMENT_WRITE_KEY": "browser-test-key",
     }
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(

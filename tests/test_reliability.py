@@ -365,7 +365,8 @@ def test_4xx_is_kept_as_rejected_and_resent_only_on_request(make_shell, faults, 
     assert [r.message_id for r in failed] == [kept.message_id]
     out = run(shell, "%segment_retry")
     assert out.error is None and faults.stored == []
-    assert out.text.count("\n") == 1 and "1 wait elsewhere (%segment_history --failed)" in out.text
+    assert out.text.count("\n") == 1
+    assert "1 rejected message waits here: %segment_retry --rejected" in out.text
     out = run(shell, "%segment_retry --rejected")
     assert out.error is None and faults.stored == [kept.message_id]
     assert Outbox(outbox_path).count() == 0

@@ -4,7 +4,7 @@ from .bulk_options import BulkOptions
 from .bulk_result import BulkResult, Problem
 from .endpoints import ENDPOINTS, display_url, is_loopback, resolve_endpoint
 from .history import History, HistoryView
-from .keys import TOKEN_ENV_VAR, ApiToken, WriteKey, find_api_token
+from .keys import TOKEN_ENV_VAR, ApiToken, WriteKey, find_api_token, find_write_key
 from .outbox import Outbox
 from .public_api import PublicApi, PublicApiError
 from .remedies import Remedy, python_phrase
@@ -36,6 +36,7 @@ __all__ = [
     "WriteKey",
     "display_url",
     "find_api_token",
+    "find_write_key",
     "is_loopback",
     "python_phrase",
     "resolve_endpoint",

@@ -1,6 +1,6 @@
-"""Backfills: many rows through /v1/batch, and resends from the outbox.
+"""Backfills: many rows through /v1/batch.
 
-``SegmentClient.send_many`` and ``retry_outbox`` hand their work here with a
+``SegmentClient.send_many`` hands its work here with a
 :class:`Destination` (the client's transport, outbox and plan as they are now)
 and the run's :class:`~.bulk_options.BulkOptions`. A pandas, Polars, Arrow or
 iterable source is sent from this process, ledgered in the outbox so that the same
@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..messages import ColumnMap
 from ..messages.ids import new_run_id
-from .builders import make_builder, stored_builder
+from .builders import make_builder
 from .bulk import BulkSender, Resume
 from .bulk_options import BulkOptions
 from .bulk_result import BulkResult
@@ -31,7 +31,7 @@ from .outbox_contract import OutboxUnavailable
 from .owners import current_owner, owner_alive
 from .rate import RateBudget
 from .remedies import Remedy
-from .result import SYSTEM_ERROR, VALIDATION_ERROR
+from .result import SYSTEM_ERROR
 
 MAX_ENGINE_THREADS = 4  # requests in flight per Spark/Dask task
 
@@ -68,35 +68,6 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     result.anonymized = who.generated
     result.plan_checked = to.check is not None
     result.context_label = options.event or ""
-    result.endpoint = to.shown_endpoint
-    return result
-
-
-def resend(to: Destination, *, workers: int = 4, progress: bool = False,
-           rejected: bool = False) -> BulkResult:  # fmt: skip
-    """Resend what the outbox keeps for this endpoint, with the original messageIds."""
-    missing = to.missing_key()
-    if missing:
-        return BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing,
-                          endpoint=to.shown_endpoint)  # fmt: skip
-    try:
-        claimed = to.outbox.claim(to.outbox_key, rejected=rejected)
-    except OutboxUnavailable as exc:
-        return outbox_failed(to.refused(BulkOptions(kind="resend"), ""), exc)
-    sender = BulkSender(to.transport, to.outbox, to.outbox_key, workers=workers,
-                        progress=progress, claimed=True)  # fmt: skip
-    result = sender.run(claimed, stored_builder, "resend")
-    result.run_id = ""
-    try:
-        waiting = to.outbox.counts()
-    except OutboxUnavailable:
-        waiting = {}
-    result.waiting_elsewhere = sum(
-        n for (endpoint, state), n in waiting.items()
-        if endpoint != to.outbox_key or (state == "rejected" and not rejected)
-    )  # fmt: skip
-    if result.waiting_elsewhere:
-        result.remedies = (*result.remedies, Remedy("show_failed"))
     result.endpoint = to.shown_endpoint
     return result
 

@@ -47,7 +47,9 @@ class BulkResult(Outcome):
     run_id: str = ""
     resumed: bool = False
     earlier: tuple[int, tuple[tuple[int, int], ...]] | None = None  # a resumed run's rows
-    waiting_elsewhere: int = 0  # resend: messages that wait for other endpoints or as rejected
+    waiting_for: dict[str, int] = field(default_factory=dict)  # resend: for other endpoints
+    rejected_here: int = 0  # resend: rejected messages left waiting (resent on request)
+    resent: Any = None  # resend: what it delivered (resend.Resent)
     events: dict[str, int] = field(default_factory=dict)  # rows per event/name (the first 50)
     problems: ProblemLog = field(default_factory=ProblemLog)
     outbox_path: str = ""
@@ -59,6 +61,11 @@ class BulkResult(Outcome):
     def ok(self) -> bool:
         troubles = self.invalid or self.failed or self.rejected or self.unsent or self.interrupted
         return not troubles and self.status_code == OK
+
+    @property
+    def waiting_elsewhere(self) -> int:
+        """Resend: messages that wait for other endpoints, or as rejected."""
+        return sum(self.waiting_for.values()) + self.rejected_here
 
     @property
     def not_read(self) -> int:
@@ -207,8 +214,10 @@ class BulkResult(Outcome):
             )
         if self.failed or self.rejected:
             rows.append(["Outbox", self.outbox_path])
-        if self.waiting_elsewhere:
-            rows.append(["Also waiting", f"{self.waiting_elsewhere:,} (for other endpoints)"])
+        for endpoint, count in self.waiting_for.items():
+            rows.append(["Also waiting", f"{count:,} for {endpoint}"])
+        if self.rejected_here:
+            rows.append(["Also waiting", f"{self.rejected_here:,} rejected (resent on request)"])
         if self.problems.path is not None and not self.problems._spooled:
             rows.append(["Problem rows", f"every one in {self.problems.path}"])
         rows.extend(self._next_rows(style))

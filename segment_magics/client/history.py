@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..display import Cell, CellStatus, Rendered, Table, plural
+from ..display import PLAIN, Cell, CellStatus, Rendered, Style, Table, plural
+from .bulk_result import BulkResult
+from .remedies import Remedy, next_steps
 from .result import Outcome, Result
 
 COLUMNS = (
@@ -21,20 +23,6 @@ def message_id_of(result: Outcome) -> str:
     return (result.message_id or "") if isinstance(result, Result) else ""
 
 
-def _row(result: Outcome) -> dict[str, Any]:
-    return {
-        "time": result.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-        "type": result.type + (" (dry run)" if result.dry_run else ""),
-        "event/name": result.label,
-        "userId/anonymousId": result.who,
-        "StatusCode": result.status_code,
-        "OriginalStatusCode": result.original_status_code,
-        "ErrorMessage": result.error_message,
-        "messageId": message_id_of(result),
-        "plan": result.verdict,
-    }
-
-
 ERROR_SHOWN = 90  # characters of an error message in the history table
 
 
@@ -42,16 +30,45 @@ def _shorten(text: str) -> str:
     return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
 
 
+class Later:
+    """What retries delivered after a call or a run first failed: single calls by
+    messageId, runs by run id (how many of their kept messages)."""
+
+    def __init__(self) -> None:
+        self.message_ids: set[str] = set()
+        self.runs: dict[str, int] = {}
+
+    def note(self, result: Outcome) -> None:
+        resent = getattr(result, "resent", None)
+        if resent is None:
+            return
+        self.message_ids |= resent.message_ids
+        for run_id, count in resent.runs.items():
+            self.runs[run_id] = self.runs.get(run_id, 0) + count
+
+    def delivered(self, result: Outcome) -> bool:
+        """A failed call or run whose kept messages a later retry delivered."""
+        if result.ok:
+            return False
+        if isinstance(result, BulkResult):
+            kept = result.failed + result.rejected
+            unsent = result.invalid + result.unsent
+            return bool(kept and not unsent and self.runs.get(result.run_id, 0) >= kept)
+        return message_id_of(result) in self.message_ids
+
+
 class History:
-    """A bounded, thread-safe log of Results."""
+    """A bounded, thread-safe log of results (and what later retries delivered)."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
         self._items: deque[Outcome] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
+        self.later = Later()
 
     def record(self, result: Outcome) -> None:
         with self._lock:
             self._items.append(result)
+            self.later.note(result)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -77,20 +94,41 @@ class History:
         extra: Iterable[Outcome] = (),
     ) -> HistoryView:
         """Newest first, filtered; ``extra`` adds results kept elsewhere (the outbox)
-        that are not already in the history, after them."""
+        that are not already in the history, in their place by time. ``failed`` leaves
+        out what succeeded, and what a later retry delivered."""
         recorded = list(self)
         seen = {message_id_of(r) for r in recorded} - {""}
         candidates = recorded + [r for r in extra if message_id_of(r) not in seen]
+        candidates.sort(key=lambda r: r.created_at, reverse=True)
         chosen = [
             r
             for r in candidates
-            if (not failed or not r.ok)
+            if (not failed or (not r.ok and not self.later.delivered(r)))
             and (type is None or r.type == type)
             and (event is None or r.label == event)
         ]
         if limit is not None:
             chosen = chosen[:limit]
-        return HistoryView(chosen, display_limit)
+        return HistoryView(chosen, display_limit, self.later)
+
+
+def _row(result: Outcome, later: Later) -> dict[str, Any]:
+    delivered_later = later.delivered(result)
+    status = result.status_code
+    error = result.error_message
+    if delivered_later:
+        error = f"delivered later, by a retry (first: {error})"
+    return {
+        "time": result.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        "type": result.type + (" (dry run)" if result.dry_run else ""),
+        "event/name": result.label,
+        "userId/anonymousId": result.who,
+        "StatusCode": status,
+        "OriginalStatusCode": result.original_status_code,
+        "ErrorMessage": error,
+        "messageId": message_id_of(result),
+        "plan": result.verdict,
+    }
 
 
 @dataclass(eq=False)
@@ -99,6 +137,7 @@ class HistoryView(Rendered):
 
     results: list[Outcome]
     display_limit: int = 20
+    later: Later = field(default_factory=Later)
 
     def __len__(self) -> int:
         return len(self.results)
@@ -110,7 +149,7 @@ class HistoryView(Rendered):
         return self.results[index]
 
     def records(self) -> list[dict[str, Any]]:
-        return [_row(r) for r in self.results]
+        return [_row(r, self.later) for r in self.results]
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame of the rows (needs pandas)."""
@@ -122,27 +161,36 @@ class HistoryView(Rendered):
 
     to_dataframe = to_pandas
 
-    def table(self) -> Table:
+    def tables(self, style: Style = PLAIN) -> list[Table]:
+        return [self.table(style)]
+
+    def table(self, style: Style = PLAIN) -> Table:
         limit = self.display_limit if self.display_limit > 0 else len(self.results)
         shown = self.results[:limit]
         rows = []
         failed = set()
         for index, result in enumerate(shown):
-            row = _row(result)
-            status: CellStatus = "ok" if result.ok else "fail"
-            if not result.ok:
+            row = _row(result, self.later)
+            good = result.ok or self.later.delivered(result)
+            status: CellStatus = "muted" if result.dry_run and good else "ok" if good else "fail"
+            if not good:
                 failed.add(index)
             row["ErrorMessage"] = _shorten(row["ErrorMessage"])  # whole in records()
-            rows.append(
-                [Cell(row[c], status=status) if c == "StatusCode" else row[c] for c in COLUMNS]
-            )
+            code = "dry run" if result.dry_run and good else row["StatusCode"]
+            cells = {
+                "StatusCode": Cell(code, status=status),
+                "messageId": Cell(row["messageId"], clip=True),
+            }
+            rows.append([cells.get(c, row[c]) for c in COLUMNS])
+        more = next_steps((Remedy("show_all"),), style.phrase)[0]
         return Table(
             title=f"Segment history ({plural(len(self.results), 'call')}, newest first)",
             columns=COLUMNS,
             rows=rows,
             total=len(self.results),
+            more=more,
             failed_rows=frozenset(failed),
-            nowrap=frozenset(COLUMNS.index(c) for c in ("time", "messageId")),
+            nowrap=frozenset({COLUMNS.index("time")}),
             wide=frozenset({COLUMNS.index("ErrorMessage")}),
         )
 

@@ -27,7 +27,6 @@ same run id resends exactly those with the same messageIds.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import threading
@@ -37,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from ..private_files import make_private
-from .outbox_contract import Entry, OutboxUnavailable, Pending, Run, State
+from .outbox_contract import Entry, OutboxUnavailable, Pending, State
+from .outbox_ledger import RunLedger, now
 from .owners import current_owner, owner_alive
 
 ENV_VAR = "SEGMENT_MAGICS_OUTBOX"
@@ -92,10 +92,6 @@ def default_outbox_path() -> Path:
     return Path(base) / "segment-magics" / "outbox.sqlite"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 _REASONS = (  # sqlite's words -> what a person can act on
     ("disk is full", "the disk is full"),
     ("database is locked", "another process holds its lock"),
@@ -120,7 +116,7 @@ def _reason(exc: BaseException) -> str:
     return text[:120] or type(exc).__name__
 
 
-class Outbox:
+class Outbox(RunLedger):
     """Thread-safe sqlite store; the file is only created when something is kept."""
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -213,12 +209,12 @@ class Outbox:
         """Keep (or update) ``(message_id, type, label, row, payload)`` entries in ``state``.
 
         ``in_flight`` entries are claimed by this process."""
-        now = _now()
+        kept_at = now()
         owner = current_owner() if state == "in_flight" else None
         claimed = time.time() if owner else None
         rows = [
             (e.message_id, endpoint, e.type, e.label, str(e.row), e.payload, state, owner, error,
-             status, run_id, now, claimed)
+             status, run_id, kept_at, claimed)
             for e in entries
         ]  # fmt: skip
         if not rows:
@@ -252,41 +248,79 @@ class Outbox:
                 db.executemany(
                     "UPDATE messages SET state = ?, owner = NULL, claimed_at = NULL, "
                     "error = ?, status = ?, kept_at = ? WHERE endpoint = ? AND message_id = ?",
-                    [(state, error, status, _now(), *key) for key in keys],
+                    [(state, error, status, now(), *key) for key in keys],
                 )
 
     def claim(self, endpoint: str, *, rejected: bool = False) -> list[Pending]:
         """Take the messages that wait for ``endpoint`` (pending; rejected only when asked;
         in flight only when the process that sent them has died) for this process."""
-        states = ("pending", "rejected") if rejected else ("pending",)
         me = current_owner()
         with self._write() as db:
-            rows = db.execute(
-                f"SELECT rowid, {_COLUMNS}, owner, claimed_at FROM messages "  # noqa: S608
-                "WHERE endpoint = ? ORDER BY kept_at, rowid",
-                (endpoint,),
-            ).fetchall()
-            alive: dict[str | None, bool] = {}
-            taken = []
-            for row in rows:
-                rowid, *fields, owner, claimed_at = row
-                state = fields[6]
-                if state == "in_flight":
-                    if owner == me:
-                        continue
-                    if owner not in alive:
-                        alive[owner] = owner_alive(owner, claimed_at)
-                    if alive[owner]:
-                        continue
-                elif state not in states:
-                    continue
-                taken.append((rowid, fields))
+            taken = _choose(db, "endpoint = ?", (endpoint,), _states(rejected))
             db.executemany(
                 "UPDATE messages SET state = 'in_flight', owner = ?, claimed_at = ? "
                 "WHERE rowid = ?",
                 [(me, time.time(), rowid) for rowid, _ in taken],
             )
         return [_pending(fields) for _, fields in taken]
+
+    def adopt(self, endpoint: str, kept_for: str | None, *, rejected: bool = False) -> int:
+        """What waits for another endpoint (``kept_for``; None: every other one) waits
+        for ``endpoint`` from now on, to be resent there with its messageId and timestamp.
+        Messages a live process is sending stay where they are."""
+        where, args = "endpoint != ?", [endpoint]
+        if kept_for is not None:
+            where, args = f"{where} AND endpoint = ?", [endpoint, kept_for]
+        with self._write() as db:
+            moving = _choose(db, where, args, _states(rejected))
+            db.executemany(
+                "UPDATE OR REPLACE messages SET endpoint = ? WHERE rowid = ?",
+                [(endpoint, rowid) for rowid, _ in moving],
+            )
+        return len(moving)
+
+    def discard(
+        self,
+        endpoint: str | None,
+        *,
+        run_id: str | None = None,
+        rejected_only: bool = False,
+        apply: bool = True,
+    ) -> dict[str, int]:
+        """Remove what waits (for ``endpoint``, None: for any; of one run; only the
+        rejected): they will not be sent. Returns how many per endpoint; ``apply=False``
+        only counts. Messages a live process is sending are left alone."""
+        clauses, args = [], []
+        if endpoint is not None:
+            clauses.append("endpoint = ?")
+            args.append(endpoint)
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            args.append(run_id)
+        where = " AND ".join(clauses) or "1 = 1"
+        states = ("rejected",) if rejected_only else ("pending", "rejected")
+        with self._write() as db:
+            chosen = _choose(db, where, args, states, dead_in_flight=not rejected_only)
+            if apply:
+                db.executemany("DELETE FROM messages WHERE rowid = ?", [(r,) for r, _ in chosen])
+        counted: dict[str, int] = {}
+        for _, fields in chosen:
+            counted[fields[1]] = counted.get(fields[1], 0) + 1
+        return counted
+
+    def waiting(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of these messages still wait in the outbox (for any endpoint)."""
+        ids = list(message_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                f"SELECT message_id FROM messages WHERE message_id IN ({marks})",  # noqa: S608
+                part,
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def release(self, endpoint: str) -> int:
         """Ctrl-C or the end of a resend: this process's claims wait again as pending."""
@@ -324,123 +358,6 @@ class Outbox:
     def remove(self, endpoint: str, message_ids: Iterable[str]) -> None:
         self.settle(endpoint, message_ids, None)
 
-    # -- bulk runs ------------------------------------------------------------------
-    def start_run(
-        self, run_id: str, endpoint: str, kind: str, label: str, rows_total: int | None
-    ) -> Run | None:
-        """Record a run; returns what the ledger knew of it before (a run to resume)."""
-        before = self.run(run_id)
-        with self._write() as db:
-            if before is None:
-                db.execute(
-                    "INSERT INTO runs (run_id, endpoint, kind, label, owner, started_at, "
-                    "rows_total) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, endpoint, kind, label, current_owner(), _now(), rows_total),
-                )
-            else:
-                db.execute(
-                    "UPDATE runs SET owner = ?, finished_at = NULL WHERE run_id = ?",
-                    (current_owner(), run_id),
-                )
-        return before
-
-    def run(self, run_id: str) -> Run | None:
-        rows = self._read(
-            "SELECT run_id, endpoint, kind, label, owner, started_at, finished_at, rows_total, "
-            "rows_read FROM runs WHERE run_id = ?",
-            (run_id,),
-        )
-        if not rows:
-            return None
-        ranges = self._read(
-            "SELECT first_row, stop_row, dated_at, seq FROM ranges WHERE run_id = ? ORDER BY seq",
-            (run_id,),
-        )
-        next_seq = max((seq for *_, seq in ranges), default=-1) + 1
-        run_id_, endpoint, kind, label, owner, started, finished, total, read = rows[0]
-        return Run(run_id_, endpoint, kind, label or "", owner, started, finished, total, read,
-                   tuple(r[:3] for r in ranges), next_seq)  # fmt: skip
-
-    def unfinished_runs(self, endpoint: str | None = None) -> list[Run]:
-        """Runs whose process ended before they did (kill -9, a crash): resumable."""
-        rows = self._read(
-            "SELECT run_id FROM runs WHERE finished_at IS NULL ORDER BY started_at DESC"
-        )
-        runs = [r for (run_id,) in rows if (r := self.run(run_id)) is not None]
-        return [
-            r
-            for r in runs
-            if (endpoint is None or r.endpoint == endpoint)
-            and r.owner != current_owner()
-            and not owner_alive(r.owner, None)
-        ]
-
-    def range_ahead(
-        self,
-        run_id: str,
-        seq: int,
-        first_row: int,
-        stop_row: int,
-        dated_at: str | None,
-        settled: Sequence[int] = (),
-    ) -> None:
-        """Before a batch leaves: rows first..stop may be in flight; reading got to stop.
-        ``settled``: batches acknowledged since the last call, noted in the same write."""
-        with self._write() as db:
-            _strike(db, run_id, settled)
-            db.execute(
-                "INSERT OR REPLACE INTO ranges VALUES (?, ?, ?, ?, ?)",
-                (run_id, seq, first_row, stop_row, dated_at),
-            )
-            db.execute(
-                "UPDATE runs SET rows_read = MAX(rows_read, ?) WHERE run_id = ?",
-                (stop_row, run_id),
-            )
-
-    def range_settled(
-        self,
-        run_id: str,
-        seq: int,
-        kept: Sequence[Entry] = (),
-        endpoint: str = "",
-        state: State = "pending",
-        error: str = "",
-        status: int | None = None,
-    ) -> None:
-        """The batch's fate is known: acknowledged (nothing kept) or its messages kept."""
-        now = _now()
-        with self._write() as db:
-            if kept:
-                db.executemany(
-                    "INSERT OR REPLACE INTO messages (message_id, endpoint, type, label, row, "
-                    "payload, state, error, status, run_id, kept_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (e.message_id, endpoint, e.type, e.label, str(e.row), e.payload, state,
-                         error, status, run_id, now)
-                        for e in kept
-                    ],
-                )  # fmt: skip
-            _strike(db, run_id, (seq,))
-
-    def pause_run(self, run_id: str, rows_read: int, settled: Sequence[int] = ()) -> None:
-        """Ctrl-C: every row read is settled; the rest can follow with the same run id."""
-        with self._write() as db:
-            _strike(db, run_id, settled)
-            db.execute(
-                "UPDATE runs SET rows_read = MAX(rows_read, ?), owner = NULL WHERE run_id = ?",
-                (rows_read, run_id),
-            )
-
-    def finish_run(self, run_id: str, rows_read: int) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE runs SET finished_at = ?, rows_read = MAX(rows_read, ?), owner = NULL "
-                "WHERE run_id = ?",
-                (_now(), rows_read, run_id),
-            )
-            db.execute("DELETE FROM ranges WHERE run_id = ?", (run_id,))
-
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
@@ -455,11 +372,42 @@ class Outbox:
         return f"<Outbox {self.path.name} ({waiting})>"
 
 
-def _strike(db: sqlite3.Connection, run_id: str, seqs: Sequence[int]) -> None:
-    """Acknowledged (or settled) batches leave the ledger."""
-    db.executemany(
-        "DELETE FROM ranges WHERE run_id = ? AND seq = ?", [(run_id, seq) for seq in seqs]
-    )
+def _states(rejected: bool) -> tuple[State, ...]:
+    return ("pending", "rejected") if rejected else ("pending",)
+
+
+def _choose(
+    db: sqlite3.Connection,
+    where: str,
+    args: Sequence[Any],
+    states: Sequence[str],
+    *,
+    dead_in_flight: bool = True,
+) -> list[tuple[int, list[Any]]]:
+    """The messages matching ``where`` in one of ``states``, oldest first, and those
+    left in flight by a process that has died (never this one's, never a live one's)."""
+    me = current_owner()
+    rows = db.execute(
+        f"SELECT rowid, {_COLUMNS}, owner, claimed_at FROM messages "  # noqa: S608
+        f"WHERE {where} ORDER BY kept_at, rowid",
+        args,
+    ).fetchall()
+    alive: dict[str | None, bool] = {}
+    chosen = []
+    for row in rows:
+        rowid, *fields, owner, claimed_at = row
+        state = fields[6]
+        if state == "in_flight":
+            if not dead_in_flight or owner == me:
+                continue
+            if owner not in alive:
+                alive[owner] = owner_alive(owner, claimed_at)
+            if alive[owner]:
+                continue
+        elif state not in states:
+            continue
+        chosen.append((rowid, fields))
+    return chosen
 
 
 def _pending(fields: list[Any]) -> Pending:

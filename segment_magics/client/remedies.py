@@ -22,6 +22,7 @@ Action = Literal[
     "resend_elsewhere",  # resend what waits for another endpoint to this one
     "move_outbox",  # point the outbox at a writable file
     "shared_failures",  # give Spark/Dask workers storage the notebook can read
+    "show_all",  # show every row of a table cut short
 ]
 
 
@@ -51,6 +52,7 @@ _WHY: dict[Action, str] = {
     "resend_elsewhere": "resend what waits for {where} to this endpoint",
     "move_outbox": "keep the outbox in a writable file",
     "shared_failures": "give the workers storage this notebook can read",
+    "show_all": "all of them",
 }
 
 _PYTHON: dict[Action, str] = {
@@ -63,6 +65,7 @@ _PYTHON: dict[Action, str] = {
     "resend_elsewhere": "client.retry_outbox(kept_for={where!r})",
     "move_outbox": "SegmentClient(outbox=PATH) or $SEGMENT_MAGICS_OUTBOX=PATH",
     "shared_failures": "client.send_many(..., failures_path=SHARED_DIRECTORY)",
+    "show_all": "client.history.select(display_limit=0)",
 }
 
 

@@ -22,7 +22,7 @@ from ..messages import (
     message_label,
 )
 from ..plan import PlanSource, PlanValidator, Violation, load_plan
-from .backfill import resend, send_rows
+from .backfill import send_rows
 from .bulk_options import BulkOptions
 from .bulk_outcome import reason_of
 from .bulk_result import BulkResult
@@ -33,12 +33,15 @@ from .history import History
 from .kept import kept_results
 from .keys import ENV_VAR, WriteKey, find_write_key
 from .outbox import Outbox
+from .resend import discard, resend
 from .result import VALIDATION_ERROR, BatchResult, Outcome, Result
 from .retry import RetryPolicy
 from .transport import Transport, TransportSettings
 
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
-LOCAL_WRITE_KEY = WriteKey(LOCAL_KEY, "not needed (local endpoint)")
+LOCAL_WRITE_KEY = WriteKey(LOCAL_KEY, "not needed (the embedded collector)")
+# Python code may send to a test server on this machine without a key of its own.
+LOOPBACK_PLACEHOLDER = WriteKey(LOCAL_KEY, "a placeholder (no key for a loopback URL)")
 PlanMode = Literal["warn", "block", "off"]
 PLAN_MODES: tuple[PlanMode, ...] = get_args(PlanMode)
 R = TypeVar("R", bound=Outcome)
@@ -83,7 +86,7 @@ class SegmentClient:
             write_key = WriteKey(in_url, "the endpoint URL")
         key = find_write_key(write_key, write_key_env)
         if key is None and is_loopback(self.endpoint):
-            key = LOCAL_WRITE_KEY
+            key = LOOPBACK_PLACEHOLDER
         self._key = key
         self.key_env = write_key_env
         self.dry_run = dry_run
@@ -326,17 +329,48 @@ class SegmentClient:
         return self._record(send_rows(self._destination(), rows, options))
 
     def retry_outbox(
-        self, *, progress: bool = False, workers: int = 4, rejected: bool = False
+        self,
+        *,
+        progress: bool = False,
+        workers: int = 4,
+        rejected: bool = False,
+        kept_for: str | None = None,
     ) -> BulkResult:
-        """Resend what the outbox keeps for this endpoint, with the original messageIds.
+        """Resend what the outbox keeps for this endpoint, with the original messageIds
+        and timestamps.
 
         Pending messages are resent (and messages a dead process left in flight);
-        rejected ones only with ``rejected=True``. A message leaves the outbox
-        only when the server acknowledged it; Ctrl-C puts the rest back.
+        rejected ones only with ``rejected=True``. ``kept_for`` also resends, to this
+        endpoint, what waits for another one (a URL, ``"local"``) or for any (``"all"``).
+        A message leaves the outbox only when the server acknowledged it; Ctrl-C puts
+        the rest back.
         """
         result = resend(self._destination(), workers=workers, progress=progress,
-                        rejected=rejected)  # fmt: skip
+                        rejected=rejected, kept_for=kept_for)  # fmt: skip
         return self._record(result)
+
+    def discard_outbox(
+        self,
+        *,
+        kept_for: str | None = None,
+        run_id: str | None = None,
+        rejected: bool = False,
+        dry_run: bool = False,
+    ) -> int:
+        """Remove messages from the outbox for good; returns how many (``dry_run``: how
+        many it would). By default what waits for this endpoint; ``kept_for`` names
+        another (or ``"all"``), ``run_id`` one backfill, ``rejected`` only the messages
+        the server refused. Messages a live process is sending are left alone."""
+        removed = discard(self._destination(), kept_for=kept_for, run_id=run_id,
+                          rejected=rejected, apply=not dry_run)  # fmt: skip
+        return sum(removed.values())
+
+    def kept_counts(
+        self, *, kept_for: str | None = None, run_id: str | None = None, rejected: bool = False
+    ) -> dict[str, int]:
+        """How many messages :meth:`discard_outbox` would remove, per endpoint."""
+        return discard(self._destination(), kept_for=kept_for, run_id=run_id,
+                       rejected=rejected, apply=False)  # fmt: skip
 
     def kept_results(self) -> list[Outcome]:
         """What the outbox keeps for this endpoint, as failed results (for history views),

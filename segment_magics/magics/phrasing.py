@@ -17,6 +17,7 @@ _MAGIC = {
     "resend_elsewhere": "%segment_retry --kept-for {where}",
     "move_outbox": "%config SegmentMagics.outbox_path = 'PATH'",
     "shared_failures": "add --failures-path SHARED_DIRECTORY",
+    "show_all": "%config SegmentMagics.display_limit = 0",
 }
 
 

@@ -124,14 +124,25 @@ CONNECT = MagicSpec(
 
 RETRY = MagicSpec(
     "segment_retry",
-    "Resend what the outbox keeps for the current endpoint, with the original messageIds.",
+    "Resend what the outbox keeps for the current endpoint, with the original messageIds\n"
+    "and timestamps; or, with --discard, remove it from the outbox.",
     [
         Option(
             ("--rejected",),
             "rejected",
-            "also resend messages the server rejected (fix the cause first)",
+            "also resend messages the server rejected (fix the cause first); with "
+            "--discard: only the rejected ones",
             "flag",
         ),
+        Option(
+            ("--kept-for",),
+            "kept_for",
+            "what waits for another endpoint (a URL, local) or for any (all): resent here, "
+            "or with --discard removed",
+        ),
+        Option(("--discard",), "discard", "remove messages instead of sending them", "flag"),
+        Option(("--run-id",), "run_id", "with --discard: only the messages of this run"),
+        Option(("--yes",), "yes", "with --discard: do not ask first", "flag"),
         Option(("-o", "--output"), "output", "also store the result in this variable", "name"),
     ],
 )

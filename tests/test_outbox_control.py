@@ -1,0 +1,111 @@
+"""The outbox under the analyst's control: resend what waits for another endpoint,
+discard what should not be sent, and a history that knows what a retry delivered."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+from conftest import SENTINEL_KEY, fast_client, run
+
+from segment_magics.client import Outbox
+from segment_magics.session import get_session
+
+DEAD = "http://127.0.0.1:9/"
+DEAD_KEY = "http://127.0.0.1:9/v1"  # how the outbox files that endpoint
+
+
+@pytest.fixture
+def stranded(make_shell, monkeypatch, outbox_path):
+    """A notebook that sent a backfill to a dead endpoint, then came back to `local`."""
+    monkeypatch.setenv("SEGMENT_WRITE_KEY", SENTINEL_KEY)
+    shell = make_shell(max_retries=0)
+    shell.user_ns["rows"] = [
+        {"userId": f"u{i}", "n": i, "timestamp": f"2024-01-01T00:00:{i % 60:02d}Z"}
+        for i in range(501)
+    ]
+    assert run(shell, f"%segment_connect {DEAD}").error is None
+    out = run(shell, '%segment_track "Backfilled" --from rows --no-progress --run-id first')
+    assert out.error is not None and out.result is None
+    assert run(shell, "%segment_connect local").error is None
+    return shell
+
+
+def test_a_retry_says_where_messages_wait_and_how_to_bring_them_here(stranded, outbox_path):
+    out = run(stranded, "%segment_retry")
+    assert out.error is None and out.text.count("\n") == 1
+    assert f"501 messages wait for {DEAD_KEY}: %segment_retry --kept-for {DEAD_KEY}" in out.text
+    assert Outbox(outbox_path).count(DEAD_KEY) == 501
+
+
+def test_kept_for_resends_them_here_with_their_ids_and_timestamps(stranded, outbox_path):
+    kept = {p.message_id: p for p in Outbox(outbox_path).pending()}
+    out = run(stranded, f"%segment_retry --kept-for {DEAD}")
+    assert out.error is None and out.result.accepted == 501
+    events = get_session(stranded).collector.events(limit=1000)
+    assert {e["messageId"] for e in events} == set(kept)
+    by_id = {e["messageId"]: e for e in events}
+    assert all(by_id[m]["timestamp"].startswith("2024-01-01T00:00:") for m in kept)
+    assert Outbox(outbox_path).count() == 0
+    # the run that failed now reads as delivered, and --failed leaves it out
+    history = run(stranded, "%segment_history").result.records()
+    (backfill,) = [r for r in history if r["type"] == "track"]
+    assert backfill["ErrorMessage"].startswith("delivered later, by a retry")
+    assert not [r for r in run(stranded, "%segment_history --failed").result if r.run_id == "first"]
+
+
+def test_kept_for_all_takes_every_endpoint(stranded, outbox_path):
+    out = run(stranded, "%segment_retry --kept-for all")
+    assert out.error is None and out.result.accepted == 501
+
+
+def test_discard_says_what_it_removes_and_asks(stranded, outbox_path, monkeypatch):
+    answers = iter(["n", "y"])
+    asked = []
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or next(answers))
+    out = run(stranded, f"%segment_retry --discard --kept-for {DEAD}")
+    assert f"This removes 501 messages from the outbox (501 for {DEAD_KEY})" in out.text
+    assert "Nothing was removed." in out.text and Outbox(outbox_path).count() == 501
+    out = run(stranded, f"%segment_retry --discard --kept-for {DEAD}")
+    assert "Removed 501 messages." in out.text and Outbox(outbox_path).count() == 0
+    assert len(asked) == 2
+
+
+def test_discard_by_run_id_and_yes_skips_the_question(stranded, outbox_path, monkeypatch):
+    monkeypatch.setattr(builtins, "input", lambda prompt: pytest.fail("asked"))
+    out = run(stranded, "%segment_retry --discard --kept-for all --run-id other --yes")
+    assert "Nothing in the outbox matches" in out.text
+    out = run(stranded, "%segment_retry --discard --kept-for all --run-id first --yes")
+    assert "Removed 501 messages." in out.text
+
+
+def test_python_retry_and_discard_take_the_same_choices(faults, dead_url, outbox_path):
+    from fault_server import Step
+
+    down = fast_client(dead_url, max_retries=0)
+    down.send_many([{"event": "E", "userId": "u"}] * 3, "track", progress=False)
+    faults.then(Step(400, body=b'{"message": "no"}'))
+    refused = fast_client(faults.url, max_retries=0)
+    refused.track("R", user_id="u")
+    assert refused.discard_outbox(rejected=True, dry_run=True) == 1
+    assert refused.kept_counts(kept_for="all") == {
+        f"{dead_url}/v1": 3, f"{faults.url}/v1": 1,
+    }  # fmt: skip
+    assert refused.discard_outbox(rejected=True) == 1
+    result = refused.retry_outbox(kept_for=dead_url)
+    assert result.accepted == 3 and refused.discard_outbox(kept_for="all") == 0
+    assert "client.retry_outbox" not in str(result)
+
+
+def test_only_the_embedded_collector_needs_no_key(make_shell, monkeypatch):
+    import getpass
+
+    monkeypatch.delenv("SEGMENT_WRITE_KEY", raising=False)
+    asked = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or "typed-key")
+    shell = make_shell()
+    out = run(shell, f"%segment_connect {DEAD}")
+    assert asked and "127.0.0.1:9" in asked[0]
+    assert "not needed" not in out.text and "typed at the getpass prompt" in out.text
+    out = run(shell, "%segment_connect local")
+    assert "not needed (the embedded collector)" in out.text
