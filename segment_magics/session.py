@@ -42,7 +42,7 @@ from .messages import CALLS
 from .plan import Plan, PlanValidator
 
 LOCAL = "local"
-R = TypeVar("R", bound=Outcome)
+R = TypeVar("R", bound=Outcome | HistoryView)
 
 
 class ConnectError(SegmentError):
@@ -114,7 +114,7 @@ class SegmentSession:
         self._api_token: ApiToken | None = None
         self._client: SegmentClient | None = None
         # what the UIs of this session produced (their displays phrase its next steps)
-        self.produced: weakref.WeakSet[Outcome] = weakref.WeakSet()
+        self.produced: weakref.WeakSet[Outcome | HistoryView] = weakref.WeakSet()
 
     # -- the client ---------------------------------------------------------------
     @property
@@ -234,12 +234,19 @@ class SegmentSession:
     def failed(self, **filters: Any) -> HistoryView:
         """Calls that did not succeed, and what waits in the outbox (also from earlier
         kernels), newest first."""
-        return self.history.select(
-            failed=True,
-            display_limit=self.config.display_limit,
-            extra=self._ready().kept_results(),
-            **filters,
+        return self._made(
+            self.history.select(
+                failed=True,
+                display_limit=self.config.display_limit,
+                extra=self._ready().kept_results(),
+                **filters,
+            )
         )
+
+    def calls(self, **filters: Any) -> HistoryView:
+        """Every call of this session, newest first (``type``, ``event``, ``limit``)."""
+        return self._made(self.history.select(display_limit=self.config.display_limit,
+                                              **filters))  # fmt: skip
 
     # -- %segment_connect ---------------------------------------------------------
     def connect(self, target: str | None, write_key_env: str | None) -> ConnectionSummary:

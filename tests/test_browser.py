@@ -387,3 +387,78 @@ def test_completion_in_jupyterlab_offers_planned_events_and_options(jupyterlab, 
         expect(editors.nth(4)).to_have_text(
             '%segment_track "Order Completed" --user-id u1 --properties', timeout=30_000
         )
+
+
+# -- issue 18: big runs read at a glance, every call shows -------------------------------
+def big_run_notebook(root: Path, collector_url: str) -> str:
+    cells = [
+        "%load_ext segment_magics",
+        f"%segment_connect {collector_url}",
+        "%segment_plan load ecommerce",
+        "import pandas as pd\n"
+        "rows = pd.DataFrame({'userId': [f'u{i}' for i in range(20_000)],\n"
+        "                     'order_id': [f'o{i}' for i in range(20_000)],\n"
+        "                     'total': [2**70 if i in (7, 9_000) else float(i) for i in range(20_000)],\n"
+        "                     'note': ['x'] * 20_000})\n"
+        "rows['total'] = rows['total'].astype(object)\n"
+        '%segment_track "Order Completed" --from rows --no-progress',
+        '%segment_track "First" --user-id u --dry-run\n%segment_track "Second" --user-id u --dry-run',
+    ]
+    return save_notebook(root, "big-run.ipynb", cells)
+
+
+def test_a_big_run_reads_at_a_glance_and_every_call_shows(jupyterlab, collector):
+    from playwright.sync_api import expect
+
+    name = big_run_notebook(jupyterlab[2], collector.url)
+    with notebook_page(jupyterlab, name, 5, 1400, "failure-big-run.png", ".sm-table") as (
+        page,
+        _table,
+    ):
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        problems = cells.nth(3).locator(".sm-table", has_text="Problems, grouped by reason")
+        expect(problems).to_have_count(1, timeout=120_000)
+        groups = problems.locator("tbody tr")
+        first = groups.first.inner_text()
+        assert first.startswith("invalid") and "64 bits" in first and "7, 9000" in first, first
+        assert groups.count() >= 2 and "sent with violations" in groups.nth(1).inner_text()
+        summary = cells.nth(3).locator(".sm-table").first.inner_text()
+        assert "Invalid (not sent)\t2" in summary and "19,998 rows with violations" in summary
+        two = cells.nth(4).locator(".sm-table caption")
+        expect(two).to_have_count(2, timeout=30_000)
+        assert two.all_inner_texts() == ["Segment track · First", "Segment track · Second"]
+        for theme, slug in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            use_theme(page, theme)
+            texts = problems.locator("th, td, caption, .sm-fail").element_handles()
+            low = [f for f in page.evaluate(CONTRAST_JS, texts) if f["text"] and f["ratio"] < 4.5]
+            assert not low, f"{theme}: text below 4.5:1 contrast: {low[:5]}"
+            cells.nth(3).scroll_into_view_if_needed()
+            cells.nth(3).locator(".jp-OutputArea").screenshot(
+                path=str(ARTIFACTS / f"grouped-problems-{slug}.png")
+            )
+
+
+def test_the_form_fits_a_narrow_panel(jupyterlab, collector):
+    from playwright.sync_api import expect
+
+    name = write_notebook(jupyterlab[2], collector.url)
+    with notebook_page(jupyterlab, name, 3, 900, "failure-narrow-form.png") as (page, form):
+        page.set_viewport_size({"width": 640, "height": 900})
+        page.wait_for_timeout(800)
+        edge = form.bounding_box()
+        buttons = form.locator(".sm-kind button")
+        expect(buttons).to_have_count(6)
+        for index in range(6):
+            rect = buttons.nth(index).bounding_box()
+            assert rect["x"] + rect["width"] <= edge["x"] + edge["width"] + 1, "a call is cut off"
+        header = form.locator(".sm-hint").first.bounding_box()
+        title = form.locator("b", has_text="Segment call").first.bounding_box()
+        assert abs(header["y"] - title["y"]) < 4  # "(* required)" stays beside its title
+        form.locator("button.sm-send").click()
+        notice = form.locator(".sm-output", has_text="Not sent: fix these fields first")
+        expect(notice).to_have_count(1, timeout=30_000)
+        box = form.locator(".sm-event input").first
+        box.fill("Fixed")
+        box.press("Tab")
+        expect(notice).to_have_count(0, timeout=30_000)
+        form.screenshot(path=str(ARTIFACTS / "form-narrow.png"))

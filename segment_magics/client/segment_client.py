@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
+from ..display import plural
 from ..errors import PlanWarning, ValidationError
 from ..messages import (
     ALIAS,
@@ -436,7 +437,5 @@ def _partial_message(fields: Any) -> dict[str, Any]:
 
 
 def _blocked(violations: list[Violation]) -> str:
-    count = len(violations)
-    first = violations[0]
-    more = f" and {count - 1} more" if count > 1 else ""
-    return f"tracking plan (block): {first}{more}; nothing was sent"
+    """Block mode's one message; the violations themselves are listed once, below it."""
+    return f"tracking plan (block): {plural(len(violations), 'violation')}; nothing was sent"

@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics
 
-from ..client import Outcome
+from ..client import HistoryView, Outcome
 from ..display import Style
 from ..session import SegmentSession, get_session, register_session, unregister_session
 from .base import forget_results, show_results
@@ -70,7 +70,7 @@ def load(shell: InteractiveShell) -> SegmentMagics:
     return magics
 
 
-def _style(magics: SegmentMagics, result: Outcome) -> Style:
+def _style(magics: SegmentMagics, result: Outcome | HistoryView) -> Style:
     """The configured view; next steps as magics for what this session's UIs made."""
     phrase = magic_phrase if result in magics.session.produced else None
     return Style(view=magics.result_view, phrase=phrase)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics
 
-from ..client import BatchResult, BulkResult, Outcome, Result
+from ..client import BatchResult, BulkResult, HistoryView, Outcome, Result
 from ..display import Style
 from ..errors import SegmentError
 from ..session import SegmentSession
@@ -27,7 +27,7 @@ from .settings import SegmentSettings
 from .values import Namespace
 
 F = TypeVar("F", bound=Callable[..., Any])
-SHOWN_TYPES = (Result, BatchResult, BulkResult)  # drawn by the formatters below
+SHOWN_TYPES = (Result, BatchResult, BulkResult, HistoryView)  # drawn by the formatters below
 
 
 def boundary(method: F) -> F:
@@ -162,7 +162,7 @@ class MagicsBase(Magics):
         return history.input_hist_raw[-1] if history and history.input_hist_raw else ""
 
 
-def show_results(shell: InteractiveShell, style: Callable[[Outcome], Style]) -> None:
+def show_results(shell: InteractiveShell, style: Callable[[Any], Style]) -> None:
     """Draw results in this shell with ``style(result)`` (its view and its phrasing)."""
     formatter = shell.display_formatter
     if formatter is None:  # pragma: no cover - every InteractiveShell has one

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..messages import CALLS, DEFAULT_KIND
 from ..plan import TEMPLATES, Plan
+from ..plan.fields import flatten
 from .parsing import MagicSpec, Option
 from .planning import COMMANDS as PLAN_COMMANDS
 from .planning import SPEC as PLAN_SPEC
@@ -85,12 +86,16 @@ def _option(spec: MagicSpec, flag: str) -> Option | None:
     return next((o for o in spec.options if flag in o.flags), None)
 
 
+# IPython's own names in every notebook (In and Out are dicts of past cells)
+_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+
+
 def _names(ns: Mapping[str, Any], want: Callable[[Any], bool], fragment: str) -> list[str]:
     return sorted(
         name
         for name, value in ns.items()
-        if not name.startswith("_") and name.isidentifier() and _starts(name, fragment)
-        and _safe(want, value)
+        if not name.startswith("_") and name not in _IPYTHON_NAMES and name.isidentifier()
+        and _starts(name, fragment) and _safe(want, value)
     )  # fmt: skip
 
 
@@ -236,13 +241,21 @@ def _body(
             if not (char.isalnum() or char in "_-"):
                 break
             fragment = char + fragment
+    body = rule.body or ""
+    described = {  # top-level keys: "number, required"
+        path.removeprefix(f"{body}."): f"{kind}, required" if required else kind
+        for path, kind, required, _ in flatten(rule.body_schema, body)
+        if "." not in path.removeprefix(f"{body}.") and "[" not in path
+    }
     schema = rule.body_schema.get("properties")
     names = list(schema) if isinstance(schema, Mapping) else []
     fresh = [
         n for n in names if _starts(n, fragment) and f'"{n}"' not in text and f"'{n}'" not in text
     ]
     quote = fragment[0] if fragment[:1] in ("'", '"') else '"'
-    return Suggestions(fragment, [(f"{quote}{n}{quote}", "property") for n in fresh])
+    return Suggestions(
+        fragment, [(f"{quote}{n}{quote}", described.get(n) or "property") for n in fresh]
+    )
 
 
 def matcher_for(shell: Any, plan: Callable[[], Plan | None]) -> Callable[..., Any]:

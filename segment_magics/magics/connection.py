@@ -91,9 +91,7 @@ class SegmentConnectionMagics(MagicsBase):
         if v["failed"]:
             view = self.session.failed(type=kind, event=event, limit=limit)
         else:
-            view = self.session.history.select(
-                type=kind, event=event, limit=limit, display_limit=self.settings.display_limit
-            )
+            view = self.session.calls(type=kind, event=event, limit=limit)
         self._store(v["output"], view)
         return view
 

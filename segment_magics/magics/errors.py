@@ -37,7 +37,7 @@ class SegmentCallFailed(SegmentMagicError):
         self.result = result
         what = f"{result.type} {result.label!r}" if result.label else result.type
         code = f"StatusCode {result.status_code}"
-        if result.original_status_code:
+        if result.original_status_code and not 200 <= result.original_status_code < 300:
             code += f" (HTTP {result.original_status_code})"
         steps = [phrase(r) for r in result.remedies] if phrase is not None else []
         then = f" (next: {'; '.join(steps)})" if steps else ""

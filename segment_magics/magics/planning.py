@@ -22,6 +22,7 @@ from ..plan import (
     InferenceView,
     MergeView,
     Plan,
+    PlanLoaded,
     PlanView,
     PushMode,
     PushView,
@@ -174,7 +175,9 @@ def activate(command: PlanCommand, plan: Plan) -> Outcome:
         session.use_plan(merged)
         return MergeView(before, plan, merged), merged
     session.use_plan(plan)
-    return _view(command), plan
+    validator = session.validator
+    assert validator is not None
+    return PlanLoaded(plan, validator.remarks()), plan
 
 
 def _load(command: PlanCommand) -> Outcome:

@@ -20,10 +20,20 @@ __all__ = ["CHUNK_ROWS", "Chunk", "ChunkStream", "arrow_table", "is_pandas", "ta
 
 
 def is_pandas(source: Any) -> bool:
+    """A pandas DataFrame (a Series is a column of values: read like a list)."""
     return (
         type(source).__module__.startswith("pandas")
-        and hasattr(source, "to_dict")
+        and hasattr(source, "columns")
         and hasattr(source, "index")
+    )
+
+
+def is_series(source: Any) -> bool:
+    return (
+        type(source).__module__.startswith("pandas")
+        and hasattr(source, "index")
+        and hasattr(source, "tolist")
+        and not hasattr(source, "columns")
     )
 
 

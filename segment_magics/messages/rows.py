@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from .calls import BODY, CALLS
-from .frames import Chunk, is_pandas, table_chunks
+from .frames import Chunk, is_pandas, is_series, table_chunks
 from .jsonsafe import checked, is_missing
 
 is_dataframe = is_pandas  # a pandas DataFrame (Polars and Arrow are tables too)
@@ -43,6 +43,8 @@ def iter_rows(
                 yield from zip(chunk_labels(chunk, labels), records, strict=True)
 
         return rows(), total, labels
+    if is_series(source):  # a Series of dicts: its values, labelled by its index
+        return zip(source.index, source.tolist(), strict=True), len(source), source.index
     total = len(source) if hasattr(source, "__len__") else None
     return enumerate(iter(source)), total, None
 

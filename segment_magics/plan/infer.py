@@ -151,6 +151,11 @@ class Difference:
     count: int
     example: str = ""
 
+    @property
+    def observed(self) -> bool:
+        """Something sent breaks the plan (not: something planned is never sent)."""
+        return self.direction.startswith("observed")
+
 
 def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Difference]:
     """What observed messages do that the plan forbids, and what the plan asks for

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..display import Cell, Rendered, Table
+from ..display import Cell, Rendered, Table, plural
 from .compare import RuleChange
 from .fields import flatten
 from .infer import Difference, Inferred
@@ -153,15 +153,38 @@ class DiffView(Rendered):
     def table(self) -> Table:
         shown = self.differences[: self.display_limit] if self.display_limit else self.differences
         rows = [
-            [d.direction, d.event, d.field, Cell(d.kind, status="fail"), d.count or "", d.example]
+            # what observed events break is a problem; what nothing sends is information
+            [d.direction, d.event, d.field,
+             Cell(d.kind, status="fail" if d.observed else "muted"), d.count or "", d.example]
             for d in shown
-        ]
+        ]  # fmt: skip
         return Table(
             title=f"Plan vs observed: {len(self.differences)} differences",
             columns=("where", "event", "field", "kind", "count", "example"),
             rows=rows,
             total=len(self.differences),
         )
+
+
+@dataclass(eq=False)
+class PlanLoaded(Rendered):
+    """What ``load`` (and a compact plan cell) says: one line; ``show`` gives the table."""
+
+    plan: Plan
+    remarks: list[str] = field(default_factory=list)
+
+    def table(self) -> Table:
+        rules = self.plan.newest_rules()
+        events = sum(1 for r in rules if r.is_event)
+        fields = sum(len(list(flatten(r.body_schema, r.body or ""))) for r in rules)
+        shape = f", read as {self.plan.shape}" if self.plan.shape else ""
+        others = len(rules) - events
+        title = (
+            f"Tracking plan {self.plan.name!r} is active: {plural(events, 'event')}"
+            + (f", {plural(others, 'other rule')}" if others else "")
+            + f", {plural(fields, 'field')}{shape}"
+        )
+        return Table(title=title, rows=[], notes=self.remarks)
 
 
 @dataclass(eq=False)

@@ -34,6 +34,9 @@ _CSS = """<style>
 .sm-form .sm-note { margin: 0 0 2px 0; font-size: 12px;
   color: var(--jp-error-color1, #cf222e); }
 .sm-form .sm-hint { color: var(--jp-ui-font-color2, #57606a); }
+.sm-form .sm-header { flex-wrap: wrap; align-items: baseline; gap: 4px 8px; }
+.sm-form .sm-kind .widget-toggle-buttons, .sm-form .sm-kind { flex-wrap: wrap; }
+.sm-form .sm-kind button { min-width: 72px; margin-bottom: 2px; }
 </style>"""
 
 
@@ -74,8 +77,9 @@ class SegmentForm(w.VBox):
         super().__init__(layout=w.Layout(max_width="820px"))
         self._send_call = send  # not _send: ipywidgets uses that name for its messages
         self.last_result: Result | None = None
+        self._notice_shown = False  # the output shows "fix these fields" (an edit clears it)
         self.kind = w.ToggleButtons(
-            options=list(CALL_KINDS), value=kind, style={"button_width": "80px"}
+            options=list(CALL_KINDS), value=kind, style={"button_width": "auto"}
         )
         self.kind.add_class("sm-kind")
         self.inputs: dict[str, w.Text | w.Textarea] = {}
@@ -84,9 +88,13 @@ class SegmentForm(w.VBox):
         for field in INPUTS.values():
             self._make_row(field)
         self.preview_button = w.Button(
-            description="Preview", icon="eye", tooltip="Dry run: show the payload, send nothing"
-        )
-        self.send_button = w.Button(description="Send", icon="paper-plane", button_style="primary")
+            description="Preview", icon="eye", tooltip="Dry run: show the payload, send nothing",
+            layout=w.Layout(width="auto"),
+        )  # fmt: skip
+        self.send_button = w.Button(
+            description="Send", icon="paper-plane", button_style="primary",
+            layout=w.Layout(width="auto"),
+        )  # fmt: skip
         self.preview_button.add_class("sm-preview")
         self.send_button.add_class("sm-send")
         self.preview_button.on_click(lambda _: self.preview())
@@ -100,10 +108,16 @@ class SegmentForm(w.VBox):
         )
         self.output.add_class("sm-output")
         self.fields_box = w.VBox(layout=w.Layout(width="auto"))
+        header = w.HTML(
+            "<span style='white-space:nowrap'><b>Segment call</b> "
+            "<span class='sm-hint'>(* required)</span></span>"
+        )
+        calls = w.HBox([_label("Call"), self.kind])  # aligned with the field labels
+        calls.add_class("sm-header")
         self.children = (
             w.HTML(_CSS),
-            w.HTML("<b>Segment call</b> <span class='sm-hint'>(* required)</span>"),
-            w.HBox([_label("Call"), self.kind]),  # aligned with the field labels
+            header,
+            calls,
             self.fields_box,
             w.HBox(
                 [self.preview_button, self.send_button],
@@ -153,8 +167,12 @@ class SegmentForm(w.VBox):
         self._layout()
 
     def _edited(self, key: str) -> None:
-        """An edit clears the field's error (a JSON editor is checked again) and sizes
-        the editor to its content."""
+        """An edit clears the field's error (a JSON editor is checked again), and the
+        "Not sent: fix these fields first" notice with it, and sizes the editor to its
+        content."""
+        if self._notice_shown:
+            self.output.outputs = ()
+            self._notice_shown = False
         box = self.inputs[key]
         if isinstance(box, w.Textarea):
             box.rows = editor_rows(box.value)
@@ -247,6 +265,7 @@ class SegmentForm(w.VBox):
             problems = self.problems()
             if problems:
                 self._show(Notice("Not sent: fix these fields first", problems))
+                self._notice_shown = True
                 return None
             result = self._send_call(self.kind.value, dry_run=dry_run or None, **self.values())
         except Exception as exc:  # callbacks' errors are invisible in JupyterLab otherwise
