@@ -51,10 +51,11 @@ _STYLE = (
     "background:transparent}"
     ".sm-table.sm-table td.sm-nowrap{white-space:nowrap}"
     # a clipped cell keeps its whole text (copying takes all of it), shows the start
-    ".sm-table.sm-table td .sm-clip{display:inline-block;max-width:9em;overflow:hidden;"
+    ".sm-table.sm-table td .sm-clip{display:inline-block;max-width:7em;overflow:hidden;"
     "text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;user-select:all}"
     ".sm-muted{opacity:.72;font-style:italic}"
-    ".sm-table.sm-table td.sm-wide{min-width:18em}"
+    ".sm-line{font-weight:600;margin:4px 0;color:var(--jp-content-font-color1,inherit)}"
+    ".sm-table.sm-table td.sm-wide{min-width:14em}"
     # status colours are mixed toward the text colour: darker on light themes, lighter
     # on dark ones, so they keep 4.5:1 contrast (the first value: browsers without
     # color-mix)
@@ -150,6 +151,10 @@ class Table:
         return None
 
     def to_html(self) -> str:
+        if not self.rows and not self.columns:  # a one-line message: no empty table under it
+            lines = [f'<div class="sm-line">{html.escape(self.title)}</div>']
+            lines += [f'<div class="sm-footer">{html.escape(n)}</div>' for n in self.notes]
+            return _STYLE + "".join(lines)
         parts = [_STYLE, '<table class="sm-table">']
         parts.append(f"<caption>{html.escape(self.title)}</caption>")
         if self.columns:

@@ -302,8 +302,9 @@ def test_tables_and_form_read_well_in_light_and_dark(jupyterlab, collector):
 
     name = theme_notebook(jupyterlab[2], collector.url)
     with notebook_page(jupyterlab, name, 7, 1400, "failure-themes.png") as (page, form):
-        # connection, plan, two results (one failed), history
-        expect(page.locator(".sm-table")).to_have_count(5, timeout=30_000)
+        # connection, two results (one failed), history; the plan says one line
+        expect(page.locator(".sm-table")).to_have_count(4, timeout=30_000)
+        expect(page.locator(".sm-line", has_text="is active")).to_have_count(1)
         for theme, slug in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
             use_theme(page, theme)
             texts = page.locator(
@@ -318,6 +319,9 @@ def test_tables_and_form_read_well_in_light_and_dark(jupyterlab, collector):
             assert not dim, f"{theme}: notes below 3:1 contrast: {dim[:5]}"
             page.locator(".sm-table").first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / f"tables-{slug}.png"), full_page=True)
+            history = page.locator(".sm-table", has_text="Segment history").first
+            width = history.bounding_box()["width"]
+            assert width <= 1000, f"the history table is {width:.0f} px wide"
             check_form(page, form, theme)
             form.screenshot(path=str(ARTIFACTS / f"form-{slug}.png"))
 
