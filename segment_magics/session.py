@@ -39,6 +39,7 @@ from .collector import Collector, start_collector
 from .display import ConnectionSummary
 from .errors import SegmentError
 from .messages import CALLS
+from .messages.naive_time import NaiveTime
 from .plan import Plan, PlanValidator
 
 LOCAL = "local"
@@ -63,6 +64,7 @@ class SessionConfig(Protocol):
     progress: bool
     display_limit: int
     public_api: str
+    naive_timezone: str
 
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, SegmentSession] = weakref.WeakKeyDictionary()
@@ -148,6 +150,7 @@ class SegmentSession:
                 outbox_key=LOCAL if local else None,
             )
         self._client.use_plan(self.validator, self.config.plan_mode)
+        self._client.naive = NaiveTime.of(getattr(self.config, "naive_timezone", None))
         return self._client
 
     def _endpoint_url(self) -> str:

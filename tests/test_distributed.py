@@ -265,3 +265,47 @@ def test_polars_and_arrow_tables_are_read_column_by_column(faults, outbox_path):
                               anonymous=True)  # fmt: skip
     assert first.ok and second.ok and first.accepted == second.accepted == 3
     assert first.anonymized == 1
+
+
+@pytest.fixture
+def notebook_in_kolkata():
+    """The notebook's clock in Asia/Kolkata while the workers (started before) keep UTC."""
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Kolkata"
+    time.tzset()
+    yield "Asia/Kolkata"
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def _arrived_times(faults: FaultServer) -> dict[str, str]:
+    return {item["userId"]: item["timestamp"] for r in faults.received for item in r.body["batch"]}
+
+
+def test_workers_read_naive_times_in_the_notebooks_zone(
+    spark, dask_client, notebook_in_kolkata, faults, outbox_path
+):
+    """'local' means the analyst's clock, not the worker's: the notebook's zone travels
+    with the run (the workers here were started in UTC)."""
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path,
+                           naive_timezone="local")  # fmt: skip
+    people = pd.DataFrame({"userId": ["d0", "d1"],
+                           "timestamp": pd.to_datetime(["2024-01-15 08:00", "2024-07-01 12:30"])})  # fmt: skip
+    result = client.send_many(dd.from_pandas(people, npartitions=2), "track", event="E",
+                              progress=False)  # fmt: skip
+    assert result.ok and result.rows_read == 2, result.error_message
+    assert result.naive == {"as local time (Asia/Kolkata, naive_timezone='local')": 2}
+    ntz = spark.sql(
+        "select 's0' as userId, timestamp_ntz'2024-01-15 08:00:00' as timestamp "
+        "union all select 's1', timestamp_ntz'2024-07-01 12:30:00'"
+    )
+    assert client.send_many(ntz, "track", event="E", progress=False).ok
+    times = _arrived_times(faults)
+    for who in ("d", "s"):
+        assert times[f"{who}0"] == "2024-01-15T02:30:00.000Z"
+        assert times[f"{who}1"] == "2024-07-01T07:00:00.000Z"

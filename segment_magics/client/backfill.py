@@ -38,8 +38,13 @@ MAX_ENGINE_THREADS = 4  # requests in flight per Spark/Dask task
 
 def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     """One backfill: refused up front when it cannot work, else sent row by row."""
-    options = replace(options, run_id=options.run_id or new_run_id())
     engine = engine_of(rows)
+    naive = options.naive or to.naive
+    options = replace(
+        options,
+        run_id=options.run_id or new_run_id(),
+        naive=naive.for_workers() if engine is not None else naive,
+    )
     mapping, refused = _prepared(to, rows, options, engine)
     if refused is not None:
         return refused

@@ -21,6 +21,7 @@ from ..messages.build import build_from_arguments
 from ..messages.fast_build import ChunkBuilder, fast_segment_dict
 from ..messages.frames import Chunk, table_chunks
 from ..messages.ids import RowIds, key_id
+from ..messages.naive_time import NaiveTime
 from ..messages.rows import chunk_labels, iter_rows
 from ..messages.timestamps import now_iso
 from .bulk_options import BulkOptions
@@ -41,9 +42,9 @@ def make_builder(
     who = Identities(scope, anonymous=options.anonymous, fallback=options.anonymous_id)
     ids = RowIds(scope)
     if mapping is None:
-        return segment_dict_builder(ids, who), who
+        return segment_dict_builder(ids, who, options.naive), who
     keyed = (run_id, options.key_column) if options.key_column else None
-    return MessageBuilder(mapping, ids, who, key=keyed), who
+    return MessageBuilder(mapping, ids, who, key=keyed, naive=options.naive), who
 
 
 def message_items(
@@ -85,7 +86,7 @@ class MessageBuilder:
     """Rows that are records of one call: columns map to its fields and body.
 
     ``key`` (run id, column): messageIds come from that column's value, not from the
-    row's position.
+    row's position. ``naive`` reads datetimes without a time zone.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class MessageBuilder:
         ids: RowIds | None = None,
         identities: Identities | None = None,
         key: tuple[str, str] | None = None,
+        naive: NaiveTime | None = None,
     ) -> None:
         call = call_of(columns.kind)
         self.columns = columns
@@ -101,6 +103,7 @@ class MessageBuilder:
         self.who = identities if call is not None and call.takes_anonymous_id else None
         self.key = key
         self.body = BODY.get(columns.kind)
+        self.naive = naive
         self._fast: dict[tuple[str, ...], ChunkBuilder] = {}
 
     def __call__(self, row: Any, position: int, now: str | None) -> Built:
@@ -117,12 +120,21 @@ class MessageBuilder:
                 args["message_id"] = key_id(self.key[0], _key_value(args, self.body, self.key[1]))
             elif self.ids is not None:
                 args["message_id"] = self.ids(position)
-        return build_from_arguments(self.columns.kind, args, copy=False, now=now)
+        return build_from_arguments(self.columns.kind, args, copy=False, now=now, naive=self.naive)
 
     def chunk(self, chunk: Chunk, dated_at: DatedAt | None = None) -> Iterator[Built | Exception]:
         """Every row of a chunk, one at a time: the fast path where it can vouch for a
         row, the careful path for the rest (and for every row of a resumed run, which
-        keeps the dates of the first)."""
+        keeps the dates of the first). Naive datetime columns are read first, and each
+        row's message notes how."""
+        if chunk.naive:
+            chunk.read_naive(self.naive)
+        if chunk.notes:
+            yield from _noted(self._chunk(chunk, dated_at), chunk)
+        else:
+            yield from self._chunk(chunk, dated_at)
+
+    def _chunk(self, chunk: Chunk, dated_at: DatedAt | None) -> Iterator[Built | Exception]:
         fast: Iterable[Built | None] = [None] * chunk.count
         if dated_at is None:
             names = tuple(chunk.names)
@@ -158,8 +170,20 @@ class MessageBuilder:
         return [key_id(run, value) for value in chunk.values[index]]
 
 
+def _noted(outcomes: Iterator[Built | Exception], chunk: Chunk) -> Iterator[Built | Exception]:
+    """Each row's outcome with the notes on how its naive datetimes were read."""
+    for row, outcome in enumerate(outcomes):
+        if isinstance(outcome, Built):
+            notes = chunk.row_notes(row)
+            if notes:
+                outcome = outcome._replace(warnings=outcome.warnings + notes)
+        yield outcome
+
+
 def segment_dict_builder(
-    ids: Callable[[int], str] | None = None, identities: Identities | None = None
+    ids: Callable[[int], str] | None = None,
+    identities: Identities | None = None,
+    naive: NaiveTime | None = None,
 ) -> Builder:
     """Rows that are Segment-shaped dicts (a ``type`` and the message's fields)."""
 
@@ -176,7 +200,7 @@ def segment_dict_builder(
             if identities is not None and call is not None and call.takes_anonymous_id:
                 identities.fill(args, position)
 
-        return build_from_segment_dict(row, copy=False, now=now, extra=fill)
+        return build_from_segment_dict(row, copy=False, now=now, extra=fill, naive=naive)
 
     return build
 

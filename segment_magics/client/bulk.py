@@ -240,6 +240,8 @@ class BulkSender:
                     continue
             if built.dated:
                 result.dated += 1
+            if built.warnings:
+                result.count_naive(built.warnings)
             name = built.label
             if name in events:
                 events[name] += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import ColumnMap
+from ..messages.naive_time import NaiveTime
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class BulkOptions:
     workers: int = 4  # requests in flight
     failures_path: str | None = None  # Spark/Dask: where workers write what they kept
     problems_path: str | None = None  # every problem row, written as JSON lines
+    naive: NaiveTime | None = None  # how datetimes without a zone are read (the client's)
 
     @property
     def what(self) -> str:

@@ -41,6 +41,7 @@ class BulkResult(Outcome):
     unsent: int = 0  # read and valid, but neither sent nor kept: the outbox failed
     retried: int = 0
     dated: int = 0  # rows without a timestamp: dated when read
+    naive: dict[str, int] = field(default_factory=dict)  # how naive datetimes were read -> count
     plan_violations: int = 0  # rows the tracking plan objected to, whatever became of them
     missing_ids: int = 0  # rows refused for having neither a userId nor an anonymousId
     anonymized: int = 0  # rows sent with a generated anonymousId (anonymous=True)
@@ -240,7 +241,16 @@ class BulkResult(Outcome):
                 f"{plural(self.dated, 'row')} had no timestamp: dated now; add a `timestamp` "
                 "column for historical events"
             )
+        for how, count in self.naive.items():
+            notes.append(f"{plural(count, 'naive datetime')} (no time zone) read {how}")
         return notes
+
+    def count_naive(self, warnings: Iterable[str]) -> None:
+        """Count a row's notes on naive datetimes (the summary says each reading once)."""
+        for warning in warnings:
+            how = getattr(warning, "how", None)
+            if how is not None:
+                self.naive[how] = self.naive.get(how, 0) + 1
 
     def problem_table(self) -> Table:
         """The problem rows grouped by status and reason (the same problem at the same

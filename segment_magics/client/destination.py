@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..messages.naive_time import DEFAULT, NaiveTime
 from ..plan import PlanValidator
 from .bulk import Check
 from .bulk_options import BulkOptions
@@ -31,6 +32,7 @@ class Destination:
     key_env: str
     plan: PlanValidator | None = None
     plan_mode: str = "warn"
+    naive: NaiveTime = DEFAULT  # how datetimes without a time zone are read
 
     @property
     def check(self) -> Check | None:

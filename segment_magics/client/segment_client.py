@@ -22,6 +22,7 @@ from ..messages import (
     build_message,
     message_label,
 )
+from ..messages.naive_time import GUESS, NaiveTime
 from ..plan import PlanSource, PlanValidator, Violation, load_plan
 from .backfill import send_rows
 from .bulk_options import BulkOptions
@@ -60,6 +61,10 @@ class SegmentClient:
     server acknowledged it. ``outbox_key`` names the endpoint in the outbox
     (default: its URL; the notebook session uses ``"local"`` for its collector,
     so that what waits survives a kernel restart on another port).
+    ``naive_timezone`` says how datetimes without a time zone are read: ``"guess"``
+    (the official SDK's rule: local time within 5 s of the clock, else UTC),
+    ``"UTC"``, ``"local"`` or a zone name such as ``"Europe/Berlin"``; each one
+    read is noted in the Result's warnings.
     """
 
     def __init__(
@@ -80,7 +85,9 @@ class SegmentClient:
         outbox_key: str | None = None,
         plan: PlanSource | PlanValidator | None = None,
         plan_mode: PlanMode = "warn",
+        naive_timezone: str | NaiveTime = GUESS,
     ) -> None:
+        self.naive = NaiveTime.of(naive_timezone)  # raises ValidationError naming the fix
         in_url = endpoint_credentials(endpoint)
         self.endpoint = resolve_endpoint(endpoint)  # never keeps credentials
         if write_key is None and in_url is not None:
@@ -200,7 +207,7 @@ class SegmentClient:
         """
         dry = self.dry_run if dry_run is None else dry_run
         try:
-            built = build_message(kind, **fields)
+            built = build_message(kind, naive=self.naive, **fields)
             violations = self._violations(built)
         except Exception as exc:
             return self._record(self._invalid(kind, exc, fields))
@@ -230,7 +237,7 @@ class SegmentClient:
             for index, data in enumerate(messages):
                 where = f"batch[{index}]"
                 try:
-                    item = build_from_segment_dict(data, where=where)
+                    item = build_from_segment_dict(data, where=where, naive=self.naive)
                     violations = self._violations(item)
                 except Exception as exc:
                     invalid.append(self._invalid(_kind_of(data), exc, data, where))
@@ -383,7 +390,7 @@ class SegmentClient:
         """Where a backfill goes, with the plan as it is now."""
         return Destination(
             self._transport, self.outbox, self.outbox_key, self.shown_endpoint, self._key,
-            self.key_env, self.plan, self.plan_mode,
+            self.key_env, self.plan, self.plan_mode, self.naive,
         )  # fmt: skip
 
     def _invalid(

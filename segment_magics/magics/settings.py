@@ -14,6 +14,8 @@ from traitlets.config import Configurable
 
 from ..client import PLAN_MODES, resolve_endpoint
 from ..display import VIEWS
+from ..errors import ValidationError
+from ..messages.naive_time import NaiveTime
 from ..session import LOCAL
 
 if TYPE_CHECKING:
@@ -80,6 +82,12 @@ class SegmentSettings(Configurable):
         help="Segment's Public API for %segment_plan pull/push: us, eu or an https URL. "
         "The token comes from $SEGMENT_PUBLIC_API_TOKEN or a getpass prompt.",
     ).tag(config=True)
+    naive_timezone = Unicode(
+        "guess",
+        help="How datetimes without a time zone are read: 'guess' (the official SDK's rule: "
+        "local time within 5 s of this machine's clock, else UTC), 'UTC', 'local', or an "
+        "IANA zone name such as 'Europe/Berlin'. Each value read this way is noted.",
+    ).tag(config=True)
     outbox_path = Unicode(
         "",
         help="sqlite file that keeps undeliverable messages for %segment_retry "
@@ -96,6 +104,13 @@ class SegmentSettings(Configurable):
         except ValueError as exc:
             raise TraitError(str(exc)) from None
         return value
+
+    @validate("naive_timezone")
+    def _check_naive_timezone(self, proposal: dict[str, Any]) -> str:
+        try:
+            return NaiveTime.of(str(proposal["value"])).setting
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
 
     @validate("display_limit", "max_retries")
     def _non_negative(self, proposal: dict[str, Any]) -> int:

@@ -35,9 +35,12 @@ def arrow_chunk(table: Any, start: int = 0) -> Chunk:
     names = [str(n) for n in table.column_names]
     chunk = Chunk(start, table.num_rows, names, [], [], [])
     for index in range(table.num_columns):
-        column, gaps, strange, texts = arrow_column(table.column(index))
-        if _is_timestamp(table.column(index).type):
+        cells = table.column(index)
+        column, gaps, strange, texts = arrow_column(cells)
+        if _is_timestamp(cells.type):
             chunk.times.add(index)
+            if cells.type.tz is None:  # naive: read by the run's policy
+                chunk.naive[index] = cells.to_numpy(zero_copy_only=False).astype("datetime64[ms]")
         chunk.values.append(column)
         chunk.missing.append(gaps)
         chunk.odd.append(strange)

@@ -20,6 +20,7 @@ from ..errors import ValidationError
 from .calls import ALL_FIELDS, CALL_KINDS, CALLS, LABEL_WIRES, WIRE_NAMES, Call
 from .ids import new_message_id
 from .jsonsafe import CheckedDict, as_mapping, copy_json_object, is_missing, to_json_safe
+from .naive_time import NaiveTime
 from .timestamps import WireTime, normalize_timestamp, now_iso
 
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limit per message
@@ -58,10 +59,11 @@ class Built(NamedTuple):
 class _Notes:
     """What was noticed while building one message."""
 
-    __slots__ = ("warnings",)
+    __slots__ = ("naive", "warnings")
 
-    def __init__(self) -> None:
+    def __init__(self, naive: NaiveTime | None = None) -> None:
         self.warnings: list[str] = []
+        self.naive = naive  # how naive datetimes are read (None: the SDK's guess)
 
 
 def _id(value: Any, name: str) -> str | None:
@@ -109,11 +111,11 @@ def _object(value: Any, name: str, notes: _Notes, copy: bool = True) -> dict[str
     if not copy and type(mapping) is dict:
         for item in mapping.values():
             if type(item) is float and item - item != 0.0:  # NaN or infinity
-                safe_nan = to_json_safe(mapping, name, notes.warnings)
+                safe_nan = to_json_safe(mapping, name, notes.warnings, notes.naive)
                 assert isinstance(safe_nan, dict)
                 return safe_nan
         return mapping
-    safe, levels = copy_json_object(mapping, name, notes.warnings, copy=copy)
+    safe, levels = copy_json_object(mapping, name, notes.warnings, copy=copy, naive=notes.naive)
     assert isinstance(safe, dict)
     if levels > MAX_RECOMMENDED_DEPTH:
         notes.warnings.append(
@@ -198,7 +200,9 @@ def _text_field(value: Any, wire: str, notes: _Notes, copy: bool) -> str | None:
 
 
 def _time_field(value: Any, wire: str, notes: _Notes, copy: bool) -> str | None:
-    return value if type(value) is WireTime else normalize_timestamp(value)
+    if type(value) is WireTime:
+        return value
+    return normalize_timestamp(value, wire, notes.naive, notes.warnings)
 
 
 _CONVERTERS: dict[str, Converter] = {
@@ -242,7 +246,14 @@ def _recipe(call: Call) -> _Recipe:
 _RECIPES = {kind: _recipe(call) for kind, call in CALLS.items()}
 
 
-def build_message(kind: str, *, copy: bool = True, now: str | None = None, **fields: Any) -> Built:
+def build_message(
+    kind: str,
+    *,
+    copy: bool = True,
+    now: str | None = None,
+    naive: NaiveTime | None = None,
+    **fields: Any,
+) -> Built:
     """Validate the arguments of one call and return the Segment message.
 
     ``fields`` are the call's keyword arguments (:data:`CALLS` lists them).
@@ -250,13 +261,19 @@ def build_message(kind: str, *, copy: bool = True, now: str | None = None, **fie
     partially built. ``copy=False`` lets plain nested values be shared with the
     caller's objects (bulk sends serialize at once and keep only the bytes).
     Without a timestamp the message is dated ``now`` (default: the current time),
-    so that a message resent later still says when it happened.
+    so that a message resent later still says when it happened. ``naive`` reads
+    datetimes without a time zone (default: the official SDK's guess).
     """
-    return build_from_arguments(kind, fields, copy=copy, now=now)
+    return build_from_arguments(kind, fields, copy=copy, now=now, naive=naive)
 
 
 def build_from_arguments(
-    kind: str, fields: Mapping[str, Any], *, copy: bool = True, now: str | None = None
+    kind: str,
+    fields: Mapping[str, Any],
+    *,
+    copy: bool = True,
+    now: str | None = None,
+    naive: NaiveTime | None = None,
 ) -> Built:
     """:func:`build_message` for arguments already in a dict (bulk rows: no unpacking)."""
     recipe = _RECIPES.get(kind)
@@ -266,7 +283,7 @@ def build_from_arguments(
         for name in fields:
             if name not in recipe.names and fields[name] is not None:
                 raise _unknown(kind, name)
-    notes = _Notes()
+    notes = _Notes(naive)
     get = fields.get
     msg: dict[str, Any] = {"type": kind}
     for name, wire, convert in recipe.steps:
@@ -331,7 +348,7 @@ def build_from_arguments(
 def _encode_converted(msg: dict[str, Any], notes: _Notes) -> bytes:
     """The slow path: convert what orjson refused (numpy, datetimes, sets, ...), or raise
     a ValidationError that names the path of what cannot be sent at all."""
-    safe = to_json_safe(msg, "", notes.warnings)
+    safe = to_json_safe(msg, "", notes.warnings, notes.naive)
     assert isinstance(safe, dict)
     msg.clear()
     msg.update(safe)
@@ -377,6 +394,7 @@ def build_from_segment_dict(
     copy: bool = True,
     now: str | None = None,
     extra: Callable[[dict[str, Any]], None] | None = None,
+    naive: NaiveTime | None = None,
 ) -> Built:
     """Validate a Segment-shaped dict exactly like the matching single call.
 
@@ -385,7 +403,7 @@ def build_from_segment_dict(
     if extra is not None:
         extra(kwargs)
     try:
-        return build_from_arguments(kind, kwargs, copy=copy, now=now)
+        return build_from_arguments(kind, kwargs, copy=copy, now=now, naive=naive)
     except ValidationError as exc:
         if not where:
             raise

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .naive_time import DEFAULT, NaiveTime
 from .timestamps import WireTime
 
 CHUNK_ROWS = 5_000  # rows converted at a time
@@ -35,10 +36,18 @@ class Chunk:
     body_json: list[str] | None = None  # each row's body object, written by Polars
     lazy_columns: set[int] = field(default_factory=set)  # columns read only on demand
     lazy_cell: Callable[[str, int], Any] | None = None  # (column name, row) -> its value
+    # Columns of datetimes without a time zone, as datetime64[ms], until they are read
+    # by the run's ``naive_timezone`` (:meth:`read_naive`); their cells are naive.
+    naive: dict[int, Any] = field(default_factory=dict)
+    notes: dict[int, list[Any]] = field(default_factory=dict)  # column -> each cell's note
 
     def cell(self, column: int, row: int) -> Any:
         """One cell as a Python value (a nested cell written as JSON is read back, a
-        timestamp keeps the mark of its wire form)."""
+        timestamp keeps the mark of its wire form, a naive one is a naive datetime)."""
+        naive = self.naive.get(column)
+        if naive is not None:
+            stamp = naive[row]
+            return None if stamp != stamp else stamp.astype("datetime64[us]").item()
         if column in self.lazy_columns and self.lazy_cell is not None:
             return self.lazy_cell(self.names[column], row)
         texts = self.json.get(column)
@@ -49,6 +58,20 @@ class Chunk:
             return None if text is None else orjson.loads(text)
         value = self.values[column][row]
         return WireTime(value) if column in self.times and value is not None else value
+
+    def read_naive(self, naive: NaiveTime | None) -> None:
+        """Read the naive columns by ``naive`` (default: the SDK's guess), at once: they
+        become UTC wire times, and ``notes`` says how each cell was read."""
+        for column, stamps in self.naive.items():
+            utc, notes = (naive or DEFAULT).read_column(stamps, self.names[column])
+            self.values[column] = wire_times(utc)[0]
+            self.times.add(column)
+            self.notes[column] = notes
+        self.naive = {}
+
+    def row_notes(self, row: int) -> tuple[str, ...]:
+        """How the naive values of a row were read."""
+        return tuple(n[row] for n in self.notes.values() if n[row] is not None)
 
 
 def wire_times(stamps: Any) -> tuple[list[Any], list[bool] | None, None]:

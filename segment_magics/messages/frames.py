@@ -89,14 +89,17 @@ def pandas_chunk(frame: Any, start: int, stop: int) -> Chunk:
         chunk.odd.append(strange)
         if getattr(series.dtype, "kind", "") == "M":
             chunk.times.add(index)
+            if getattr(series.dt, "tz", None) is None:  # naive: read by the run's policy
+                chunk.naive[index] = series.to_numpy(dtype="datetime64[ms]")
     return chunk
 
 
 def pandas_column(series: Any) -> tuple[list[Any], list[bool] | None, list[bool] | None]:
     """A column's values as plain Python objects, its missing cells and its odd ones.
 
-    Datetime columns become the wire form (ISO 8601 UTC with milliseconds), numpy
-    scalars Python numbers (``tolist()``): vectorized, per column.
+    Datetime columns become the wire form (ISO 8601 UTC with milliseconds; naive
+    ones as if UTC, until :meth:`Chunk.read_naive`), numpy scalars Python numbers
+    (``tolist()``): vectorized, per column.
     """
     import numpy as np
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
+from .naive_time import DEFAULT, NaiveTime
 
 _dumps = orjson.dumps
 _OPT_UTC_Z = orjson.OPT_UTC_Z
@@ -47,20 +48,50 @@ def _utc_text(value: dt.datetime) -> str:
 
 
 def format_datetime(value: dt.datetime | dt.date) -> str:
-    """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``); naive means UTC."""
+    """ISO 8601 in UTC with milliseconds (``2024-01-15T10:30:00.000Z``).
+
+    A naive datetime is written as the wall time it holds: read it first
+    (:func:`aware_datetime`) so that it says which instant it is."""
     if type(value) is dt.datetime:
         if value.tzinfo is _UTC:  # the common case: aware UTC datetimes
             return _utc_text(value)
-        if value.tzinfo is None:  # naive means UTC
+        if value.tzinfo is None:
             return value.isoformat(timespec="milliseconds") + "Z"
     if not isinstance(value, dt.datetime):
         return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T00:00:00.000Z"
-    if type(value) is not dt.datetime:  # pandas Timestamp and friends: a plain datetime
-        value = dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
-                            value.second, value.microsecond, tzinfo=value.tzinfo)  # fmt: skip
+    value = plain_datetime(value)
     if value.tzinfo is not None and value.utcoffset() is not None:
         value = value.astimezone(_UTC)
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def plain_datetime(value: dt.datetime) -> dt.datetime:
+    """A pandas Timestamp (or another subclass) as a plain datetime, to the microsecond."""
+    if type(value) is dt.datetime:
+        return value
+    return dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
+                       value.second, value.microsecond, tzinfo=value.tzinfo)  # fmt: skip
+
+
+def is_naive(value: dt.datetime) -> bool:
+    return value.tzinfo is None or value.utcoffset() is None
+
+
+def aware_datetime(
+    value: dt.datetime,
+    where: str,
+    naive: NaiveTime | None,
+    warnings: list[str] | None,
+    what: str = "a naive datetime",
+) -> dt.datetime:
+    """``value`` with its instant known: a naive one is read by the ``naive_timezone``
+    policy, and how is noted in ``warnings``."""
+    if value.tzinfo is _UTC or not is_naive(value):
+        return value
+    aware, note = (naive or DEFAULT).read(plain_datetime(value).replace(tzinfo=None), where, what)
+    if warnings is not None:
+        warnings.append(note)
+    return aware
 
 
 def is_missing(value: object) -> bool:
@@ -197,15 +228,22 @@ class CheckedDict(dict):
         return self._final
 
 
-def checked(value: Any, path: str, warnings: list[str]) -> CheckedDict:
-    safe, levels = copy_json_object(value, path, warnings)
+def checked(
+    value: Any, path: str, warnings: list[str], naive: NaiveTime | None = None
+) -> CheckedDict:
+    safe, levels = copy_json_object(value, path, warnings, naive=naive)
     out = CheckedDict(safe)
     out.depth = levels
     return out
 
 
 def copy_json_object(
-    value: Any, path: str, warnings: list[str], *, copy: bool = True
+    value: Any,
+    path: str,
+    warnings: list[str],
+    *,
+    copy: bool = True,
+    naive: NaiveTime | None = None,
 ) -> tuple[Any, int]:
     """JSON-safe version of a dict and its nesting depth: fast for plain data, exact otherwise.
 
@@ -220,7 +258,7 @@ def copy_json_object(
             return _copy_plain(value, 0, deepest), deepest[0]
         return value, _plain_depth(value)
     except _NotPlain:
-        safe = to_json_safe(value, path, warnings)
+        safe = to_json_safe(value, path, warnings, naive)
         return safe, depth(safe)
 
 
@@ -257,8 +295,9 @@ def as_mapping(value: Any) -> Mapping[str, Any] | None:
 
 
 class _Converter:
-    def __init__(self, warnings: list[str]) -> None:
+    def __init__(self, warnings: list[str], naive: NaiveTime | None) -> None:
         self.warnings = warnings
+        self.naive = naive
 
     def convert(self, value: Any, path: str, level: int = 0) -> JSON:
         if value is None or isinstance(value, bool):
@@ -300,7 +339,7 @@ class _Converter:
         if is_missing(value):
             return None
         if isinstance(value, dt.datetime):
-            return format_datetime(value)
+            return format_datetime(aware_datetime(value, path, self.naive, self.warnings))
         if isinstance(value, dt.date):  # a date is a date, as the official SDK sends it
             return value.isoformat()
         if isinstance(value, dt.time):
@@ -341,15 +380,18 @@ class _Converter:
         )
 
 
-def to_json_safe(value: Any, path: str, warnings: list[str]) -> JSON:
+def to_json_safe(
+    value: Any, path: str, warnings: list[str], naive: NaiveTime | None = None
+) -> JSON:
     """Return a JSON-safe deep copy of ``value``; appends notes to ``warnings``.
 
     Raises :class:`ValidationError` naming the path of anything that cannot be
     sent: an unknown type, an integer beyond 64 bits, a lone surrogate, a
     structure nested deeper than :data:`MAX_NESTING` (or containing itself), or
-    an object whose own conversion fails.
+    an object whose own conversion fails. Naive datetimes are read by ``naive``
+    (default: the SDK's guess), each with a note.
     """
-    return _Converter(warnings).convert(value, path)
+    return _Converter(warnings, naive).convert(value, path)
 
 
 def depth(value: Any) -> int:

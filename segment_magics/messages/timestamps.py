@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import time
 from typing import Any
 
 from ..errors import ValidationError
-from .jsonsafe import format_datetime, is_missing
+from .jsonsafe import aware_datetime, format_datetime, is_missing
+from .naive_time import NaiveTime
 
 
 class WireTime(str):
@@ -37,13 +39,14 @@ def _parse_offset(text: str) -> dt.timezone:
 
 
 def parse_iso8601(text: str) -> dt.datetime:
-    """Parse ISO 8601 (``Z``, ``±HH:MM``, ``±HHMM``, up to nanoseconds); naive means UTC."""
+    """Parse ISO 8601 (``Z``, ``±HH:MM``, ``±HHMM``, up to nanoseconds); without an
+    offset the datetime is naive."""
     match = _ISO.fullmatch(text.strip())
     if match is None:
         raise ValueError(text)
     date = dt.date.fromisoformat(match["date"])
     frac = (match["frac"] or "").ljust(6, "0")[:6]
-    tz = _parse_offset(match["tz"]) if match["tz"] else dt.timezone.utc
+    tz = _parse_offset(match["tz"]) if match["tz"] else None
     return dt.datetime(
         date.year,
         date.month,
@@ -56,16 +59,26 @@ def parse_iso8601(text: str) -> dt.datetime:
     )
 
 
-def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
-    """Return ISO 8601 UTC with milliseconds, ``None`` when absent, or raise."""
+def normalize_timestamp(
+    value: Any,
+    field: str = "timestamp",
+    naive: NaiveTime | None = None,
+    warnings: list[str] | None = None,
+) -> str | None:
+    """Return ISO 8601 UTC with milliseconds, ``None`` when absent, or raise.
+
+    A value without a time zone (a naive datetime or ``numpy.datetime64``, text
+    without an offset) is read by ``naive`` and noted in ``warnings``."""
     kind = type(value)
     if kind is WireTime:  # made from a datetime64 column: already the wire form
         return value
     if kind is dt.datetime:  # the common case first
-        return format_datetime(value)
+        return format_datetime(aware_datetime(value, field, naive, warnings))
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime):
+        return format_datetime(aware_datetime(value, field, naive, warnings))
+    if isinstance(value, dt.date):
         return format_datetime(value)
     if isinstance(value, str):
         if _CANONICAL.fullmatch(value):  # already what we send: only check it is a real date
@@ -74,22 +87,36 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str | None:
                 return value
             except ValueError:
                 pass
-        if _ISO.fullmatch(value):  # C parser first (3.11+ takes "Z"); ours covers the rest
-            try:
-                return format_datetime(dt.datetime.fromisoformat(value))
-            except ValueError:
-                pass
-        try:
-            return format_datetime(parse_iso8601(value))
-        except ValueError:
-            pass
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        raise ValidationError(field, f"{shown!r} is not an ISO 8601 timestamp; use e.g. {EXAMPLE}")
+        if len(value) == 10 and _ISO.fullmatch(value):  # a date: midnight UTC, like a date
+            return format_datetime(_parsed(value, field).date())
+        return format_datetime(aware_datetime(_parsed(value, field), field, naive, warnings,
+                                              "an ISO 8601 time without an offset"))  # fmt: skip
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.datetime64):  # NaT was missing, above
+        moment = value.astype("datetime64[us]").item()
+        if isinstance(moment, dt.datetime):
+            return format_datetime(aware_datetime(moment, field, naive, warnings,
+                                                  "a numpy datetime64"))  # fmt: skip
     raise ValidationError(
         field,
-        f"got a {type(value).__name__}; pass a datetime, a date, a pandas Timestamp "
-        f"or an ISO 8601 string such as {EXAMPLE}",
+        f"got a {type(value).__name__}; pass a datetime, a date, a pandas Timestamp, a "
+        f"numpy datetime64 or an ISO 8601 string such as {EXAMPLE}",
     )
+
+
+def _parsed(value: str, field: str) -> dt.datetime:
+    if _ISO.fullmatch(value):  # C parser first (3.11+ takes "Z"); ours covers the rest
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    try:
+        return parse_iso8601(value)
+    except ValueError:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValidationError(
+            field, f"{shown!r} is not an ISO 8601 timestamp; use e.g. {EXAMPLE}"
+        ) from None
 
 
 _clock: tuple[int, str] = (0, "")

@@ -98,6 +98,8 @@ def combine(
         for event, count in report.events.items():
             if event in result.events or len(result.events) < MAX_NAMED_EVENTS:
                 result.events[event] = result.events.get(event, 0) + count
+        for how, count in report.naive.items():
+            result.naive[how] = result.naive.get(how, 0) + count
         if report.problems_file and Path(report.problems_file).exists():
             partition = report.partition
             result.problems.merge_file(

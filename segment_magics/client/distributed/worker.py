@@ -91,6 +91,7 @@ class PartitionReport:
     original_status_code: int = 0
     elapsed: float = 0.0
     events: dict[str, int] = field(default_factory=dict)
+    naive: dict[str, int] = field(default_factory=dict)  # how naive datetimes were read
     problems: int = 0  # its problem rows, each in problems_file
     problems_file: str = ""  # one JSON object per problem row (client/problems.py)
     spill_file: str = ""  # its undelivered messages, one JSON object per line
@@ -244,6 +245,7 @@ def send_partition(
         **{name: getattr(result, name) for name in COUNTS},
         original_status_code=result.original_status_code,
         events=dict(result.events),
+        naive=dict(result.naive),
         problems=len(result.problems),
         problems_file=str(problems) if len(result.problems) else "",
         spill_file=spilled,
