@@ -137,7 +137,7 @@ class SegmentSession:
             c = self.config
             local = c.endpoint == LOCAL  # the embedded collector needs no key: send none of ours
             self._client = SegmentClient(
-                write_key=LOCAL_WRITE_KEY if local else self._typed_key,
+                write_key=LOCAL_WRITE_KEY if local else self._url_key() or self._typed_key,
                 endpoint=self._endpoint_url(),
                 timeout=c.timeout,
                 max_retries=c.max_retries,
@@ -152,6 +152,11 @@ class SegmentSession:
         self._client.use_plan(self.validator, self.config.plan_mode)
         self._client.naive = NaiveTime.of(getattr(self.config, "naive_timezone", None))
         return self._client
+
+    def _url_key(self) -> WriteKey | None:
+        """A key written into the endpoint URL, which the setting does not keep."""
+        key = getattr(self.config, "url_key", None)
+        return key if isinstance(key, WriteKey) else None
 
     def _endpoint_url(self) -> str:
         if self.config.endpoint == LOCAL:
@@ -268,7 +273,8 @@ class SegmentSession:
             # Only the embedded collector needs no key: any URL, this machine's too, gets
             # the key Segment would ask for (from the environment, else the prompt).
             env = self.config.write_key_env
-            if self._typed_key is None and find_write_key(None, env) is None:
+            known = self._url_key() or self._typed_key or find_write_key(None, env)
+            if known is None:
                 self._prompt_for_key(url)
         else:
             self.config.endpoint = LOCAL

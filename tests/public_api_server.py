@@ -14,6 +14,7 @@ import copy
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -72,6 +73,8 @@ class PublicApiServer:
     faults: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     echo_auth: bool = False  # a hostile server that puts the Authorization header in errors
     refuse_write: int | None = None  # answer this PUT/PATCH (0 = the first) with a 422
+    hook: Any = None  # run once when the next request arrives (e.g. send SIGINT)
+    delay: float = 0.0  # then wait this long before answering (a slow answer)
 
     def add_plan(self, plan_id: str, name: str, rules: list[dict[str, Any]]) -> None:
         self.plans[plan_id] = {
@@ -116,6 +119,11 @@ class PublicApiServer:
         self.server.server_close()
 
     def answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], Any]:
+        if self.hook is not None:
+            hook, self.hook = self.hook, None
+            hook()
+        if self.delay:
+            time.sleep(self.delay)
         parts = urlsplit(request.path)
         query = dict(parse_qsl(parts.query))
         length = int(request.headers.get("Content-Length") or 0)

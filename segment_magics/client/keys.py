@@ -33,6 +33,18 @@ class Secret:
     def reveal(self) -> str:
         return self._value
 
+    def forms(self) -> tuple[str, ...]:
+        """How the secret can appear in what a server sends back: as it is, and as the
+        request carried it."""
+        return (self._value,)
+
+    def cut_from(self, data: bytes) -> bytes:
+        """``data`` (a server's answer) with the secret masked wherever it is echoed."""
+        for form in self.forms():
+            if form and form.encode() in data:
+                data = data.replace(form.encode(), self.masked.encode())
+        return data
+
     @property
     def masked(self) -> str:
         return f"•••• ({len(self._value)} characters)"
@@ -46,6 +58,24 @@ class Secret:
         raise TypeError(f"a {self.what} is not picklable")
 
 
+class SecretHeader(str):
+    """A header value that carries a secret: shown masked (repr, str, format) wherever a
+    traceback or a debugger prints it, sent as it is (http.client encodes it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'•••• (a secret header, masked)'"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a secret header is not picklable")
+
+
 class WriteKey(Secret):
     """A source's write key (HTTP Basic auth, the key as user name)."""
 
@@ -53,9 +83,14 @@ class WriteKey(Secret):
     what = "write key"
     where_to_copy = "copy it again from the source's settings in Segment"
 
-    def basic_auth_header(self) -> str:
-        token = base64.b64encode(f"{self._value}:".encode()).decode()
-        return f"Basic {token}"
+    def basic_auth_header(self) -> SecretHeader:
+        return SecretHeader("Basic " + self._basic())
+
+    def _basic(self) -> str:
+        return base64.b64encode(self._value.encode() + b":").decode()
+
+    def forms(self) -> tuple[str, ...]:
+        return (self._value, self._basic())
 
 
 class ApiToken(Secret):
@@ -65,8 +100,8 @@ class ApiToken(Secret):
     what = "Public API token"
     where_to_copy = "create one under Settings > Access Management > Tokens in Segment"
 
-    def bearer_header(self) -> str:
-        return f"Bearer {self._value}"
+    def bearer_header(self) -> SecretHeader:
+        return SecretHeader("Bearer " + self._value)
 
 
 S = TypeVar("S", bound=Secret)

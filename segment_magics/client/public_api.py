@@ -26,6 +26,7 @@ from ..plan import Plan, Rule, plan_from_dict
 from .endpoints import is_loopback
 from .keys import ApiToken
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+from .scrub import RequestFailed, exchange
 
 REGIONS = {"us": "https://api.segmentapis.com", "eu": "https://eu1.api.segmentapis.com"}
 MEDIA_TYPE = "application/vnd.segment.v1+json"
@@ -174,23 +175,23 @@ class PublicApi:
         query: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """One call of the API, retried as Segment allows. The token is put into the
+        headers inside :func:`exchange` only: no frame of ours holds it, and a Ctrl-C or
+        a failure leaves none of the HTTP library's frames behind."""
         url = self.base + path + ("?" + urlencode(query) if query else "")
-        headers = {
-            "Authorization": self._token.bearer_header(),
-            "Accept": f"{MEDIA_TYPE}, application/json",
-            "User-Agent": f"segment-magics/{__version__}",
-        }
-        payload = None
-        if body is not None:
-            payload = orjson.dumps(body)
-            headers["Content-Type"] = MEDIA_TYPE
+        payload = orjson.dumps(body) if body is not None else None
         retry = self._retry.start()
         while True:
             retry.begin()
             try:
-                response = self._http.request(method, url, body=payload, headers=headers)
-            except urllib3.exceptions.HTTPError as exc:
-                failure = self._error(f"cannot reach {self.base}: {_reason(exc)}")
+                response = exchange(
+                    lambda: self._http.request(
+                        method, url, body=payload, headers=self._headers(payload is not None)
+                    ),
+                    _reason,
+                )
+            except RequestFailed as failed:
+                failure = self._error(f"cannot reach {self.base}: {failed.reason}")
                 retry_after = None
             else:
                 if 200 <= response.status < 300:
@@ -204,12 +205,19 @@ class PublicApi:
                 raise failure
             retry.sleep(wait)
 
+    def _headers(self, with_body: bool) -> dict[str, str]:
+        headers = {
+            "Authorization": self._token.bearer_header(),
+            "Accept": f"{MEDIA_TYPE}, application/json",
+            "User-Agent": f"segment-magics/{__version__}",
+        }
+        if with_body:
+            headers["Content-Type"] = MEDIA_TYPE
+        return headers
+
     def _error(self, text: str, status: int | None = None) -> PublicApiError:
         """An error in Segment's words, with the token cut out should a server echo it."""
-        secret = self._token.reveal()
-        if secret:
-            text = text.replace(secret, self._token.masked)
-        return PublicApiError(text, status)
+        return PublicApiError(self._token.cut_from(text.encode()).decode(), status)
 
 
 def _path(plan_id: str) -> str:

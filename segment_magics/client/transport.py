@@ -21,6 +21,7 @@ from .deadline import Cancel, watched, watched_pool_manager
 from .endpoints import display_url
 from .keys import WriteKey
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+from .scrub import clear_frames
 
 USER_AGENT = f"segment-magics/{__version__}"
 _HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
@@ -149,27 +150,19 @@ class Transport:
         while True:
             out.attempts = retry.begin()
             data = make_body(now_iso())
-            headers = {"Authorization": self._key.basic_auth_header()}
             if self.compress:
                 data = gzip.compress(data, compresslevel=6)
-                headers["Content-Encoding"] = "gzip"
-            if out.attempts > 1:
-                headers["X-Retry-Count"] = str(out.attempts - 1)
-            headers.update(_HEADERS)
             retry_after: float | None = None
             try:
                 with watched(self.timeout, cancel) as watch:
-                    response = self._pool.urlopen(
-                        "POST", url, body=data, headers=headers, timeout=self.timeout,
-                        retries=False, redirect=False,
-                    )  # fmt: skip
-            except KeyboardInterrupt:  # no guard (not the main thread's own handler)
-                headers = {}  # so that no traceback of this frame can show the key
+                    response = self._urlopen(url, data, out.attempts)
+            except KeyboardInterrupt as exc:  # no guard (not the main thread's own handler)
+                clear_frames(exc.__traceback__)  # no traceback of it can show the key
                 out.interrupted = True
                 out.error = f"interrupted (Ctrl-C) before {shown} answered"
                 break
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-                headers = {}
+                clear_frames(exc.__traceback__)
                 out.sent = out.sent or _left_machine(exc)
                 out.status = 0
                 out.body = {}
@@ -183,10 +176,13 @@ class Transport:
                     )
                 else:
                     out.error = f"{_describe(exc)} ({shown})"
+            except BaseException as exc:
+                clear_frames(exc.__traceback__)
+                raise
             else:
                 out.sent = True
                 out.status = response.status
-                out.body = _parse_body(response.data)
+                out.body = _parse_body(self._key.cut_from(response.data))
                 if out.delivered:
                     out.error = ""
                     break
@@ -204,6 +200,20 @@ class Transport:
                 break
         out.elapsed = retry.elapsed
         return out
+
+    def _urlopen(self, url: str, data: bytes, attempt: int) -> Any:
+        """One attempt. The headers, the key among them, exist only in this call and
+        the HTTP library's frames under it (cleared by the caller when it fails)."""
+        headers: dict[str, str] = {"Authorization": self._key.basic_auth_header()}
+        if self.compress:
+            headers["Content-Encoding"] = "gzip"
+        if attempt > 1:
+            headers["X-Retry-Count"] = str(attempt - 1)
+        headers.update(_HEADERS)
+        return self._pool.urlopen(
+            "POST", url, body=data, headers=headers, timeout=self.timeout,
+            retries=False, redirect=False,
+        )  # fmt: skip
 
 
 # Bodies are put together with one join into one new buffer: a chain of ``+``, or a

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from ..client import PLAN_MODES, resolve_endpoint
+from ..client import PLAN_MODES, WriteKey, display_url, resolve_endpoint
+from ..client.endpoints import endpoint_credentials
 from ..display import VIEWS
 from ..errors import ValidationError
 from ..messages.naive_time import NaiveTime
@@ -94,16 +95,27 @@ class SegmentSettings(Configurable):
         "(empty: $SEGMENT_MAGICS_OUTBOX, else ~/.local/share/segment-magics/outbox.sqlite).",
     ).tag(config=True)
 
+    _url_key: WriteKey | None = None
+
+    @property
+    def url_key(self) -> WriteKey | None:
+        """The write key written into the endpoint URL (``http://KEY@host``), if any: it
+        is taken as the key and never kept in the setting, which %config prints."""
+        return self._url_key
+
     @validate("endpoint")
     def _check_endpoint(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
         if value.lower() == LOCAL:
+            self._url_key = None
             return LOCAL
         try:
             resolve_endpoint(value)
-        except ValueError as exc:
+            in_url = endpoint_credentials(value)
+            self._url_key = WriteKey(in_url, "the endpoint URL") if in_url else None
+        except (ValueError, ValidationError) as exc:
             raise TraitError(str(exc)) from None
-        return value
+        return display_url(value)
 
     @validate("naive_timezone")
     def _check_naive_timezone(self, proposal: dict[str, Any]) -> str:
