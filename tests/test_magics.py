@@ -359,3 +359,23 @@ def test_sentinel_key_never_appears_in_output_or_history(make_shell, monkeypatch
     seen += repr(shell.user_ns.get("_")) + str(list(shell.history_manager.input_hist_raw))
     assert SENTINEL_KEY not in seen
     assert faults.received[0].headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("depth", [2_000, 5_000])
+@pytest.mark.parametrize("shape", ["json", "python", "list"])
+def test_a_cell_body_nested_thousands_deep_gets_one_line_naming_the_limit(
+    ip, collector, depth, shape
+):
+    opener, closer = {
+        "json": ('{"a": ', "}"),
+        "python": ("{'a': ", "}"),
+        "list": ('{"a": [', "]}"),
+    }[shape]
+    body = opener * depth + "1" + closer * depth
+    out = run(ip, f"%%segment_track Deep --user-id u\n{body}")
+    assert out.error is not None
+    message = str(out.error)
+    assert "\n" not in message and "Traceback" not in out.stdout + out.stderr
+    assert "250" in message or "200 levels" in message
+    assert "internal error" not in message and "RecursionError" not in message
+    assert collector.count() == 0

@@ -4,6 +4,7 @@ discard what should not be sent, and a history that knows what a retry delivered
 from __future__ import annotations
 
 import builtins
+import time
 
 import pytest
 from conftest import SENTINEL_KEY, fast_client, run
@@ -109,3 +110,103 @@ def test_only_the_embedded_collector_needs_no_key(make_shell, monkeypatch):
     assert "not needed" not in out.text and "typed at the getpass prompt" in out.text
     out = run(shell, "%segment_connect local")
     assert "not needed (the embedded collector)" in out.text
+
+
+# -- Ctrl-C at the edges of a resend -----------------------------------------------------
+def _stranded_client(outbox_path, collector, n: int = 300):
+    """n messages kept for a dead endpoint, and a client for the live collector that
+    files the same endpoint name (so that its retry takes them)."""
+    dead = fast_client(DEAD, outbox=outbox_path, outbox_key="shared", max_retries=0)
+    result = dead.send_many([{"type": "track", "event": "E", "userId": f"u{i}"}
+                             for i in range(n)], progress=False)  # fmt: skip
+    assert result.failed == n
+    ids = {p.message_id for p in Outbox(outbox_path).pending()}
+    live = fast_client(collector.url, outbox=outbox_path, outbox_key="shared")
+    return live, ids
+
+
+def _no_escape(call):
+    try:
+        return call()
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped retry_outbox() instead of a summary")
+
+
+def test_ctrl_c_right_after_the_claim_releases_it_and_returns_a_summary(
+    outbox_path, collector, monkeypatch
+):
+    import os
+    import signal
+
+    live, ids = _stranded_client(outbox_path, collector)
+    claim = Outbox.claim
+
+    def claim_then_ctrl_c(self, *args, **kwargs):
+        taken = claim(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, the instant the claim is made
+        return taken
+
+    monkeypatch.setattr(Outbox, "claim", claim_then_ctrl_c)
+    first = _no_escape(live.retry_outbox)
+    monkeypatch.setattr(Outbox, "claim", claim)
+    assert first.interrupted and first.accepted == 0
+    states = Outbox(outbox_path).counts()
+    assert states == {("shared", "pending"): len(ids)}  # waiting again, not in flight
+    second = live.retry_outbox()  # this kernel's next retry sends them all
+    assert second.accepted == len(ids) and not second.interrupted
+    assert {e["messageId"] for e in collector.events(limit=1000)} == ids
+    assert Outbox(outbox_path).count() == 0
+
+
+@pytest.mark.parametrize("after_ms", [0, 1, 2, 5, 10, 20, 40, 80, 120, 200])
+def test_ctrl_c_at_any_moment_of_a_resend_loses_nothing(
+    outbox_path, collector, monkeypatch, after_ms
+):
+    """A real Ctrl-C, this long after the claim began: whenever it lands, the resend
+    returns a summary, and what it did not deliver waits again (the next retry sends it)."""
+    import os
+    import signal
+    import threading
+
+    live, ids = _stranded_client(outbox_path, collector, n=3_000)
+    timers: list[threading.Timer] = []
+    claim = Outbox.claim
+
+    def claim_with_a_timer(self, *args, **kwargs):
+        timers.append(threading.Timer(after_ms / 1000, os.kill, (os.getpid(), signal.SIGINT)))
+        timers[0].start()
+        return claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "claim", claim_with_a_timer)
+    first = _no_escape(live.retry_outbox)
+    monkeypatch.setattr(Outbox, "claim", claim)
+    try:  # a Ctrl-C that lands after the resend returned is the notebook's, not ours
+        timers[0].cancel()
+        timers[0].join()
+        time.sleep(0.01)
+    except KeyboardInterrupt:
+        pass
+    assert first.accepted + Outbox(outbox_path).count() == len(ids)
+    assert ("shared", "in_flight") not in Outbox(outbox_path).counts()
+    second = live.retry_outbox()
+    assert first.accepted + second.accepted == len(ids)
+    assert {e["messageId"] for e in collector.events(limit=10_000)} == ids
+    assert Outbox(outbox_path).count() == 0
+
+
+def test_a_claim_by_a_dead_process_whose_pid_was_reused_is_taken_back(outbox_path, collector):
+    """pid 1 runs, but it is not the process that claimed: its start time differs."""
+    import socket
+    import sqlite3
+
+    from segment_magics.client.owners import owner_alive, start_time
+
+    live, ids = _stranded_client(outbox_path, collector, n=20)
+    impostor = f"{socket.gethostname()}:1:{int(start_time(1) or 0) + 12345}"
+    assert not owner_alive(impostor, None)
+    assert owner_alive(f"{socket.gethostname()}:1:{start_time(1)}", None)
+    with sqlite3.connect(outbox_path) as db:
+        db.execute("UPDATE messages SET state = 'in_flight', owner = ?", (impostor,))
+    result = live.retry_outbox()
+    assert result.accepted == len(ids)
+    assert {e["messageId"] for e in collector.events(limit=100)} == ids

@@ -8,6 +8,7 @@ calls and runs that first failed read as delivered.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from .builders import stored_builder
@@ -17,6 +18,7 @@ from .bulk_result import BulkResult
 from .delivery import outbox_failed
 from .destination import Destination
 from .endpoints import resolve_endpoint
+from .interrupts import InterruptGuard
 from .outbox_contract import OutboxUnavailable, Pending
 from .remedies import Remedy
 from .result import VALIDATION_ERROR
@@ -63,16 +65,32 @@ def resend(
     if missing:
         return BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing,
                           endpoint=to.shown_endpoint)  # fmt: skip
-    try:
-        source = outbox_key(kept_for, to.outbox_key)
-        if source != to.outbox_key:
-            to.outbox.adopt(to.outbox_key, source, rejected=rejected)
-        claimed = to.outbox.claim(to.outbox_key, rejected=rejected)
-    except OutboxUnavailable as exc:
-        return outbox_failed(to.refused(BulkOptions(kind="resend"), ""), exc)
-    sender = BulkSender(to.transport, to.outbox, to.outbox_key, workers=workers,
-                        progress=progress, claimed=True)  # fmt: skip
-    result = sender.run(claimed, stored_builder, "resend")
+    claimed: list[Pending] = []
+    # One guard from the claim to the release: a Ctrl-C anywhere in between (right after
+    # the claim, before the sender's own guard is up) is a flag, not an escape that
+    # leaves the claimed messages in flight under a process that is still running.
+    with InterruptGuard() as guard:
+        try:
+            source = outbox_key(kept_for, to.outbox_key)
+            if source != to.outbox_key:
+                to.outbox.adopt(to.outbox_key, source, rejected=rejected)
+            claimed = to.outbox.claim(to.outbox_key, rejected=rejected)
+            if guard.interrupted:
+                result = _not_started(to, claimed)
+            else:
+                sender = BulkSender(to.transport, to.outbox, to.outbox_key, workers=workers,
+                                    progress=progress, claimed=True)  # fmt: skip
+                result = sender.run(claimed, stored_builder, "resend")
+        except OutboxUnavailable as exc:
+            return outbox_failed(to.refused(BulkOptions(kind="resend"), ""), exc)
+        except KeyboardInterrupt:  # where no guard could turn it into a flag
+            guard.interrupt()
+            result = _not_started(to, claimed)
+        finally:
+            if claimed:
+                with contextlib.suppress(OutboxUnavailable):
+                    to.outbox.release(to.outbox_key)  # what was not settled waits again
+        result.interrupted = result.interrupted or guard.interrupted
     result.run_id = ""
     result.endpoint = to.shown_endpoint
     try:
@@ -91,6 +109,14 @@ def resend(
         where = next(iter(result.waiting_for)) if len(result.waiting_for) == 1 else ALL
         result.remedies = (*result.remedies, Remedy("resend_elsewhere", where=where),
                            Remedy("show_failed"))  # fmt: skip
+    return result
+
+
+def _not_started(to: Destination, claimed: list[Pending]) -> BulkResult:
+    """The summary of a resend that Ctrl-C stopped before it sent anything."""
+    result = BulkResult(type="resend", rows_total=len(claimed), endpoint=to.shown_endpoint)
+    result.interrupted = True
+    result.outbox_path = to.outbox.shown_path
     return result
 
 

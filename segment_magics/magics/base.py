@@ -24,7 +24,7 @@ from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .parsing import Token
 from .phrasing import magic_phrase
 from .settings import SegmentSettings
-from .values import Namespace
+from .values import Namespace, too_deep
 
 F = TypeVar("F", bound=Callable[..., Any])
 SHOWN_TYPES = (Result, BatchResult, BulkResult, HistoryView)  # drawn by the formatters below
@@ -49,13 +49,7 @@ def boundary(method: F) -> F:
         except SegmentError as exc:
             raise _shortened(SegmentUsageError(str(exc)), short) from None
         except RecursionError:
-            raise _shortened(
-                SegmentUsageError(
-                    "the value nests too deep to read (a structure that contains itself, or "
-                    "thousands of levels); Segment takes at most 250 levels"
-                ),
-                short,
-            ) from None
+            raise _shortened(too_deep("a value"), short) from None
         except Exception as exc:
             if not short:
                 raise

@@ -12,6 +12,7 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
+from ..messages.jsonsafe import MAX_NESTING
 from .errors import SegmentUsageError
 from .parsing import Token
 
@@ -109,6 +110,15 @@ def resolve_object(token: Token, ns: Namespace, where: str) -> Any:
     raise SegmentUsageError(f"{where}: {_short(token.text)} is not a dict; pass {DICT_FORMS}")
 
 
+def too_deep(where: str) -> SegmentUsageError:
+    """A value nested deeper than anything can be sent: one line that names the limit."""
+    return SegmentUsageError(
+        f"{where}: nests more than {MAX_NESTING} levels deep, the most a message may have "
+        "(orjson and Segment's parsers stop there); flatten it, or send the deep part as a "
+        "JSON string"
+    )
+
+
 def parse_json_or_python(text: str, ns: Namespace, where: str) -> Any:
     """JSON first (so pasted payloads work); else a Python expression with true/false/null.
 
@@ -119,9 +129,18 @@ def parse_json_or_python(text: str, ns: Namespace, where: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    except RecursionError:
+        raise too_deep(where) from None
     try:
         tree = ast.parse(text.strip(), mode="eval")
+    except (RecursionError, MemoryError):
+        raise too_deep(where) from None
     except SyntaxError as exc:
+        if "too many nested" in exc.msg or "too complex" in exc.msg:
+            raise SegmentUsageError(
+                f"{where}: nests deeper than Python reads (200 levels of brackets; a message "
+                f"may have {MAX_NESTING}); flatten it, or write it as JSON"
+            ) from None
         raise SegmentUsageError(
             f"{where}: cannot read {_short(text)} as JSON or a Python expression ({exc.msg})"
         ) from None
