@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint demo bench collector clean chromium nginx java node-sdk
+.PHONY: test lint demo bench collector clean chromium nginx java node-sdk typewriter
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,12 @@ node-sdk:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@test -d $(NODE_SDK) || npm install --silent --no-audit --no-fund --prefix build/node-sdk @segment/analytics-node@3.1.0
 
-test: $(STAMP) lint chromium java node-sdk
+# Segment's Typewriter 9.2.0, for the plan round trip (TypeScript pinned: 9.2.0 breaks on 7).
+TYPEWRITER := build/typewriter/node_modules/.bin/typewriter
+typewriter: node-sdk
+	@test -x $(TYPEWRITER) || npm install --silent --no-audit --no-fund --prefix build/typewriter typewriter@9.2.0 typescript@4.9.5
+
+test: $(STAMP) lint chromium java node-sdk typewriter
 	$(PY) -m pytest
 
 # The benchmark's sink is Debian's nginx on 127.0.0.1 (started and stopped by the script).

@@ -132,7 +132,7 @@ def _unlift(schema: dict[str, Any], body: str) -> dict[str, Any]:
         if keyword in schema:
             body_schema[keyword] = schema[keyword]
     wrapped = rule_schema(body, body_schema)
-    for keyword in ("description", "labels", "eventMetadata"):
+    for keyword in ("description", "labels"):  # eventMetadata marks the lifted form: gone
         if keyword in schema:
             wrapped[keyword] = schema[keyword]
     return wrapped
@@ -165,19 +165,20 @@ def plan_from_dict(data: Mapping[str, Any] | Sequence[Any], name: str | None = N
     )
     description = str(source.get("description") or "")
     rules = source.get("rules")
+    plan_id = _plan_id(source, plan_object)
     if isinstance(rules, list):
         found, lifted = reader.public_rules(rules, "rules")
         shape = TYPEWRITER_V8 if lifted else PUBLIC_API
         if wrapper:
             shape += f" ({wrapper})"
-        return Plan(title, tuple(found), description, shape)
+        return Plan(title, tuple(found), description, shape, id=plan_id)
     if isinstance(rules, Mapping):  # Config API / Typewriter v7
         parsed = reader.events(rules.get("events", []) or [], "rules.events")
         for kind, key in CONFIG_API_RULES:
             schema = rules.get(key)
             if isinstance(schema, Mapping) and schema:
                 parsed.append(Rule(kind, reader.schema(schema, f"rules.{key}")))
-        return Plan(title, tuple(parsed), description, CONFIG_API)
+        return Plan(title, tuple(parsed), description, CONFIG_API, id=plan_id)
     if "events" in source and rules is None:
         parsed = reader.events(source["events"], "events")
         return Plan(title, tuple(parsed), description, TYPEWRITER_LOCAL)
@@ -192,6 +193,19 @@ def plan_from_dict(data: Mapping[str, Any] | Sequence[Any], name: str | None = N
         "not a tracking plan: expected rules (a list: Public API), rules.events "
         "(Config API / Typewriter v7) or events (a Typewriter local plan)",
     )
+
+
+def _plan_id(source: Mapping[str, Any], plan_object: Any) -> str:
+    """Segment's id for a plan: ``id`` (Public API, Typewriter v8), or the last part of a
+    Config API ``name`` (``workspaces/w/tracking-plans/rs_1a2b``)."""
+    for holder in (source, plan_object if isinstance(plan_object, Mapping) else {}):
+        value = holder.get("id")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    name = source.get("name")
+    if isinstance(name, str) and "/tracking-plans/" in name:
+        return name.rsplit("/", 1)[-1]
+    return ""
 
 
 def load_plan(source: PlanSource) -> Plan:

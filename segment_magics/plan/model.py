@@ -7,11 +7,13 @@ Plain data: reading plans from files and Segment's other shapes lives in
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..messages import CALL_OF_RULE, EVENT_RULE, RULE_TYPES
+from .tolerate import standard
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 BODY_OF = {rule: call.body for rule, call in CALL_OF_RULE.items() if call.body}  # TRACK -> ...
@@ -49,11 +51,14 @@ class Rule:
         """A rule for track calls: its key is an event name."""
         return self.type == EVENT_RULE
 
-    def to_segment(self) -> dict[str, Any]:
+    def to_segment(self, *, standard_schema: bool = False) -> dict[str, Any]:
+        """The rule as Segment's API holds it; ``standard_schema``: its schema repaired
+        where a strict validator would refuse it (``"type": "any"``, ...)."""
         out: dict[str, Any] = {"type": self.type, "version": self.version}
         if self.key is not None:
             out["key"] = self.key
-        out["jsonSchema"] = copy.deepcopy(self.json_schema)
+        schema = standard(self.json_schema, self.label) if standard_schema else self.json_schema
+        out["jsonSchema"] = copy.deepcopy(schema)
         return out
 
 
@@ -73,6 +78,15 @@ class Plan:
     shape: str = ""
     notes: tuple[str, ...] = ()
     template: bool = False
+    id: str = ""  # Segment's id for the plan, when it came from Segment or Typewriter
+
+    @property
+    def plan_id(self) -> str:
+        """Segment's id, else one made from the name (the same name, the same id), in
+        Segment's form: Typewriter's config finds a plan by its id."""
+        if self.id:
+            return self.id
+        return "tp_" + hashlib.sha256(self.name.encode()).hexdigest()[:27]
 
     def rule_for(self, kind: str, key: str | None) -> Rule | None:
         """The newest rule of ``kind`` for ``key``, else the keyless one of that kind."""
@@ -102,12 +116,15 @@ class Plan:
         return [rule.key for rule in self.rules if rule.is_event and rule.key]
 
     def to_segment(self) -> dict[str, Any]:
-        """Segment Public API JSON (what ``%segment_plan export`` writes)."""
+        """Segment Public API JSON (what ``%segment_plan export`` writes): rules in the
+        form the API returns them, in standard JSON Schema, which Segment, Typewriter and
+        any validator read alike (a push sends the rules as they were written)."""
         return {
+            "id": self.plan_id,
             "name": self.name,
             "description": self.description,
             "type": "LIVE",
-            "rules": [rule.to_segment() for rule in self.rules],
+            "rules": [rule.to_segment(standard_schema=True) for rule in self.rules],
         }
 
     def merged(self, other: Plan) -> Plan:

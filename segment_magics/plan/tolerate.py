@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema_rs
+
 ANY = "any"
 # Keywords whose value is one schema, a map of schemas, or a list of schemas.
 _ONE = ("items", "additionalItems", "additionalProperties", "contains", "propertyNames",
@@ -117,3 +119,14 @@ def tolerate(schema: dict[str, Any], label: str) -> tuple[dict[str, Any], list[s
     """A copy of ``schema`` a strict validator accepts, and notes on what was read how."""
     repair = _Repair(label)
     return repair.schema(schema, ""), repair.notes
+
+
+def standard(schema: dict[str, Any], label: str) -> dict[str, Any]:
+    """``schema`` as written when it is valid JSON Schema, else the repaired copy (what
+    Segment means, in a form that strict tools such as Typewriter also read)."""
+    try:
+        if jsonschema_rs.meta.is_valid(schema):
+            return schema
+    except Exception:  # noqa: S110 - a schema the meta-check cannot even read: repair it
+        pass
+    return tolerate(schema, label)[0]

@@ -67,8 +67,10 @@ def _planned(schema: Any) -> Planned | None:
     if schema.get("type") == "array" or "items" in schema:
         return _planned(schema.get("items", {}))
     props = schema.get("properties")
-    if not isinstance(props, dict) or "additionalProperties" in schema:
-        return None  # no list, or the schema decides about extra keys itself
+    if not isinstance(props, dict) or not props or "additionalProperties" in schema:
+        # no list (``properties: {}`` is how Typewriter writes "any properties", the
+        # same as none), or the schema decides about extra keys itself
+        return None
     return {name: _planned(sub) for name, sub in props.items()}
 
 
