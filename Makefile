@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint demo bench collector clean chromium nginx java node-sdk typewriter
+.PHONY: test lint demo bench collector clean chromium nginx java node-sdk typewriter tinyproxy
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,12 +37,17 @@ node-sdk:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@test -d $(NODE_SDK) || npm install --silent --no-audit --no-fund --prefix build/node-sdk @segment/analytics-node@3.1.0
 
+# A real forward proxy for the proxy tests: Debian's tinyproxy.
+tinyproxy:
+	@command -v tinyproxy >/dev/null || test -x /usr/bin/tinyproxy || { echo "installing Debian's tinyproxy for the proxy tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tinyproxy; }
+
 # Segment's Typewriter 9.2.0, for the plan round trip (TypeScript pinned: 9.2.0 breaks on 7).
 TYPEWRITER := build/typewriter/node_modules/.bin/typewriter
 typewriter: node-sdk
 	@test -x $(TYPEWRITER) || npm install --silent --no-audit --no-fund --prefix build/typewriter typewriter@9.2.0 typescript@4.9.5
 
-test: $(STAMP) lint chromium java node-sdk typewriter
+test: $(STAMP) lint chromium java node-sdk typewriter tinyproxy
 	$(PY) -m pytest
 
 # The benchmark's sink is Debian's nginx on 127.0.0.1 (started and stopped by the script).

@@ -35,6 +35,7 @@ from .client import (
     find_write_key,
     resolve_endpoint,
 )
+from .client.network import DIRECT, Network
 from .collector import Collector, start_collector
 from .display import ConnectionSummary
 from .errors import SegmentError
@@ -148,6 +149,9 @@ class SegmentSession:
                 outbox=c.outbox_path or None,
                 # what waits for the embedded collector is resent to whichever one runs now
                 outbox_key=LOCAL if local else None,
+                # the embedded collector is this process: never behind a proxy
+                proxy=DIRECT if local else getattr(c, "proxy_url", None),
+                ca_bundle=getattr(c, "ca_bundle", "") or None,
             )
         self._client.use_plan(self.validator, self.config.plan_mode)
         self._client.naive = NaiveTime.of(getattr(self.config, "naive_timezone", None))
@@ -327,7 +331,9 @@ class SegmentSession:
         token comes from ``$SEGMENT_PUBLIC_API_TOKEN``, else from a getpass prompt; a
         typed token lives in this session's memory only, never in a file or history."""
         token = find_api_token() or self._api_token or self._prompt_for_token()
-        return PublicApi(token, where or self.config.public_api or "us")
+        network = Network(getattr(self.config, "proxy_url", None),
+                          getattr(self.config, "ca_bundle", "") or None)  # fmt: skip
+        return PublicApi(token, where or self.config.public_api or "us", network=network)
 
     def _prompt_for_token(self) -> ApiToken:
         typed = getpass.getpass(f"Segment Public API token (${TOKEN_ENV_VAR} is not set): ")

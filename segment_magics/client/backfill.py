@@ -137,8 +137,10 @@ def _send_distributed(
     to: Destination, engine: Engine, rows: Any, options: BulkOptions
 ) -> BulkResult:
     """A Spark or Dask DataFrame: its partitions are sent by the workers."""
+    settings = to.transport.settings  # the proxy and CAs as this notebook reads them now
+    settings = replace(settings, network=settings.network.resolved(settings.base_url))
     config = WorkerConfig(
-        options=options, transport=to.transport.settings, endpoint_key=to.outbox_key,
+        options=options, transport=settings, endpoint_key=to.outbox_key,
         plan=to.plan.plan if to.plan is not None else None, plan_mode=to.plan_mode,
         threads=max(1, min(options.workers, MAX_ENGINE_THREADS)),
         spill_dir=options.failures_path or spill_directory(),

@@ -198,8 +198,8 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-def watched_pool_manager(maxsize: int) -> PoolManager:
-    """A urllib3 PoolManager whose connections report to the attempt being watched."""
-    manager = PoolManager(num_pools=4, maxsize=maxsize)
+def watching(manager: PoolManager) -> PoolManager:
+    """``manager`` (a PoolManager, or a ProxyManager) with connections that report to the
+    attempt being watched."""
     manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
     return manager

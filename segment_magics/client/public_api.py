@@ -18,15 +18,17 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
-import urllib3
 
 from .._version import __version__
 from ..errors import SegmentError, ValidationError
 from ..plan import Plan, Rule, plan_from_dict
-from .endpoints import is_loopback
+from .endpoints import display_url, is_loopback
+from .http_session import HttpSession
 from .keys import ApiToken
+from .network import Network, proxy_refusal
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
 from .scrub import RequestFailed, exchange
+from .transport import PROXY_AUTH, describe_failure
 
 REGIONS = {"us": "https://api.segmentapis.com", "eu": "https://eu1.api.segmentapis.com"}
 MEDIA_TYPE = "application/vnd.segment.v1+json"
@@ -81,13 +83,16 @@ class PublicApi:
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        network: Network | None = None,
     ) -> None:
         self.base = api_base(where)
         self._token = token
         self._retry = retry or RetryPolicy()
-        self._http = urllib3.PoolManager(
-            num_pools=2, retries=False, timeout=urllib3.Timeout(connect=10.0, read=timeout)
-        )
+        network = network or Network()
+        proxy = network.proxy_for(self.base)
+        self.shown_proxy = display_url(proxy) if proxy else ""
+        self._http = HttpSession(network, self.base, maxsize=2)
+        self._timeout = (10.0, timeout)  # connect, read
 
     def __repr__(self) -> str:
         return f"PublicApi({self.base}, token {self._token.masked})"
@@ -186,18 +191,25 @@ class PublicApi:
             try:
                 response = exchange(
                     lambda: self._http.request(
-                        method, url, body=payload, headers=self._headers(payload is not None)
+                        method, url, data=payload, headers=self._headers(payload is not None),
+                        timeout=self._timeout,
                     ),
-                    _reason,
-                )
+                    lambda exc: describe_failure(exc, self.shown_proxy),
+                )  # fmt: skip
             except RequestFailed as failed:
                 failure = self._error(f"cannot reach {self.base}: {failed.reason}")
                 retry_after = None
             else:
-                if 200 <= response.status < 300:
+                status = response.status_code
+                if 200 <= status < 300:
                     return _data(response)
-                failure = self._error(_refusal(response), response.status)
-                if not is_retryable_status(response.status):
+                failure = self._error(
+                    proxy_refusal(status, self.shown_proxy)
+                    if status == PROXY_AUTH and self.shown_proxy
+                    else _refusal(response),
+                    status,
+                )
+                if not is_retryable_status(status):
                     raise failure
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             wait, gave_up = retry.next_wait(retry_after)
@@ -224,19 +236,14 @@ def _path(plan_id: str) -> str:
     return quote(check_plan_id(plan_id), safe="")
 
 
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason).split(": ", 1)[-1][:200]
-
-
 def _data(response: Any) -> dict[str, Any]:
     try:
-        parsed = orjson.loads(response.data or b"{}")
+        parsed = orjson.loads(response.content or b"{}")
     except orjson.JSONDecodeError:
-        raise PublicApiError("Segment's answer is not JSON", response.status) from None
+        raise PublicApiError("Segment's answer is not JSON", response.status_code) from None
     data = parsed.get("data") if isinstance(parsed, dict) else None
     if not isinstance(data, dict):
-        raise PublicApiError("Segment's answer has no data object", response.status)
+        raise PublicApiError("Segment's answer has no data object", response.status_code)
     return data
 
 
@@ -252,7 +259,7 @@ def _refusal(response: Any) -> str:
     """The API's own words (``errors[].message``), with what to do about it."""
     words = ""
     try:
-        parsed = orjson.loads(response.data or b"{}")
+        parsed = orjson.loads(response.content or b"{}")
         errors = parsed.get("errors") if isinstance(parsed, dict) else None
         if isinstance(errors, list):
             words = "; ".join(
@@ -260,7 +267,7 @@ def _refusal(response: Any) -> str:
             )
     except orjson.JSONDecodeError:
         pass
-    hint = _HINTS.get(response.status, "")
-    text = f"Segment's Public API answered {response.status}"
+    hint = _HINTS.get(response.status_code, "")
+    text = f"Segment's Public API answered {response.status_code}"
     text += f": {words}" if words else ""
     return text + (f" ({hint})" if hint else "")

@@ -34,6 +34,7 @@ from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_e
 from .history import History
 from .kept import kept_results
 from .keys import ENV_VAR, WriteKey, find_write_key
+from .network import Network
 from .outbox import Outbox
 from .resend import discard, resend
 from .result import VALIDATION_ERROR, BatchResult, Outcome, Result
@@ -64,7 +65,9 @@ class SegmentClient:
     ``naive_timezone`` says how datetimes without a time zone are read: ``"guess"``
     (the official SDK's rule: local time within 5 s of the clock, else UTC),
     ``"UTC"``, ``"local"`` or a zone name such as ``"Europe/Berlin"``; each one
-    read is noted in the Result's warnings.
+    read is noted in the Result's warnings. ``proxy`` (a URL, or ``"direct"``) and
+    ``ca_bundle`` (a CA file) override ``$HTTPS_PROXY``/``$HTTP_PROXY``/``$NO_PROXY``
+    and ``$REQUESTS_CA_BUNDLE``/``$SSL_CERT_FILE``, read with requests' rules.
     """
 
     def __init__(
@@ -86,6 +89,8 @@ class SegmentClient:
         plan: PlanSource | PlanValidator | None = None,
         plan_mode: PlanMode = "warn",
         naive_timezone: str | NaiveTime = GUESS,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self.naive = NaiveTime.of(naive_timezone)  # raises ValidationError naming the fix
         in_url = endpoint_credentials(endpoint)
@@ -107,10 +112,10 @@ class SegmentClient:
         self.plan: PlanValidator | None = None
         self.plan_mode: PlanMode = "warn"
         self.use_plan(plan, plan_mode)
-        self._transport = Transport(
-            TransportSettings(self.endpoint, timeout, self.policy, gzip),
-            key or WriteKey("", "missing"),
+        settings = TransportSettings(
+            self.endpoint, timeout, self.policy, gzip, Network(proxy, ca_bundle)
         )
+        self._transport = Transport(settings, key or WriteKey("", "missing"))
 
     # -- introspection ------------------------------------------------------------
     @property

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+import requests
 import urllib3
 
 from .._version import __version__
 from ..messages.timestamps import now_iso
-from .deadline import Cancel, watched, watched_pool_manager
+from .deadline import Cancel, watched
 from .endpoints import display_url
+from .http_session import HttpSession, root_cause
 from .keys import WriteKey
+from .network import CERTIFICATE_FIX, Network, proxy_refusal
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
 from .scrub import clear_frames
 
 USER_AGENT = f"segment-magics/{__version__}"
+PROXY_AUTH = 407  # the proxy wants credentials
 _HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
 
 
@@ -50,8 +55,9 @@ class Delivery:
 
     @property
     def rejected(self) -> bool:
-        """The message was refused for good: kept as rejected, resent only on request."""
-        return self.final_http_error and not self.interrupted
+        """The message was refused for good: kept as rejected, resent only on request. (A
+        proxy's 407 refused the request, not the message: it waits as pending.)"""
+        return self.final_http_error and not self.interrupted and self.status != PROXY_AUTH
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class TransportSettings:
     timeout: float = 10.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     compress: bool = False
+    network: Network = field(default_factory=Network)  # the proxy and the CAs to trust
 
 
 def _parse_body(data: bytes) -> dict[str, Any]:
@@ -88,18 +95,38 @@ def _api_message(status: int, body: dict[str, Any]) -> str:
     return f"{status} {reason}"
 
 
-def _left_machine(exc: Exception) -> bool:
-    """False when the connection was never made (refused, DNS, connect timeout)."""
+def _left_machine(exc: BaseException) -> bool:
+    """False when the connection was never made (refused, DNS, connect timeout, a proxy
+    or a TLS handshake that failed)."""
     return not isinstance(
-        exc,
+        root_cause(exc),
         urllib3.exceptions.NewConnectionError
         | urllib3.exceptions.NameResolutionError
-        | urllib3.exceptions.ConnectTimeoutError,
+        | urllib3.exceptions.ConnectTimeoutError
+        | urllib3.exceptions.ProxyError
+        | urllib3.exceptions.SSLError,
     )
 
 
-def _describe(exc: Exception) -> str:
-    """What went wrong, in words that never quote the request (its headers hold the key)."""
+def describe_failure(error: BaseException, shown_proxy: str = "") -> str:
+    """What went wrong, in words that never quote the request (its headers hold the key)
+    and that name the setting to change when it is the proxy or a certificate."""
+    exc = root_cause(error)
+    if isinstance(exc, urllib3.exceptions.SSLError | ssl.SSLError) or (
+        "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    ):
+        return CERTIFICATE_FIX
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        if f" {PROXY_AUTH}" in str(exc):
+            return proxy_refusal(PROXY_AUTH, shown_proxy)
+        return (
+            f"cannot go through the proxy {shown_proxy}: check the proxy setting "
+            "(or $HTTPS_PROXY/$HTTP_PROXY, and $NO_PROXY)"
+        )
+    return _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
     if isinstance(
         exc, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
     ):
@@ -118,9 +145,9 @@ def _describe(exc: Exception) -> str:
 class Transport:
     """POSTs JSON to ``<base>/<path>``, retrying what Segment says is retryable.
 
-    urllib3 directly (requests adds nothing we use, and its per-request work shows
-    in single-call latency): one thread-safe pool of keep-alive connections, no
-    proxies from the environment, no redirects, no retries of its own.
+    requests' adapter (:mod:`.http_session`): a thread-safe pool of keep-alive
+    connections, the proxy and CAs the analyst's environment names, no redirects, no
+    retries of its own; every attempt watched for its whole-attempt deadline.
     """
 
     def __init__(self, settings: TransportSettings, key: WriteKey) -> None:
@@ -130,10 +157,12 @@ class Transport:
         self.timeout = settings.timeout
         self.policy = settings.policy
         self.compress = settings.compress
-        self._pool = watched_pool_manager(maxsize=8)
+        self._http = HttpSession(settings.network, self.base_url)
+        proxy = settings.network.proxy_for(self.base_url)
+        self.shown_proxy = display_url(proxy) if proxy else ""  # never with credentials
 
     def close(self) -> None:
-        self._pool.clear()
+        self._http.close()
 
     def post(
         self, path: str, make_body: Callable[[str], bytes], cancel: Cancel | None = None
@@ -161,7 +190,8 @@ class Transport:
                 out.interrupted = True
                 out.error = f"interrupted (Ctrl-C) before {shown} answered"
                 break
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+                    ValueError) as exc:  # fmt: skip
                 clear_frames(exc.__traceback__)
                 out.sent = out.sent or _left_machine(exc)
                 out.status = 0
@@ -174,19 +204,27 @@ class Transport:
                     out.error = (
                         f"no complete answer within the {self.timeout:g} s timeout ({shown})"
                     )
+                elif self._proxy_refuses(exc):
+                    out.error = f"{proxy_refusal(PROXY_AUTH, self.shown_proxy)} ({shown})"
+                    out.sent = False
+                    break
                 else:
-                    out.error = f"{_describe(exc)} ({shown})"
+                    out.error = f"{describe_failure(exc, self.shown_proxy)} ({shown})"
             except BaseException as exc:
                 clear_frames(exc.__traceback__)
                 raise
             else:
-                out.sent = True
-                out.status = response.status
-                out.body = _parse_body(self._key.cut_from(response.data))
+                out.sent = response.status_code != PROXY_AUTH  # a proxy's 407: it never left
+                out.status = response.status_code
+                out.body = _parse_body(self._key.cut_from(response.content))
                 if out.delivered:
                     out.error = ""
                     break
-                out.error = _api_message(response.status, out.body)
+                out.error = (
+                    proxy_refusal(PROXY_AUTH, self.shown_proxy)
+                    if out.status == PROXY_AUTH and self.shown_proxy
+                    else _api_message(out.status, out.body)
+                )
                 if out.final_http_error:
                     break
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -201,6 +239,24 @@ class Transport:
         out.elapsed = retry.elapsed
         return out
 
+    def _proxy_refuses(self, exc: BaseException) -> bool:
+        """A proxy that refuses a request often answers 407 and closes the connection
+        before the body is read: the body's send fails, the answer is lost. Ask the proxy
+        once more, without a body (and without the key), whether it wants credentials."""
+        root = root_cause(exc)
+        if not self.shown_proxy or not isinstance(root, urllib3.exceptions.ProtocolError | OSError):
+            return False
+        if isinstance(root, urllib3.exceptions.NewConnectionError):
+            return False  # the proxy itself is not there
+        try:
+            answer = self._http.request(
+                "HEAD", self.base_url, headers={"User-Agent": USER_AGENT},
+                timeout=min(self.timeout, 5.0),
+            )  # fmt: skip
+        except (requests.RequestException, OSError):
+            return False
+        return answer.status_code == PROXY_AUTH
+
     def _urlopen(self, url: str, data: bytes, attempt: int) -> Any:
         """One attempt. The headers, the key among them, exist only in this call and
         the HTTP library's frames under it (cleared by the caller when it fails)."""
@@ -210,10 +266,7 @@ class Transport:
         if attempt > 1:
             headers["X-Retry-Count"] = str(attempt - 1)
         headers.update(_HEADERS)
-        return self._pool.urlopen(
-            "POST", url, body=data, headers=headers, timeout=self.timeout,
-            retries=False, redirect=False,
-        )  # fmt: skip
+        return self._http.request("POST", url, data=data, headers=headers, timeout=self.timeout)
 
 
 # Bodies are put together with one join into one new buffer: a chain of ``+``, or a

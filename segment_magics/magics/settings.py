@@ -7,7 +7,9 @@ the client is built from rebuilds it on the next call.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 # Settings the client is built from: changing one rebuilds it.
 CLIENT_SETTINGS = ("endpoint", "write_key_env", "timeout", "max_retries", "retry_budget", "gzip",
-                   "outbox_path")  # fmt: skip
+                   "outbox_path", "proxy", "ca_bundle")  # fmt: skip
 
 
 class SegmentSettings(Configurable):
@@ -89,6 +91,17 @@ class SegmentSettings(Configurable):
         "local time within 5 s of this machine's clock, else UTC), 'UTC', 'local', or an "
         "IANA zone name such as 'Europe/Berlin'. Each value read this way is noted.",
     ).tag(config=True)
+    proxy = Unicode(
+        "",
+        help="The proxy for Segment's APIs, e.g. 'http://proxy.example:3128' (credentials in "
+        "the URL are kept out of this setting); 'direct' for none. Empty: $HTTPS_PROXY, "
+        "$HTTP_PROXY and $NO_PROXY, read as requests reads them.",
+    ).tag(config=True)
+    ca_bundle = Unicode(
+        "",
+        help="A CA certificate file (or directory) to trust, for TLS inspection behind a "
+        "corporate proxy. Empty: $REQUESTS_CA_BUNDLE or $SSL_CERT_FILE, else the system's.",
+    ).tag(config=True)
     outbox_path = Unicode(
         "",
         help="sqlite file that keeps undeliverable messages for %segment_retry "
@@ -96,6 +109,37 @@ class SegmentSettings(Configurable):
     ).tag(config=True)
 
     _url_key: WriteKey | None = None
+    _proxy_url: str = ""  # the proxy setting with its credentials, which the trait never holds
+
+    @property
+    def proxy_url(self) -> str | None:
+        """The proxy to use (with any credentials); None: the environment decides."""
+        return self._proxy_url or None
+
+    @validate("proxy")
+    def _check_proxy(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and value.lower() not in {"direct", "none"}:
+            parts = urlsplit(value if "://" in value else f"http://{value}")
+            try:
+                parts.port  # noqa: B018 - raises for a port that is not a number
+            except ValueError as exc:
+                raise TraitError(f"proxy: {exc}") from None
+            if parts.scheme not in {"http", "https", "socks5", "socks5h"} or not parts.hostname:
+                raise TraitError(
+                    f"proxy: {display_url(value)!r} is not a proxy URL; use e.g. "
+                    "'http://proxy.example:3128', or 'direct'"
+                )
+            value = parts.geturl()
+        self._proxy_url = value
+        return display_url(value) if value else ""
+
+    @validate("ca_bundle")
+    def _check_ca_bundle(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and not Path(value).expanduser().exists():
+            raise TraitError(f"ca_bundle: {value!r} does not exist; give a CA certificate file")
+        return str(Path(value).expanduser()) if value else ""
 
     @property
     def url_key(self) -> WriteKey | None:
