@@ -4,14 +4,21 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: test lint demo bench collector clean chromium nginx java node-sdk typewriter tinyproxy
 
-$(STAMP): pyproject.toml
+# `make demo` installs the package and its [demo] extra only (no Spark, no browser);
+# `make test` adds everything the tests use.
+$(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP) pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -67,10 +74,10 @@ bench: $(STAMP) nginx java
 	$(PY) benchmarks/distributed_speed.py --json build/distributed.json || status=1; \
 	exit $$status
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) scripts/demo.py
 
-collector: $(STAMP)
+collector: $(DEMO_STAMP)
 	$(PY) -m segment_magics.collector
 
 clean:

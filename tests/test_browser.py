@@ -466,3 +466,110 @@ def test_the_form_fits_a_narrow_panel(jupyterlab, collector):
         box.press("Tab")
         expect(notice).to_have_count(0, timeout=30_000)
         form.screenshot(path=str(ARTIFACTS / "form-narrow.png"))
+
+
+# -- the tutorial notebooks, in JupyterLab 4 and Notebook 7 ---------------------------------
+TUTORIALS = ["01-getting-started.ipynb", "02-tracking-plan-prototyping.ipynb",
+             "03-bulk-backfill.ipynb"]  # fmt: skip
+FRONTENDS = {"lab": "/lab/tree/{name}", "notebook7": "/notebooks/{name}"}
+
+
+def run_all(page) -> None:
+    """Run → Run All Cells, from the menu bar both front ends share."""
+    accept_kernel_dialog(page)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
+
+
+@pytest.mark.parametrize("frontend", sorted(FRONTENDS))
+def test_the_tutorial_notebooks_run_in_jupyterlab_and_notebook_7(jupyterlab, frontend):
+    """Every code cell of notebooks 01-03 runs (cells tagged raises-exception fail on
+    purpose and the run goes on); the result tables show; screenshots are saved."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, root = jupyterlab
+    for name in TUTORIALS:
+        shutil.copy(Path(__file__).parents[1] / "notebooks" / name, root / name)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        for name in TUTORIALS:
+            code_cells = sum(c["cell_type"] == "code"
+                             for c in json.loads((root / name).read_text())["cells"])  # fmt: skip
+            shot = ARTIFACTS / f"tutorial-{frontend}-{name.split('-')[0]}.png"
+            try:
+                page.goto(url + FRONTENDS[frontend].format(name=name) + f"?token={token}",
+                          wait_until="domcontentloaded")  # fmt: skip
+                shown = page.locator(".jp-Notebook:visible")  # (earlier ones stay open in tabs)
+                shown.first.wait_for(timeout=60_000)
+                expect(shown.locator(".jp-CodeCell")).to_have_count(code_cells, timeout=60_000)
+                page.wait_for_timeout(1000)  # the kernel connects
+                run_all(page)
+                prompts = shown.locator(".jp-CodeCell .jp-InputPrompt")
+                expect(prompts.filter(has_text=re.compile(r"\[\d+\]"))).to_have_count(
+                    code_cells, timeout=240_000
+                )
+                expect(shown.locator(".sm-table, .sm-line").first).to_be_attached()
+                page.screenshot(path=str(shot), full_page=True)
+            except Exception:
+                page.screenshot(path=str(shot.with_name("failure-" + shot.name)), full_page=True)
+                raise
+        browser.close()
+
+
+CONTRAST_JS = """
+() => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const backdrop = (el) => {  // the first opaque background up the tree (white at the top)
+    for (let node = el; node; node = node.parentElement) {
+      const [r, g, b, a] = rgb(getComputedStyle(node).backgroundColor);
+      if (a === undefined || a > 0.5) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const cells = [...document.querySelectorAll('.sm-table td, .sm-table th, .sm-line')];
+  return cells.filter((c) => c.innerText.trim()).map((c) => {
+    const target = c.querySelector('.sm-ok, .sm-fail') || c;
+    const [fg, bg] = [lum(rgb(getComputedStyle(target).color)), lum(backdrop(c))];
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    return {text: c.innerText.slice(0, 40), ratio, visible: c.getBoundingClientRect().width > 0};
+  });
+}
+"""
+
+
+@pytest.mark.parametrize("template", ["lab", "classic", "basic"])
+def test_an_nbconvert_export_keeps_the_tables_readable(template, tmp_path):
+    """Outside JupyterLab (nbconvert's HTML; "basic" has no notebook CSS at all, like a
+    host that knows nothing of JupyterLab) the tables fall back to the colours they carry:
+    every cell is shown and keeps 4.5:1 contrast."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+    from playwright.sync_api import sync_playwright
+
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "01-getting-started.ipynb",
+                             as_version=4)  # fmt: skip
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    body, _ = HTMLExporter(template_name=template).from_notebook_node(notebook)
+    if template == "basic":
+        body = f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
+    page_file = tmp_path / f"export-{template}.html"
+    page_file.write_text(body)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(page_file.as_uri())
+        cells = page.evaluate(CONTRAST_JS)
+        page.screenshot(path=str(ARTIFACTS / f"nbconvert-{template}.png"), full_page=True)
+        browser.close()
+    assert len(cells) > 30
+    assert all(c["visible"] for c in cells)
+    poor = [c for c in cells if c["ratio"] < 4.5]
+    assert not poor, poor[:5]

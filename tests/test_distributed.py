@@ -309,3 +309,57 @@ def test_workers_read_naive_times_in_the_notebooks_zone(
     for who in ("d", "s"):
         assert times[f"{who}0"] == "2024-01-15T02:30:00.000Z"
         assert times[f"{who}1"] == "2024-07-01T07:00:00.000Z"
+
+
+SPARK_WITH_THE_WRONG_PYTHON = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from conftest import run
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+from fault_server import FaultServer
+
+cfg = Config()
+cfg.HistoryManager.hist_file = ":memory:"
+shell = InteractiveShell.instance(config=cfg)
+shell.run_line_magic("load_ext", "segment_magics")
+out = {{"pyspark_python": os.environ.get("PYSPARK_PYTHON")}}
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+         .getOrCreate())
+server = FaultServer()
+os.environ["SEGMENT_WRITE_KEY"] = "k"
+shell.user_ns["frame"] = spark.range(0, 10).selectExpr("concat('u', id) as userId")
+cell = run(shell, "%segment_connect " + server.url)
+cell = run(shell, "%segment_track Spark --from frame")
+out["error"] = str(cell.error)
+out["received"] = len(server.received)
+out["jobs"] = len(spark.sparkContext.statusTracker().getJobIdsForGroup(None))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("chosen", [None, "/usr/bin/python3"])
+def test_spark_in_local_mode_uses_the_notebooks_python_or_says_what_to_do(chosen, tmp_path):
+    import json
+    import subprocess
+
+    script = tmp_path / "spark_python.py"
+    script.write_text(SPARK_WITH_THE_WRONG_PYTHON.format(tests=str(Path(__file__).parent)))
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
+    env["SEGMENT_MAGICS_OUTBOX"] = str(tmp_path / "outbox.sqlite")
+    if chosen:
+        env["PYSPARK_PYTHON"] = chosen  # the user's own choice is left alone...
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if chosen is None:  # ...else %load_ext points Spark at the notebook's interpreter
+        assert out["pyspark_python"] == sys.executable
+        assert out["error"] == "None" and out["received"] >= 1
+        return
+    assert out["pyspark_python"] == chosen
+    assert "PYSPARK_PYTHON" in out["error"] and chosen in out["error"]
+    assert "run_id" not in out["error"] and "ModuleNotFoundError" not in out["error"]
+    assert out["received"] == 0 and out["jobs"] == 0  # refused before any task ran

@@ -23,7 +23,14 @@ from .bulk_options import BulkOptions
 from .bulk_result import BulkResult
 from .delivery import outbox_failed
 from .destination import Destination
-from .distributed import Engine, combine, engine_of, keep_failures, spill_directory
+from .distributed import (
+    Engine,
+    combine,
+    engine_of,
+    engine_problem,
+    keep_failures,
+    spill_directory,
+)
 from .distributed import run as run_engine
 from .distributed.worker import WorkerConfig
 from .identities import columns_refusal, refusal
@@ -107,6 +114,9 @@ def _prepared(
             return mapping, result
     if to.missing_key() and not options.dry_run:
         return mapping, to.refused(options, to.missing_key())
+    problem = engine_problem(engine, rows) if engine is not None else None
+    if problem is not None:
+        return mapping, to.refused(options, problem, "executors")
     return mapping, None
 
 

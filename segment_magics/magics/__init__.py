@@ -14,6 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics
 
 from ..client import HistoryView, Outcome
+from ..client.distributed import point_spark_at_this_python
 from ..display import Style
 from ..session import SegmentSession, get_session, register_session, unregister_session
 from .base import forget_results, show_results
@@ -46,6 +47,7 @@ def load(shell: InteractiveShell) -> SegmentMagics:
     if isinstance(existing, SegmentMagics):
         return existing
     magics = SegmentMagics(shell)
+    point_spark_at_this_python()  # local Spark's executors then import this package
     families: list[Magics] = [magics]
     for family in FAMILIES:
         sibling = family(shell, magics)

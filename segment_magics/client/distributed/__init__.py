@@ -44,6 +44,31 @@ def engine_of(rows: Any) -> Engine | None:
     return None
 
 
+def point_spark_at_this_python() -> bool:
+    """Spark in local mode starts its executors with ``$PYSPARK_PYTHON`` (default: the
+    system's ``python3``, without this package). Before any Spark runs, and unless the
+    user chose one, make it this notebook's interpreter. True when it was set."""
+    import sys
+
+    if os.environ.get("PYSPARK_PYTHON"):
+        return False
+    pyspark = sys.modules.get("pyspark")
+    if pyspark is not None and getattr(pyspark.SparkContext, "_active_spark_context", None):
+        return False  # too late for this one: engine_problem() says what to do
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    return True
+
+
+def engine_problem(engine: Engine, rows: Any) -> str | None:
+    """Why the engine's workers could not send (None: they can), asked before any task
+    of the backfill runs."""
+    if engine == "spark":
+        from .spark import executor_problem
+
+        return executor_problem(rows)
+    return None
+
+
 def spill_directory() -> str:
     """Where workers on this machine write failures past the inline limit (private)."""
     path = Path(tempfile.gettempdir()) / f"segment-magics-{os.getuid()}" / "spill"

@@ -35,6 +35,57 @@ def _task(config: WorkerConfig, batches: Iterator[Any]) -> Iterator[Any]:
     yield pa.RecordBatch.from_pydict({"report": [report.to_json()]})
 
 
+def _has_package(_: Any) -> bool:
+    """Runs on an executor: can it import this package (and the Arrow it reads)?"""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("segment_magics", "pyarrow"))
+
+
+def executor_problem(frame: Any) -> str | None:
+    """Why the executors could not send, found before the backfill's job starts; None
+    when they can. In local mode the executors' Python is a program on this machine and
+    is asked directly; on a cluster one tiny task asks an executor."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    context = frame.sparkSession.sparkContext
+    python = str(getattr(context, "pythonExec", "") or "python3")
+    if str(context.master).startswith("local"):
+        try:
+            same = Path(python).resolve() == Path(sys.executable).resolve()
+        except OSError:
+            same = False
+        if same:
+            return None
+        check = [python, "-c", "import segment_magics, pyarrow"]
+        try:
+            ran = subprocess.run(check, capture_output=True, timeout=60)  # noqa: S603 - Spark's own
+            found = ran.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            found = False
+        if found:
+            return None
+        return (
+            f"Spark's executors run {python}, which cannot import segment_magics: set "
+            f"os.environ['PYSPARK_PYTHON'] = {sys.executable!r} before the SparkSession "
+            "starts (restart the kernel; %load_ext segment_magics sets it when no Spark "
+            f"runs yet), or pip install 'segment-magics[spark]' into {python}"
+        )
+    try:
+        found = all(context.parallelize([0], 1).map(_has_package).collect())
+    except Exception:  # the probe itself failed on the executors: the same advice holds
+        found = False
+    if found:
+        return None
+    return (
+        "Spark's executors cannot import segment_magics: install it on every executor "
+        "(pip install 'segment-magics[spark]', or ship it with spark.archives or "
+        "--py-files), then run the backfill again"
+    )
+
+
 def run_spark(
     frame: Any, config: WorkerConfig, *, max_rate: float | None, progress: bool
 ) -> tuple[list[PartitionReport], bool]:
