@@ -47,8 +47,16 @@ def test_request_over_500_kb_is_400(collector):
     assert collector.count() == 0
 
 
-def test_batch_items_need_a_type(collector):
+def test_a_batch_item_without_a_type_is_accepted_and_would_be_dropped(collector):
+    """Segment documents 400 for size and JSON errors only: it takes the request."""
     response = post(collector, "/v1/batch", {"batch": [{"event": "e", "userId": "u"}]})
+    assert response.status_code == 200
+    (record,) = collector.records(dropped=True)
+    assert "no type" in record["verdict"]["dropped"]
+
+
+def test_a_batch_item_that_is_not_an_object_is_400(collector):
+    response = post(collector, "/v1/batch", {"batch": [1]})
     assert response.status_code == 400 and "batch[0]" in response.json()["message"]
 
 
@@ -58,9 +66,9 @@ def test_batch_envelope_context_is_merged_and_received_at_set(collector):
         "context": {"locale": "en-US"},
     }
     assert post(collector, "/v1/batch", body).json() == {"success": True}
-    (event,) = collector.events()
-    assert event["context"] == {"locale": "en-US", "ip": "1.2.3.4"}
-    assert event["receivedAt"].endswith("Z")
+    (record,) = collector.records()
+    assert record["payload"]["context"] == {"locale": "en-US", "ip": "1.2.3.4"}
+    assert record["receivedAt"].endswith("Z")
 
 
 def test_unknown_route_is_404(collector):
@@ -75,9 +83,9 @@ def test_events_api_filters_newest_first_and_resets(collector):
     client.identify("u1", traits={"plan": "pro"})
     response = requests.get(f"{collector.url}/v1/events", timeout=5).json()
     assert response["count"] == 3
-    assert [e["type"] for e in response["events"]] == ["identify", "track", "track"]
+    assert [e["payload"]["type"] for e in response["events"]] == ["identify", "track", "track"]
     only = requests.get(f"{collector.url}/v1/events?type=track&userId=u2", timeout=5).json()
-    assert [e["event"] for e in only["events"]] == ["B"]
+    assert [e["payload"]["event"] for e in only["events"]] == ["B"]
     limited = requests.get(f"{collector.url}/v1/events?limit=1", timeout=5).json()
     assert limited["count"] == 3 and len(limited["events"]) == 1
     bad = requests.get(f"{collector.url}/v1/events?colour=red", timeout=5)
@@ -161,7 +169,8 @@ def test_python_m_collector_serves_and_shows_the_event(cli_collector):
     result = SegmentClient(endpoint=url).track("From CLI", user_id="cli-user")
     assert result.ok
     events = requests.get(f"{url}/v1/events", timeout=5).json()["events"]
-    assert events[0]["event"] == "From CLI" and events[0]["messageId"] == result.message_id
+    payload = events[0]["payload"]
+    assert payload["event"] == "From CLI" and payload["messageId"] == result.message_id
     assert "segment-magics local collector" in requests.get(url, timeout=5).text
 
 
@@ -175,16 +184,19 @@ def test_python_m_collector_serves_and_shows_the_event(cli_collector):
         ("/v1/alias", {"userId": "u"}, "alias without previousId"),
         ("/v1/track", {"userId": "u", "event": "E", "messageId": "m" * 101},
          "messageId is 101 characters"),
+        # Segment documents 400 for size and JSON errors only: these it takes, and drops
+        ("/v1/track", {"type": "identify", "userId": "u"}, "type 'identify' sent to /v1/track"),
+        ("/v1/track", {"event": "E", "userId": "u", "context": "x"}, "context is not an object"),
     ],
 )  # fmt: skip
 def test_what_segment_would_drop_is_200_and_kept_with_the_reason(collector, path, body, reason):
     response = post(collector, path, body)
     assert response.status_code == 200 and response.json() == {"success": True}
-    (event,) = collector.events(dropped=True)
-    assert reason in event["_dropped"]
+    (record,) = collector.records(dropped=True)
+    assert reason in record["verdict"]["dropped"]
     assert collector.events(dropped=False) == []
     listed = requests.get(f"{collector.url}/v1/events?dropped=true", timeout=5).json()
-    assert listed["count"] == 1 and reason in listed["events"][0]["_dropped"]
+    assert listed["count"] == 1 and reason in listed["events"][0]["verdict"]["dropped"]
 
 
 def test_a_batch_over_2500_messages_is_accepted_and_every_message_would_be_dropped(collector):
@@ -195,8 +207,8 @@ def test_a_batch_over_2500_messages_is_accepted_and_every_message_would_be_dropp
 
 def test_valid_messages_have_no_drop_verdict(collector):
     SegmentClient(endpoint=collector.url).track("Fine", user_id="u")
-    (event,) = collector.events()
-    assert "_dropped" not in event and collector.events(dropped=True) == []
+    (record,) = collector.records()
+    assert record["verdict"]["dropped"] is None and collector.events(dropped=True) == []
 
 
 @pytest.mark.parametrize(
@@ -209,7 +221,10 @@ def test_valid_messages_have_no_drop_verdict(collector):
         (b'{"event": "E", "userId": "u", "properties": {"x": "\\ud800"}}', "invalid_json"),
         (b'{"event": "E", "userId": "u", "properties": ' + b"[" * 2000 + b"]" * 2000 + b"}",
          "invalid_json"),
-        (b'{"event": "E", "userId": "u", "context": "not an object"}', "invalid_request"),
+        (b'{"event": "E", "userId": "u", "properties": ' + b"[" * 300 + b"]" * 300 + b"}",
+         "invalid_json"),  # deeper than a JSON writer goes
+        (b'{"event": "E", "userId": "u", "properties": {"x": -9223372036854775809}}',
+         "invalid_json"),  # just below 64 bits
         (b"[1, 2]", "invalid_json"),
     ],
 )  # fmt: skip
@@ -399,8 +414,9 @@ def test_a_catastrophic_pattern_in_the_plan_cannot_stall_the_collector():
         started = time.monotonic()
         result = client.track("E", user_id="u", properties={"code": "a" * 5_000 + "!"})
         assert result.ok and time.monotonic() - started < 2
-        (event,) = checking.events()
-        assert event["_valid"] is False and "does not match" in event["_violations"][0]["detail"]
+        (record,) = checking.records()
+        verdict = record["verdict"]
+        assert verdict["valid"] is False and "does not match" in verdict["violations"][0]["detail"]
 
 
 def test_the_embedded_collector_prefers_port_8787():
@@ -504,7 +520,7 @@ def test_flooding_the_collector_cannot_take_unbounded_memory():
         assert health["trimmed"] > 0 and health["events"] + health["trimmed"] == 1500
         assert health["events"] * 2000 < 2**20
         newest = requests.get(f"{url}/v1/events", params={"limit": 1}, timeout=5).json()
-        assert newest["events"][0]["messageId"] == "f1499"
+        assert newest["events"][0]["payload"]["messageId"] == "f1499"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

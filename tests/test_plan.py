@@ -396,10 +396,9 @@ def test_collector_gives_each_event_a_verdict(collector):
         client.track("Order Completed", user_id="u", properties=GOOD)
         client.track("Order Completed", user_id="u", properties={**GOOD, "total": "x"})
         bad = requests.get(f"{checking.url}/v1/events", params={"valid": "false"}, timeout=5).json()
-        assert (
-            bad["count"] == 1 and bad["events"][0]["_violations"][0]["field"] == "properties.total"
-        )
-        assert [e["_valid"] for e in checking.events()] == [False, True]
+        violations = bad["events"][0]["verdict"]["violations"]
+        assert bad["count"] == 1 and violations[0]["field"] == "properties.total"
+        assert [r["verdict"]["valid"] for r in checking.records()] == [False, True]
         assert requests.get(f"{checking.url}/health", timeout=5).json()["invalid"] == 1
         page = requests.get(checking.url, timeout=5).text
         assert '"valid":1' in page and '"invalid":1' in page and '"plan":true' in page
@@ -426,7 +425,7 @@ def test_collector_cli_takes_a_plan(tmp_path):
         )
         bad = requests.get(f"{url}/v1/events", params={"valid": "false"}, timeout=5).json()
         assert bad["count"] == 1
-        assert {v["kind"] for v in bad["events"][0]["_violations"]} == {
+        assert {v["kind"] for v in bad["events"][0]["verdict"]["violations"]} == {
             "wrong type",
             "missing required",
         }

@@ -63,9 +63,9 @@ def test_resent_message_keeps_its_original_timestamp(dead_url, collector, outbox
     result = lost.track("Later", user_id="u")
     time.sleep(0.05)
     SegmentClient(endpoint=collector.url).retry_outbox()
-    (event,) = collector.events()
-    assert event["timestamp"] == result.message["timestamp"]
-    assert event["receivedAt"] > event["timestamp"]
+    (record,) = collector.records()
+    assert record["payload"]["timestamp"] == result.message["timestamp"]
+    assert record["receivedAt"] > record["payload"]["timestamp"]
 
 
 def test_the_form_dates_its_calls_too(collector):

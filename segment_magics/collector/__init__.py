@@ -10,7 +10,7 @@ from typing import Any
 from ..plan import PlanValidator, load_plan
 from .app import CollectorApp
 from .server import READ_TIMEOUT, CollectorServer
-from .store import EventStore
+from .store import EventStore, Record
 
 __all__ = ["Collector", "start_collector", "wait_for_collector"]
 
@@ -52,22 +52,45 @@ class Collector:
         message_id: str | None = None,
         valid: bool | None = None,
         dropped: bool | None = None,
+        duplicate: bool | None = None,
         q: str | None = None,
         limit: int = 10_000,
     ) -> list[dict[str, Any]]:
-        """Received messages, newest first, each with its ``receivedAt`` and ``_id`` (with a
-        plan, ``_valid`` and ``_violations``; when Segment would drop it, ``_dropped``)."""
-        filters: dict[str, str | None] = {
-            "type": type,
-            "event": event,
-            "userId": user_id,
-            "messageId": message_id,
-            "valid": None if valid is None else str(valid).lower(),
-            "dropped": None if dropped is None else str(dropped).lower(),
-            "q": q,
-        }
+        """The messages received, newest first, each as it was sent (copies of a
+        messageId already received are left out unless asked for)."""
+        records = self.records(type, event, user_id, message_id, valid, dropped, duplicate, q,
+                               limit)  # fmt: skip
+        return [record["payload"] for record in records]
+
+    def records(
+        self,
+        type: str | None = None,
+        event: str | None = None,
+        user_id: str | None = None,
+        message_id: str | None = None,
+        valid: bool | None = None,
+        dropped: bool | None = None,
+        duplicate: bool | None = None,
+        q: str | None = None,
+        limit: int = 10_000,
+    ) -> list[Record]:
+        """What ``GET /v1/events`` gives: each message's ``id``, ``receivedAt``, the
+        collector's ``verdict`` (the plan's ``valid``/``violations``, Segment's
+        ``dropped`` reason, ``duplicate``) and its ``payload`` as it was sent."""
+        flags = {"valid": valid, "dropped": dropped, "duplicate": duplicate}
+        filters = {"type": type, "event": event, "userId": user_id, "messageId": message_id,
+                   "q": q}  # fmt: skip
+        filters.update({k: None if v is None else str(v).lower() for k, v in flags.items()})
         chosen = {k: v for k, v in filters.items() if v}
-        return self.store.query(limit, filters=chosen)[1]
+        records: list[Record] = []
+        before = None
+        while len(records) < limit:  # every page: a page is bounded in bytes as well
+            _, page = self.store.query(limit - len(records), before=before, filters=chosen)
+            records += [record.parsed() for record in page]
+            if not page:
+                break
+            before = page[-1]["id"]
+        return records
 
     def count(self) -> int:
         return self.store.count()

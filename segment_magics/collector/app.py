@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,8 @@ log = logging.getLogger("segment_magics.collector")
 
 StartResponse = Callable[..., Any]
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-EVENT_FILTERS = ("type", "event", "userId", "messageId", "valid", "dropped", "q")
+EVENT_FILTERS = ("type", "event", "userId", "messageId", "valid", "dropped", "duplicate", "q")
+READ_ROUTES = frozenset({"/v1/events"})  # what only the collector's own page may read
 CLOSE_CONNECTION = "segment_magics.close_connection"  # set by the server: close after answering
 # Like Segment's API, the ingest routes take events from web pages on any origin
 # (analytics.js); nothing else is readable or writable cross-origin.
@@ -91,6 +93,10 @@ class CollectorApp:
         self.store = store
         self.plan = plan
         self.hosts = LOOPBACK_HOSTS | {_host(h) for h in hosts if h}
+        # One request's messages are decoded, checked and stored at a time: the work is
+        # Python's and holds the GIL anyway, and the memory a flood of parallel requests
+        # takes then stays at one request's worth.
+        self._ingesting = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -127,13 +133,23 @@ class CollectorApp:
                 f"this collector answers to {', '.join(sorted(self.hosts))} only "
                 "(protection against DNS rebinding)",
             )
-        if method in {"DELETE", "PUT", "PATCH"}:
-            origin = environ.get("HTTP_ORIGIN")
-            cross = environ.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site"
-            if cross or (origin is not None and _host(origin) not in self.hosts):
-                raise Rejected(
-                    403, "forbidden_origin", "cross-origin requests cannot change the collector"
-                )
+        if method in {"DELETE", "PUT", "PATCH"} and self._foreign(environ):
+            raise Rejected(
+                403, "forbidden_origin", "cross-origin requests cannot change the collector"
+            )
+        path = environ.get("PATH_INFO", "/").rstrip("/")
+        if method in {"GET", "HEAD"} and path in READ_ROUTES and self._foreign(environ):
+            # refused before any work: a page elsewhere could not read the answer, but
+            # the collector would still build it (no-cors requests)
+            raise Rejected(403, "forbidden_origin", "other sites cannot read the collector")
+
+    def _foreign(self, environ: dict[str, Any]) -> bool:
+        """A browser request made by a page of another origin (another port included)."""
+        site = environ.get("HTTP_SEC_FETCH_SITE", "").lower()
+        if site in {"cross-site", "same-site"}:
+            return True
+        origin = environ.get("HTTP_ORIGIN")
+        return origin is not None and (origin == "null" or _host(origin) not in self.hosts)
 
     # -- routes -----------------------------------------------------------------------
     def _route(
@@ -152,7 +168,7 @@ class CollectorApp:
                 health: dict[str, Any] = {"status": "ok", "events": counts["total"]}
                 if self.plan is not None:
                     health.update(valid=counts["valid"], invalid=counts["invalid"])
-                for name in ("dropped", "trimmed"):
+                for name in ("dropped", "duplicates", "trimmed"):
                     if counts[name]:
                         health[name] = counts[name]
                 return _json(200, health)
@@ -177,10 +193,12 @@ class CollectorApp:
                 f"unknown filter {unknown[0]!r}; use {', '.join(EVENT_FILTERS)}, limit, after, "
                 "before"
             )
-        total, events = self.store.query(
+        total, records = self.store.query(
             limit=100 if limit is None else limit, after=after, before=before, filters=query
         )
-        return _json(200, {"count": total, "events": events})
+        for record in records:  # each payload embedded as it is stored: never re-encoded
+            record["payload"] = orjson.Fragment(record["payload"])
+        return _json(200, {"count": total, "events": records})
 
     def _ingest(
         self, environ: dict[str, Any], path: str, route: str | None
@@ -188,9 +206,14 @@ class CollectorApp:
         raw = self._read_body(environ)  # read before answering, so keep-alive stays in step
         if route is None:
             raise Rejected(404, "not_found", f"no route {path}")
+        with self._ingesting:
+            return self._store(environ, raw, route)
+
+    def _store(self, environ: dict[str, Any], raw: bytes, route: str) -> tuple[int, str, bytes]:
         body = decode(raw, environ.get("HTTP_CONTENT_ENCODING", ""))
         key = write_key_of(environ, body)
-        if b"writeKey" in raw or environ.get("HTTP_CONTENT_ENCODING"):
+        # the key name can only be in the body literally, or written with \u escapes
+        if b"writeKey" in raw or b"\\u" in raw or environ.get("HTTP_CONTENT_ENCODING"):
             strip_write_keys(body)
         if not key:
             raise Rejected(
@@ -199,11 +222,12 @@ class CollectorApp:
                 "An invalid write key was provided: send HTTP Basic auth with the write key "
                 "as user name, or writeKey in the body",
             )
-        messages = messages_of(route, body)
+        messages, refused = messages_of(route, body)
         received = format_datetime(dt.datetime.now(dt.timezone.utc))
         size = len(messages)
         verdicts: list[Verdict] = [
-            (self._violations(message), drop_reason(message, size)) for message, _ in messages
+            (self._violations(message), refused.get(index) or drop_reason(message, size))
+            for index, (message, _) in enumerate(messages)
         ]
         self.store.add(messages, verdicts, received)
         return _json(200, {"success": True})

@@ -1,12 +1,13 @@
 """Segment's rules for what arrives at the Tracking API, and what it would drop.
 
-Segment answers 400 only to bodies it cannot read at all (bad JSON, a message
-over 32 KB, a request over 500 KB) and 200 to everything else, then silently
-drops the messages it cannot accept. The collector answers the same way, but
-keeps what Segment would drop with the reason, so nobody is fooled by a 200.
-Input that can never become valid (an integer beyond 64 bits, a lone surrogate,
-nesting deeper than a JSON parser allows, a ``context`` that is not an object)
-gets 400 too, so that senders do not retry it.
+Segment's HTTP API documents 400 for bodies it cannot read at all (bad JSON, a
+message over 32 KB, a request over 500 KB) and answers 200 to everything else, then
+silently drops the messages it cannot accept. The collector answers the same way,
+but keeps what Segment would drop with the reason, so nobody is fooled by a 200: a
+``type`` that does not match the path, a ``context`` that is not an object, a
+message without a type. JSON that no parser reads the same way (an integer beyond
+64 bits, a lone surrogate, nesting deeper than a JSON writer allows) is a JSON error:
+400, so that senders do not retry it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ..messages import MAX_MESSAGE_ID_LENGTH as MAX_ID
 ROUTES = {**{kind: kind for kind in CALL_KINDS}, **{kind[0]: kind for kind in CALL_KINDS},
           "batch": "batch", "b": "batch", "import": "batch"}  # fmt: skip
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_NUMBER = b"0" * 20  # 64-bit integers have at most 20 digits
+# Integers of 19 digits or more may be outside 64 bits (-2**63 has 19): checked exactly.
+_LONG_NUMBER = b"0" * 19
 _INT_RANGE = (-(2**63), 2**64 - 1)
 
 
@@ -100,14 +102,20 @@ def strip_write_keys(value: Any) -> None:
             strip_write_keys(item)
 
 
-def messages_of(route: str, body: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
+Messages = list[tuple[dict[str, Any], bytes]]
+
+
+def messages_of(route: str, body: dict[str, Any]) -> tuple[Messages, dict[int, str]]:
     """The messages in a request, each with its compact JSON: one for ``/v1/<type>``,
     the items of ``/v1/batch`` (with the envelope's context, integrations and sentAt
-    applied to each)."""
+    applied to each); and, by position, why Segment would drop a message that it
+    accepts with a 200 (a type that does not match the path, a context that is not an
+    object, no type at all)."""
+    refused: dict[int, str] = {}
     if route != "batch":
         body.setdefault("type", route)
         if body["type"] != route:
-            raise bad(f"type {body['type']!r} sent to /v1/{route}")
+            refused[0] = f"type {body['type']!r} sent to /v1/{route}"
         items = [body]
     else:
         batch = body.get("batch")
@@ -117,9 +125,9 @@ def messages_of(route: str, body: dict[str, Any]) -> list[tuple[dict[str, Any], 
         sent_at = body.get("sentAt")
         for index, item in enumerate(batch):
             if not isinstance(item, dict):
-                raise bad(f"batch[{index}] must be an object")
+                raise bad(f"batch[{index}] must be an object", "invalid_json")
             if not isinstance(item.get("type"), str) or not item["type"]:
-                raise bad(f"batch[{index}] needs a type ({', '.join(CALL_KINDS)})")
+                refused[index] = f"no type ({', '.join(CALL_KINDS)})"
             for name, value in shared.items():
                 own = item.get(name)
                 item[name] = {**value, **(own if isinstance(own, dict) else {})}
@@ -129,8 +137,11 @@ def messages_of(route: str, body: dict[str, Any]) -> list[tuple[dict[str, Any], 
     out = []
     for index, item in enumerate(items):
         if "context" in item and not isinstance(item["context"], dict):
-            raise bad(f"message {index}: context must be an object")
-        encoded = orjson.dumps(item)
+            refused.setdefault(index, "context is not an object")
+        try:
+            encoded = orjson.dumps(item)
+        except orjson.JSONEncodeError:  # deeper than a JSON writer goes (254 levels)
+            raise bad(f"message {index} is nested too deep to store", "invalid_json") from None
         if len(encoded) > MAX_MESSAGE_BYTES:
             raise Rejected(
                 400,
@@ -139,7 +150,7 @@ def messages_of(route: str, body: dict[str, Any]) -> list[tuple[dict[str, Any], 
                 f"the limit is {MAX_MESSAGE_BYTES:,} (32 KB)",
             )
         out.append((item, encoded))
-    return out
+    return out, refused
 
 
 def _text(message: Mapping[str, Any], key: str) -> bool:
@@ -147,26 +158,30 @@ def _text(message: Mapping[str, Any], key: str) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
 
 
+# Per call: the wire names it requires, each with whether it must be non-blank text
+# (worked out once: every message of every batch asks).
+_REQUIRED = {
+    kind: tuple((call.field(name).wire, call.field(name).kind == "text") for name in call.required)
+    for kind, call in CALLS.items()
+}
+_ANONYMOUS = frozenset(kind for kind, call in CALLS.items() if call.takes_anonymous_id)
+
+
 def drop_reason(message: Mapping[str, Any], batch_size: int = 1) -> str | None:
     """Why Segment would accept this message with a 200 and then drop it (None: it keeps it)."""
     kind = message.get("type")
     if batch_size > MAX_BATCH_MESSAGES:
         return f"the batch had {batch_size:,} messages; Segment drops batches over 2,500"
-    call = CALLS.get(kind) if isinstance(kind, str) else None
-    if call is None:
+    required = _REQUIRED.get(kind) if isinstance(kind, str) else None
+    if required is None:
         return f"type {kind!r} is not one of {', '.join(CALL_KINDS)}"
-    if call.takes_anonymous_id and not (_text(message, "userId") or _text(message, "anonymousId")):
+    if kind in _ANONYMOUS and not (_text(message, "userId") or _text(message, "anonymousId")):
         return "no userId or anonymousId"
-    for name in call.required:
-        field = call.field(name)
-        value = message.get(field.wire)
-        given = (
-            isinstance(value, str) and bool(value.strip())
-            if field.kind == "text"
-            else _text(message, field.wire)
-        )
+    for wire, text in required:
+        value = message.get(wire)
+        given = isinstance(value, str) and bool(value.strip()) if text else _text(message, wire)
         if not given:
-            return f"{kind} without {field.wire}"
+            return f"{kind} without {wire}"
     message_id = message.get("messageId")
     if isinstance(message_id, str) and len(message_id) > MAX_ID:
         return f"messageId is {len(message_id)} characters; Segment allows {MAX_ID}"

@@ -33,11 +33,21 @@ from .app import CLOSE_CONNECTION, CollectorApp
 
 log = logging.getLogger("segment_magics.collector")
 
-READ_TIMEOUT = 5  # seconds a request may wait for its next bytes before it is dropped
+READ_TIMEOUT = 5  # seconds a request may wait for its next bytes (headers or body)
 IDLE_TIMEOUT = 30  # seconds a keep-alive connection may wait for its next request
-REQUEST_DEADLINE = 30  # seconds one request may take to arrive, however it trickles in
-MAX_BODY = 8 * 1024 * 1024  # bigger requests get 413 before they are read
+REQUEST_DEADLINE = 30  # seconds one request may take to arrive from its first byte
+# Bodies each route can need: Segment's 500 KB request limit (with room to answer a
+# bigger one with Segment's own 400) for the ingest routes, little for the rest. More
+# gets 413 unread.
+INGEST_MAX_BODY = 600_000
+OTHER_MAX_BODY = 16 * 1024
+# An ingest body past its limit and up to this size is read and let go (never kept),
+# so that the sender gets Segment's 400 rather than a reset connection; more gets 413.
+DRAIN_MAX = 8 * 1024 * 1024
 MAX_HEADERS = 64 * 1024
+MAX_CONNECTIONS = 64  # connections served at once (a thread and a body each)
+BUSY_WAIT = 5.0  # seconds a connection over the cap waits for a free slot, then 503
+IDLE_POLL = 0.25  # an idle keep-alive connection checks this often whether others wait
 SERVER_NAME = b"segment-magics-collector"
 
 
@@ -60,6 +70,35 @@ def _error_body(status: int, message: str) -> bytes:
     )
 
 
+def _body_limit(request: h11.Request) -> int:
+    """The most body a request may carry: enough for Segment's limits on the ingest
+    routes, a little elsewhere."""
+    ingest = request.method == b"POST" and request.target.startswith(b"/v1/")
+    return INGEST_MAX_BODY if ingest else OTHER_MAX_BODY
+
+
+_BUSY_BODY = b'{"success": false, "message": "too many connections; retry shortly", "code": "busy"}'
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1"
+    b"\r\nConnection: close\r\nContent-Length: "
+    + str(len(_BUSY_BODY)).encode()
+    + b"\r\n\r\n"
+    + _BUSY_BODY
+)
+
+
+def _too_large() -> tuple[int, list[tuple[str, str]], bytes]:
+    """Segment's answer to a request over its 500 KB limit."""
+    import orjson
+
+    from ..messages import MAX_BATCH_BYTES
+
+    body = orjson.dumps({"success": False, "code": "payload_too_large",
+                         "message": f"request is over {MAX_BATCH_BYTES:,} bytes (Segment's "
+                                    "500 KB limit)"})  # fmt: skip
+    return 400, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
+
+
 def _phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()
@@ -73,6 +112,7 @@ class _Connection(socketserver.BaseRequestHandler):
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+        self.started: float | None = None  # when the request being read began to arrive
 
     def handle(self) -> None:
         try:
@@ -87,8 +127,11 @@ class _Connection(socketserver.BaseRequestHandler):
             return
 
     # -- one request --------------------------------------------------------------------
-    def _receive(self, deadline: float, first: bool) -> Any:
-        """The next h11 event; reads from the socket when h11 needs more."""
+    def _receive(self) -> Any:
+        """The next h11 event; reads from the socket when h11 needs more. Before a
+        request's first byte the connection may idle (keep-alive); from it on, every
+        read must come within ``read_timeout`` and the whole request within
+        :data:`REQUEST_DEADLINE` (headers included)."""
         while True:
             try:
                 event = self.h11.next_event()
@@ -96,23 +139,46 @@ class _Connection(socketserver.BaseRequestHandler):
                 raise _Close(exc.error_status_hint, f"bad request: {exc}") from None
             if event is not h11.NEED_DATA:
                 return event
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Close(408, "the request took too long to arrive")
-            waiting = first and self.h11.their_state is h11.IDLE
-            idle = IDLE_TIMEOUT if waiting else self.server.read_timeout
-            self.request.settimeout(min(idle, remaining))
+            started = self.started
+            if started is None:
+                self._idle()
+                wait: float = self.server.read_timeout
+            else:
+                remaining = started + REQUEST_DEADLINE - time.monotonic()
+                if remaining <= 0:
+                    raise _Close(408, "the request took too long to arrive")
+                wait = min(self.server.read_timeout, remaining)
+            self.request.settimeout(wait)
             try:
                 data = self.request.recv(65536)
             except TimeoutError:
-                raise _Close(408 if self.h11.their_state is not h11.IDLE else 0,
-                             "the request stalled") from None  # fmt: skip
+                raise _Close(408 if started is not None else 0, "the request stalled") from None
+            if started is None and data:
+                self.started = time.monotonic()
             self.h11.receive_data(data)
+
+    def _idle(self) -> None:
+        """Wait (up to :data:`IDLE_TIMEOUT`) for the next request of a keep-alive
+        connection; give the slot up at once when other connections wait for one."""
+        idle_until = time.monotonic() + IDLE_TIMEOUT
+        while True:
+            if self.server.waiting:
+                raise _Close()
+            self.request.settimeout(IDLE_POLL)
+            try:
+                ready = self.request.recv(1, socket.MSG_PEEK)
+            except TimeoutError:
+                if time.monotonic() >= idle_until:
+                    raise _Close() from None
+                continue
+            if not ready:  # the client closed it
+                raise _Close()
+            return
 
     def _one_request(self) -> bool:
         """Read and answer one request; False when the connection should end."""
-        deadline = time.monotonic() + REQUEST_DEADLINE
-        event = self._receive(deadline + IDLE_TIMEOUT, first=True)
+        self.started = time.monotonic() if self.h11.trailing_data[0] else None  # (pipelined)
+        event = self._receive()
         if isinstance(event, h11.ConnectionClosed):
             return False
         assert isinstance(event, h11.Request)
@@ -121,24 +187,32 @@ class _Connection(socketserver.BaseRequestHandler):
         chunked = any(k == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
         if length is not None and chunked:  # RFC 9112 6.1: a classic smuggling vector
             raise _Close(400, "send Content-Length or Transfer-Encoding: chunked, not both")
-        if length is not None and int(length) > MAX_BODY:
-            raise _Close(413, f"request is over {MAX_BODY:,} bytes")
+        limit = _body_limit(event)
+        declared = int(length) if length is not None else 0
+        if declared > DRAIN_MAX or (declared > limit and limit != INGEST_MAX_BODY):
+            raise _Close(413, f"request is over {limit:,} bytes")
         if self.h11.they_are_waiting_for_100_continue:
             self.request.sendall(
                 self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
             )
         body = bytearray()
-        deadline = time.monotonic() + REQUEST_DEADLINE
+        size = 0
         while True:
-            part = self._receive(deadline, first=False)
+            part = self._receive()
             if isinstance(part, h11.Data):
-                body += part.data
-                if len(body) > MAX_BODY:
-                    raise _Close(413, f"request is over {MAX_BODY:,} bytes")
+                size += len(part.data)
+                if size <= limit:
+                    body += part.data
+                elif limit != INGEST_MAX_BODY or size > DRAIN_MAX:
+                    raise _Close(413, f"request is over {limit:,} bytes")
+                # else: read on and let go, to answer Segment's own 400 in step
             elif isinstance(part, h11.EndOfMessage):
                 break
             elif isinstance(part, h11.ConnectionClosed):
                 return False
+        if size > limit:
+            self._send(*_too_large())
+            return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
         close = self._answer(event, headers, bytes(body), chunked=chunked)
         return not close and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
@@ -199,27 +273,58 @@ class _Connection(socketserver.BaseRequestHandler):
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # a burst (an SDK flushing batches in parallel) waits here
 
-    def __init__(self, address: tuple[str, int], app: CollectorApp, read_timeout: float) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: CollectorApp,
+        read_timeout: float,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.app = app
         self.read_timeout = read_timeout
+        self.max_connections = max_connections
         self.serving = True
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.waiting = 0  # connections waiting for a slot: idle ones then make way
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, _Connection)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own when one of the slots is free
+        (a burst waits a moment, the next connections in the listen queue); beyond that,
+        503 at once, without a thread: a flood of connections cannot hold memory."""
+        with self.lock:
+            self.waiting += 1
+        try:
+            free = self.slots.acquire(timeout=BUSY_WAIT)
+        finally:
+            with self.lock:
+                self.waiting -= 1
+        if not free:
+            with contextlib.suppress(OSError):
+                request.sendall(BUSY)
+            super().shutdown_request(request)
+            return
         with self.lock:
             self.open.add(request)
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
 
     def shutdown_request(self, request: Any) -> None:
         with self.lock:
+            served = request in self.open
             self.open.discard(request)
         super().shutdown_request(request)
+        if served:
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("collector connection error from %s", client_address, exc_info=True)
