@@ -94,7 +94,6 @@ def test_a_payload_cannot_pass_for_the_collectors_verdict(cli):
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (make test)")
 def test_no_payload_can_blank_the_page_or_forge_a_badge(cli, tmp_path):
     from playwright.sync_api import expect, sync_playwright
-
     from test_browser import ARTIFACTS, CHROMIUM_ARGS
 
     weird = [FORGED, {"event": "Null violations", "userId": "u", "_violations": [None]},
@@ -122,7 +121,9 @@ def test_no_payload_can_blank_the_page_or_forge_a_badge(cli, tmp_path):
 # -- bad input is a 400, never a 500 ------------------------------------------------------
 @pytest.mark.parametrize("depth", [253, 254, 300, 600, 1022, 1500])
 def test_json_nested_deep_is_400(cli, depth):
-    body = b'{"event": "E", "userId": "u", "properties": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+    body = (
+        b'{"event": "E", "userId": "u", "properties": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+    )
     response = post(cli, "/v1/track", body, AUTH)
     assert response.status_code == 400 and response.json()["code"] == "invalid_json"
 
@@ -185,7 +186,9 @@ def test_a_duplicate_messageid_is_kept_marked_and_left_out_of_the_counts(cli):
                                      {"Origin": "http://evil.example"}])  # fmt: skip
 def test_other_sites_cannot_make_the_collector_build_a_read(cli, headers):
     started = time.monotonic()
-    response = requests.get(f"{cli}/v1/events", params={"limit": 10000}, headers=headers, timeout=10)
+    response = requests.get(
+        f"{cli}/v1/events", params={"limit": 10000}, headers=headers, timeout=10
+    )
     assert response.status_code == 403 and time.monotonic() - started < 1
     own = requests.get(f"{cli}/v1/events", headers={"Sec-Fetch-Site": "same-origin"}, timeout=10)
     assert own.status_code == 200
