@@ -419,11 +419,33 @@ def test_a_catastrophic_pattern_in_the_plan_cannot_stall_the_collector():
         assert verdict["valid"] is False and "does not match" in verdict["violations"][0]["detail"]
 
 
-def test_the_embedded_collector_prefers_port_8787():
-    from segment_magics import start_collector
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
+
+def test_the_embedded_collector_prefers_its_port_and_falls_back_to_any():
+    """8791, which no popular data tool takes by default (8787 is Dask's dashboard);
+    another program may hold it on this machine: then any free port, never a failure."""
+    from segment_magics import start_collector
+    from segment_magics.collector import DEFAULT_PORT
+
+    assert DEFAULT_PORT not in {8787, 8888, 8080, 8265, 5006, 4040, 8501, 6006}
+    was_free = _free(DEFAULT_PORT)
     with start_collector() as first, start_collector() as second:
-        assert 8787 in {first.port, second.port} and first.port != second.port
+        assert first.port != second.port
+        assert (DEFAULT_PORT in {first.port, second.port}) == was_free
+    with socket.socket() as holder:  # held by someone else: any free port instead
+        try:
+            holder.bind(("127.0.0.1", DEFAULT_PORT))
+        except OSError:
+            pass  # held already
+        with start_collector() as fallback:
+            assert fallback.port != DEFAULT_PORT and fallback.running
 
 
 def test_stop_closes_keep_alive_connections(collector):

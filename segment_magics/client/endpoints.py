@@ -34,7 +34,7 @@ def resolve_endpoint(endpoint: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(
             f"endpoint must be 'us', 'eu' or an http(s) URL such as "
-            f"http://127.0.0.1:8787, got {display_url(name)!r}"
+            f"http://127.0.0.1:8791, got {display_url(name)!r}"
         )
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):

@@ -53,7 +53,7 @@ R = TypeVar("R", bound=Outcome)
 class SegmentClient:
     """Send Segment calls and get :class:`Result` objects back; never raises for bad input.
 
-    >>> client = SegmentClient(endpoint="http://127.0.0.1:8787")  # a local collector
+    >>> client = SegmentClient(endpoint="http://127.0.0.1:8791")  # a local collector
     >>> client.track("Order Completed", user_id="u1", properties={"total": 99}).ok
     True
 

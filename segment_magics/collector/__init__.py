@@ -15,7 +15,9 @@ from .store import EventStore, Record
 __all__ = ["Collector", "start_collector", "wait_for_collector"]
 
 
-DEFAULT_PORT = 8787  # a stable address: bookmarks and outbox entries stay valid across restarts
+# A stable address (bookmarks stay valid across restarts) that no popular data tool takes
+# by default: 8787 was Dask's dashboard (and RStudio Server's), 8888 Jupyter's, 8265 Ray's.
+DEFAULT_PORT = 8791
 
 
 class Collector:
@@ -142,8 +144,8 @@ def make_server(
     max_mb: int | None = None,
 ) -> CollectorServer:
     """A collector server, not yet serving. ``plan`` (a Plan, dict, JSON file or template
-    name) gives every event a verdict; ``port=None`` prefers 8787 and takes any free port
-    when 8787 is taken; ``max_mb`` caps the stored payloads (default 1,024 in memory,
+    name) gives every event a verdict; ``port=None`` prefers 8791 and takes any free port
+    when 8791 is taken; ``max_mb`` caps the stored payloads (default 1,024 in memory,
     none in a ``db`` file), the oldest going first."""
     validator = None if plan is None else PlanValidator(load_plan(plan))
     if store is None:
@@ -167,7 +169,7 @@ def start_collector(
 ) -> Collector:
     """Run a collector in a background thread and return it.
 
-    ``port``: by default 8787 when it is free (a stable URL for bookmarks and the
+    ``port``: by default 8791 when it is free (a stable URL for bookmarks and the
     outbox), else any free port; ``0`` always takes a free port. ``store`` lets a
     restarted collector keep what an earlier one received; with ``plan`` every
     event is checked and ``events(valid=False)`` lists the bad ones.

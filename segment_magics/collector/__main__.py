@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from . import make_server
+from . import DEFAULT_PORT, make_server
 
 
 def _few_malloc_arenas() -> None:
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 = any free)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT}; 0 = any free)")  # fmt: skip
     parser.add_argument(
         "--db", default=None, help="sqlite file to keep events in (default: memory)"
     )

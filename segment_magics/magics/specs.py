@@ -114,7 +114,7 @@ CONNECT = MagicSpec(
     "Choose where calls go for this session and show where the key comes from.\n"
     "  us | eu     Segment's US or EU API (key from $SEGMENT_WRITE_KEY, else a prompt)\n"
     "  local       the embedded collector, started inside this kernel (no key needed)\n"
-    "  URL         any Segment-compatible server, e.g. http://127.0.0.1:8787",
+    "  URL         any Segment-compatible server, e.g. http://127.0.0.1:8791",
     [
         Option(("--write-key-env",), "write_key_env", "environment variable holding the key"),
     ],
