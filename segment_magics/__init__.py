@@ -2,7 +2,7 @@
 
 ``%load_ext segment_magics`` for the magics; ``SegmentClient`` for Python code;
 ``start_collector()`` for a local Segment-compatible server; ``form()`` for an
-ipywidgets form.
+ipywidgets form; ``debugger()`` for the live event inspector.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .messages import DEFAULT_KIND
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .inspector import EventInspector
     from .widgets.form import SegmentForm
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SegmentError",
     "ValidationError",
     "__version__",
+    "debugger",
     "form",
     "load_ipython_extension",
     "start_collector",
@@ -49,6 +51,15 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     from .magics import unload
 
     unload(ipython)
+
+
+def debugger() -> EventInspector:
+    """The event inspector for the notebook's session (``%segment_debugger``): events as
+    they reach the local collector, or what the notebook sent to Segment."""
+    from .inspector.build import inspector_for
+    from .session import get_session
+
+    return inspector_for(get_session())
 
 
 def form(

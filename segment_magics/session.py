@@ -175,11 +175,12 @@ class SegmentSession:
         events it had, so its URL (and what the outbox keeps for it) stays valid."""
         if self.collector is None or not self.collector.running:
             old = self.collector
-            port, store = (old.port, old.store) if old is not None else (0, None)
+            port, store = (old.port, old.store) if old is not None else (None, None)
             try:
                 self.collector = start_collector(port=port, store=store)
             except OSError:
                 self.collector = start_collector(store=store)
+            self.collector.use_plan(self.validator)
             self.rebuild()
         return self.collector
 
@@ -190,6 +191,8 @@ class SegmentSession:
         self.validator = PlanValidator(plan) if plan is not None else None
         if self._client is not None:
             self._client.use_plan(self.validator, self.config.plan_mode)
+        if self.collector is not None:  # the embedded collector checks against it too
+            self.collector.use_plan(self.validator)
 
     # -- the door: every call from the UIs goes through these ---------------------
     def _dry(self, dry_run: bool | None) -> bool:

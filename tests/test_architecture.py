@@ -29,7 +29,18 @@ ALLOWED = {
     "collector": {"messages", "plan", "errors", "_version", "private_files"},
     "session": {"client", "collector", "display", "plan", "messages", "errors"},
     "widgets": {"session", "client", "display", "messages", "errors"},
-    "magics": {"session", "client", "display", "messages", "plan", "errors", "widgets"},
+    # the event inspector, a UI beside the form: it reads the collector's store directly
+    "inspector": {"session", "client", "collector", "display", "messages", "errors"},
+    "magics": {
+        "session",
+        "client",
+        "display",
+        "messages",
+        "plan",
+        "errors",
+        "widgets",
+        "inspector",
+    },
 }
 
 

@@ -518,7 +518,7 @@ def test_the_tutorial_notebooks_run_in_jupyterlab_and_notebook_7(jupyterlab, fro
         browser.close()
 
 
-CONTRAST_JS = """
+EXPORT_CONTRAST_JS = """
 () => {
   const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
   const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
@@ -566,10 +566,183 @@ def test_an_nbconvert_export_keeps_the_tables_readable(template, tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(page_file.as_uri())
-        cells = page.evaluate(CONTRAST_JS)
+        cells = page.evaluate(EXPORT_CONTRAST_JS)
         page.screenshot(path=str(ARTIFACTS / f"nbconvert-{template}.png"), full_page=True)
         browser.close()
     assert len(cells) > 30
     assert all(c["visible"] for c in cells)
     poor = [c for c in cells if c["ratio"] < 4.5]
     assert not poor, poor[:5]
+
+
+# -- the event inspector widget ---------------------------------------------------------------
+INSPECTOR_CELLS = [
+    "%load_ext segment_magics",
+    "%segment_connect local",
+    "%segment_plan load ecommerce",
+    "%segment_debugger",
+    # sent after the widget is shown
+    '%segment_track "Order Completed" --user-id ada --properties {"order_id": "o1", "revenue": -5}\n'
+    '%segment_track "Order Completed" --user-id bob --properties {"order_id": "o2", "revenue": 12}\n'
+    "%segment_identify ada --email ada@example.com",
+    "from segment_magics.magics import get_session\n"
+    "get_session().client.send_many([{'type': 'track', 'event': 'Burst', 'userId': f'u{n}'}"
+    " for n in range(100_000)], progress=False).accepted",
+]
+
+
+def _only_jupyter(page, jupyter_url: str) -> list[str]:
+    """Every browser request that is not to JupyterLab's own port fails: the widget must
+    not need the collector's port (as on JupyterHub, Colab or VS Code remote)."""
+    blocked: list[str] = []
+    jupyter_port = jupyter_url.rsplit(":", 1)[1]
+
+    def route(r) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "http://localhost", "ws://")) and (
+            f":{jupyter_port}/" not in url
+        ):
+            blocked.append(url)
+            r.abort()
+        else:
+            r.continue_()
+
+    page.route("**/*", route)
+    return blocked
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_inspector_follows_events_without_the_collectors_port(jupyterlab, theme):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, root = jupyterlab
+    name = save_notebook(root, f"inspector-{theme}.ipynb", INSPECTOR_CELLS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        blocked = _only_jupyter(page, url)
+        try:
+            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
+            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                   ).to_have_count(1, timeout=60_000)  # fmt: skip
+            if theme == "dark":
+                use_theme(page, "JupyterLab Dark")
+            run_cells(page, 4)
+            inspector = page.locator(".smi").first
+            inspector.wait_for(timeout=60_000)
+            expect(inspector.locator("[data-testid=inspector-row]")).to_have_count(0)
+            run_cells_from(page, 4, 5)  # events sent after the widget was shown
+            rows = inspector.locator("[data-testid=inspector-row]")
+            expect(rows).to_have_count(3, timeout=15_000)
+            # the verdict filter
+            inspector.locator("[data-testid=inspector-filter-verdict]").select_option("violations")
+            expect(rows).to_have_count(2, timeout=10_000)  # the two tracks; not the identify
+            expect(rows.filter(has_text="identify")).to_have_count(0)
+            rows.filter(has_text="ada").first.click()
+            detail = inspector.locator("[data-testid=inspector-detail]")
+            expect(detail.locator("[data-testid=inspector-payload]")).to_contain_text(
+                '"order_id": "o1"'
+            )
+            expect(detail.locator("[data-testid=inspector-violations]")).to_contain_text(
+                "properties.revenue"
+            )
+            # the violations tab, grouped; a group filters the list
+            inspector.locator("[data-testid=inspector-filter-verdict]").select_option("")
+            expect(rows).to_have_count(3, timeout=10_000)
+            inspector.locator("[data-testid=inspector-tab-violations]").click()
+            group = inspector.locator(
+                "[data-testid=inspector-group]", has_text="properties.revenue"
+            )
+            expect(group).to_have_count(1)
+            group.click()
+            expect(inspector.locator("[data-testid=inspector-field]")).to_contain_text(
+                "properties.revenue"
+            )
+            expect(rows).to_have_count(1, timeout=10_000)
+            # up and down move the selection (the group's event and verdict filters stay)
+            inspector.locator("[data-testid=inspector-field]").click()
+            expect(rows).to_have_count(2, timeout=10_000)
+            rows.nth(0).click()
+            inspector.locator("[data-testid=inspector-list]").press("ArrowDown")
+            expect(rows.nth(1)).to_have_attribute("aria-selected", "true")
+            selector = (".smi .smi-row > span:not(.smi-badges), .smi .smi-badge, .smi .smi-summary, "
+                        ".smi .smi-source, .smi .smi-payload")  # fmt: skip
+            at_once = f"(sel) => ({CONTRAST_JS.strip()})([...document.querySelectorAll(sel)])"
+            found = page.evaluate(at_once, selector)  # in one go: rows are redrawn live
+            low = [f for f in found if f["text"] and f["ratio"] < 4.5]
+            assert not low, low[:5]
+            inspector.screenshot(path=str(ARTIFACTS / f"inspector-{theme}.png"))
+            # a 600 px window, the file browser folded away
+            page.set_viewport_size({"width": 600, "height": 1200})
+            if page.locator(".jp-FileBrowser:visible").count():
+                page.keyboard.press("Control+b")
+            page.wait_for_timeout(500)
+            box = inspector.bounding_box()
+            assert box is not None and box["width"] <= 600
+            inspector.screenshot(path=str(ARTIFACTS / f"inspector-600px-{theme}.png"))
+            page.set_viewport_size({"width": 1400, "height": 1200})
+            inspector.locator("[data-testid=inspector-filter-verdict]").select_option("")
+            inspector.locator("[data-testid=inspector-filter-event]").fill("")
+            expect(rows).to_have_count(3, timeout=10_000)
+            # a burst of 100,000 events: the page stays interactive
+            run_cells_from(page, 5, 6, wait=False)
+            expect(inspector.locator("[data-testid=inspector-summary]")).to_contain_text(
+                "of 100,003".replace(",", ""), timeout=120_000
+            )
+            for index in (0, 5):
+                started = time.monotonic()
+                rows.nth(index).click()
+                expect(detail.locator("[data-testid=inspector-payload]")).to_contain_text(
+                    '"Burst"', timeout=5_000
+                )
+                assert time.monotonic() - started < 1.0
+            assert rows.count() <= 1000
+            # the block is real: the page cannot reach the collector, and the widget never tried
+            assert not blocked, blocked
+            reach = "fetch('http://127.0.0.1:8791/health').then(() => 'reached', () => 'blocked')"
+            assert page.evaluate(reach) == "blocked" and blocked
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"failure-inspector-{theme}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def run_cells_from(page, start: int, stop: int, wait: bool = True) -> None:
+    """Run cells ``start`` .. ``stop - 1`` (0-based) by clicking into each and Shift+Enter."""
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    for index in range(start, stop):
+        cells.nth(index).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        if wait:
+            cells.nth(index).locator(".jp-InputPrompt").filter(
+                has_text=re.compile(r"\[\d+\]")
+            ).wait_for(timeout=60_000)
+
+
+def test_the_inspector_renders_in_notebook_7(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, root = jupyterlab
+    name = save_notebook(root, "inspector-nb7.ipynb", INSPECTOR_CELLS[:5])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        try:
+            page.goto(f"{url}/notebooks/{name}?token={token}", wait_until="domcontentloaded")
+            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            run_all(page)
+            inspector = page.locator(".smi").first
+            inspector.wait_for(timeout=60_000)
+            expect(inspector.locator("[data-testid=inspector-row]")).to_have_count(
+                3, timeout=30_000
+            )
+            inspector.screenshot(path=str(ARTIFACTS / "inspector-notebook7.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure-inspector-notebook7.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

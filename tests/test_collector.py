@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import subprocess
@@ -440,10 +441,8 @@ def test_the_embedded_collector_prefers_its_port_and_falls_back_to_any():
         assert first.port != second.port
         assert (DEFAULT_PORT in {first.port, second.port}) == was_free
     with socket.socket() as holder:  # held by someone else: any free port instead
-        try:
+        with contextlib.suppress(OSError):  # (held already)
             holder.bind(("127.0.0.1", DEFAULT_PORT))
-        except OSError:
-            pass  # held already
         with start_collector() as fallback:
             assert fallback.port != DEFAULT_PORT and fallback.running
 

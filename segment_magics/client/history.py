@@ -70,11 +70,13 @@ class History:
         self._items: deque[Outcome] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self.later = Later()
+        self.version = 0  # goes up with every call recorded: a viewer knows to look again
 
     def record(self, result: Outcome) -> None:
         with self._lock:
             self._items.append(result)
             self.later.note(result)
+            self.version += 1
 
     def __len__(self) -> int:
         return len(self._items)

@@ -46,6 +46,15 @@ class Collector:
     def running(self) -> bool:
         return self._server.running
 
+    @property
+    def plan(self) -> PlanValidator | None:
+        return self._server.app.plan
+
+    def use_plan(self, plan: PlanValidator | None) -> None:
+        """Check what arrives from now on against ``plan`` (None: no verdicts); the
+        notebook's session hands it the plan it made active."""
+        self._server.app.plan = plan
+
     def events(
         self,
         type: str | None = None,

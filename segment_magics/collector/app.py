@@ -29,7 +29,8 @@ log = logging.getLogger("segment_magics.collector")
 
 StartResponse = Callable[..., Any]
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-EVENT_FILTERS = ("type", "event", "userId", "messageId", "valid", "dropped", "duplicate", "q")
+EVENT_FILTERS = ("type", "event", "userId", "messageId", "valid", "dropped", "duplicate", "field",
+                 "q")  # fmt: skip
 READ_ROUTES = frozenset({"/v1/events"})  # what only the collector's own page may read
 CLOSE_CONNECTION = "segment_magics.close_connection"  # set by the server: close after answering
 # Like Segment's API, the ingest routes take events from web pages on any origin

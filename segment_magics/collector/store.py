@@ -101,6 +101,7 @@ class EventStore:
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             self._counts = self._count_all()
+        self.version = 0  # goes up with every change: a viewer knows when to look again
 
     # -- writing ----------------------------------------------------------------------------
     def add(
@@ -143,6 +144,7 @@ class EventStore:
                 self._tally(row[7], row[9], row[10], 1)
             if self.max_bytes and self._held() > self.max_bytes:
                 self._trim(self.max_bytes)
+            self.version += 1
         return len(rows)
 
     def _mark_duplicates(self, rows: list[list[Any]]) -> None:
@@ -254,6 +256,36 @@ class EventStore:
             cursor.close()
         return count, out
 
+    def record(self, record_id: int) -> Record | None:
+        """One stored event by its id (None when it is gone)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, received_at, payload, valid, violations, dropped, duplicate "
+                "FROM events WHERE id = ?",
+                (record_id,),
+            ).fetchone()
+        return _record(*row) if row is not None else None
+
+    def violation_groups(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The plan's violations grouped as Segment's Protocols view groups them: by event,
+        then field and kind; with counts, first and last seen and one example event."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.type, e.event, json_extract(j.value, '$.field'), "
+                "json_extract(j.value, '$.kind'), COUNT(*), MIN(e.received_at), "
+                "MAX(e.received_at), MIN(e.id), json_extract(j.value, '$.detail') "
+                "FROM events AS e, json_each(e.violations) AS j "
+                "WHERE e.valid = 0 AND e.duplicate = 0 GROUP BY 1, 2, 3, 4 "
+                "ORDER BY 5 DESC, 2, 3 LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            {"type": kind, "event": event or "", "field": field or "", "kind": what or "",
+             "count": count, "first": first, "last": last, "example": example,
+             "detail": detail or ""}
+            for kind, event, field, what, count, first, last, example, detail in rows
+        ]  # fmt: skip
+
     def counts(self) -> dict[str, int]:
         """total / valid / invalid (plan-checked events) / dropped (by Segment's rules) /
         duplicates (copies of a messageId already stored: not in the other counts) /
@@ -286,6 +318,7 @@ class EventStore:
             self.trimmed = 0
             deleted = self._db.execute("DELETE FROM events").rowcount
             self._counts = self._count_all()
+            self.version += 1
             return int(deleted)
 
     def close(self) -> None:
@@ -352,6 +385,12 @@ def _where(filters: Mapping[str, str] | None) -> tuple[list[str], list[Any]]:
         elif key == "duplicate":
             where.append("duplicate = ?")
             args.append(_flag(value) or 0)
+        elif key == "field":  # a plan violation at this path
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(violations) "
+                "WHERE json_extract(value, '$.field') = ?)"
+            )
+            args.append(value)
         elif key == "q":
             where.append("CAST(payload AS TEXT) LIKE ? ESCAPE '\\'")
             escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

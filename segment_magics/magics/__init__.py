@@ -21,6 +21,7 @@ from .base import forget_results, show_results
 from .calls import SegmentMagics
 from .completion import matcher_for
 from .connection import SegmentConnectionMagics
+from .debugger import SegmentDebuggerMagics
 from .errors import SegmentCallFailed, SegmentMagicError, SegmentUsageError
 from .phrasing import magic_phrase
 from .plans import SegmentPlanMagics
@@ -38,7 +39,7 @@ __all__ = [
     "unload",
 ]
 
-FAMILIES = (SegmentPlanMagics, SegmentConnectionMagics)
+FAMILIES = (SegmentPlanMagics, SegmentConnectionMagics, SegmentDebuggerMagics)
 
 
 def load(shell: InteractiveShell) -> SegmentMagics:
