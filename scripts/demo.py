@@ -29,7 +29,7 @@ def _text_of(output: dict) -> str:
         return f"{output['ename']}: {output['evalue']}  {expected}"
     data = output.get("data", {})
     if "application/vnd.jupyter.widget-view+json" in data:
-        return "(an ipywidgets form: open the notebook in JupyterLab to use it)"
+        return "(a widget: the form or the event inspector; open the notebook in JupyterLab)"
     return data.get("text/plain", "")
 
 

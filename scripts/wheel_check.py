@@ -88,8 +88,13 @@ def inside() -> dict[str, object]:
     collector = get_session(shell).collector
     assert collector is not None
     page = urllib.request.urlopen(collector.url + "/", timeout=10).read().decode()
-    assets = sorted(set(re.findall(r'(?:src|href)="(/[^"#?]+)', page)))
-    fetched = {a: urllib.request.urlopen(collector.url + a, timeout=10).status for a in assets}
+    assets = sorted(set(re.findall(r'(?:src|href)="/?([^"#?:]+)', page)))
+    fetched = {a: urllib.request.urlopen(f"{collector.url}/{a}", timeout=10).status for a in assets}
+    from importlib import resources
+
+    widget = resources.files("segment_magics.inspector")
+    for name in ("inspector.js", "inspector.css"):  # the event inspector's front end
+        fetched[name] = 200 if widget.joinpath(name).read_text().strip() else 404
     events = collector.events(limit=100)
     return {"python": sys.version.split()[0], "location": str(location), "absent_present": present,
             "cells": cells, "failed": failed, "page_bytes": len(page), "assets": fetched,

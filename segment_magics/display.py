@@ -90,7 +90,7 @@ class Cell:
     value: Any
     pre: bool = False
     status: CellStatus | None = None
-    link: str | None = None  # an http(s) URL the value opens in HTML
+    link: str | None = None  # an http(s) URL (or a server path) the value opens in HTML
     clip: bool = False  # HTML: cut short to fit, the whole value on hover and when copied
 
     @property
@@ -232,7 +232,11 @@ _LEFT = ' style="text-align:left;vertical-align:top"'
 def _html_td(cell: Cell, css: str = "") -> str:
     text = html.escape(cell.text)
     td = f'<td class="{css}"{_LEFT}>' if css else f"<td{_LEFT}>"
-    if cell.link and cell.link.startswith(("http://", "https://")):
+    # an http(s) URL, or a path on the notebook server (never javascript: or data:)
+    if cell.link and (
+        cell.link.startswith(("http://", "https://"))
+        or (cell.link.startswith("/") and not cell.link.startswith("//"))
+    ):
         href = html.escape(cell.link, quote=True)
         return f'{td}<a href="{href}" target="_blank" rel="noopener">{text}</a></td>'
     if cell.pre:
@@ -288,11 +292,15 @@ class ConnectionSummary(Rendered):
     key: str
     debugger: str | None
     dry_run: bool
+    proxied: str | None = None  # the debugger page through jupyter-server-proxy
 
     def table(self) -> Table:
         rows: list[list[Any]] = [["Endpoint", self.endpoint], ["Write key", self.key]]
         if self.debugger:
             rows.append(["Debugger", Cell(self.debugger, link=self.debugger)])
+            rows.append(["", "in the notebook, wherever the kernel runs: %segment_debugger"])
+        if self.proxied:
+            rows.append(["Through Jupyter", Cell(self.proxied, link=self.proxied)])
         if self.dry_run:
             rows.append(["Dry run", "on: calls are validated, nothing is sent"])
         return Table(title="Segment connection", rows=rows)

@@ -47,6 +47,19 @@ LOCAL = "local"
 R = TypeVar("R", bound=Outcome | HistoryView)
 
 
+def proxied_page(port: int) -> str | None:
+    """The debugger page through jupyter-server-proxy (``/proxy/PORT/`` under the
+    notebook server's base URL), where it is installed: on a remote JupyterHub the
+    browser reaches the kernel's machine only through the notebook server."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("jupyter_server_proxy") is None:
+        return None
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    return f"{prefix.rstrip('/')}/proxy/{port}/"
+
+
 class ConnectError(SegmentError):
     """%segment_connect could not set up the connection; nothing changed that matters."""
 
@@ -307,8 +320,9 @@ class SegmentSession:
             else f"{client.masked_key} from {client.key_source}"
         )
         return ConnectionSummary(
-            endpoint=endpoint, key=key, debugger=debugger, dry_run=self.config.dry_run
-        )
+            endpoint=endpoint, key=key, debugger=debugger, dry_run=self.config.dry_run,
+            proxied=proxied_page(self.collector.port) if debugger and self.collector else None,
+        )  # fmt: skip
 
     def endpoint_url_for(self, endpoint: str) -> str | None:
         if endpoint == LOCAL:

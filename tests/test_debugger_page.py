@@ -91,17 +91,17 @@ def test_debugger_page_live_updates_filters_and_pauses(checking_collector, chrom
         assert "properties.order_id" in rows.nth(2).inner_text()
         assert "valid" in rows.nth(3).inner_text()
         assert dialogs == [] and "<b>html</b>" in rows.nth(1).inner_text()  # text, not markup
-        # open a payload, then let new events arrive: it stays open, they appear on top
-        rows.nth(2).locator("summary").click()
-        opened = rows.nth(2).locator("details")
-        assert opened.get_attribute("open") is not None
+        # click a row: the detail pane shows it; new events arrive on top, the pane stays
+        rows.nth(2).click()
+        pane = page.locator("[data-testid=detail]")
+        assert '"userId": "bob"' in pane.locator("[data-testid=payload]").inner_text()
+        assert "properties.order_id" in pane.locator("[data-testid=violations]").inner_text()
         client.page("Pricing", user_id="ada")
         client.track("Order Completed", user_id="cy", properties={"order_id": "o9", "total": 1})
         wait_for_rows(page, 6)
         assert rows.nth(0).locator("[data-testid=label]").inner_text() == "Order Completed"
-        assert page.locator("details[open]").count() == 1
-        (payload,) = [p for p in page.locator("[data-testid=payload]").all() if p.is_visible()]
-        assert '"userId": "bob"' in payload.inner_text()  # the same payload, still open
+        assert '"userId": "bob"' in pane.locator("[data-testid=payload]").inner_text()
+        assert page.locator("tr.event.selected").count() == 1
         page.screenshot(path=str(ARTIFACTS / f"debugger-{scheme}.png"), full_page=True)
         # filters narrow the list
         filtered(page, lambda: page.select_option("[data-testid=filter-type]", "identify"), 1)
@@ -113,6 +113,11 @@ def test_debugger_page_live_updates_filters_and_pauses(checking_collector, chrom
         filtered(page, lambda: page.select_option("[data-testid=filter-verdict]", "violations"), 2)
         filtered(page, lambda: page.select_option("[data-testid=filter-verdict]", ""), 6)
         filtered(page, lambda: page.fill("[data-testid=filter-q]", "o9"), 1)
+        # the filters live in the URL: a reload keeps them
+        assert "q=o9" in page.url
+        page.reload()
+        wait_for_rows(page, 1)
+        assert page.locator("[data-testid=filter-q]").input_value() == "o9"
         filtered(page, lambda: page.fill("[data-testid=filter-q]", ""), 6)
         # pause: nothing new is shown until resumed
         page.click("[data-testid=pause]")
@@ -182,3 +187,22 @@ def test_web_pages_on_any_origin_can_send_but_not_read_or_delete(chromium):
         assert outcome == {"post_json": 200, "post_text": 200, "read": "blocked",
                            "delete": "blocked"}  # fmt: skip
         assert running.count() == 2
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_page_reads_well_at_700_px(checking_collector, chromium, scheme):
+    client = SegmentClient(endpoint=checking_collector.url)
+    seed(client, checking_collector.url)
+    page = chromium.new_page(viewport={"width": 700, "height": 900}, color_scheme=scheme)
+    try:
+        page.goto(checking_collector.debugger_url + "?verdict=violations")
+        wait_for_rows(page, 2)  # bob's order, and an event the plan does not have
+        assert page.locator("[data-testid=filter-verdict]").input_value() == "violations"
+        page.locator("[data-testid=rows] tr.event", has_text="bob").first.click()
+        pane = page.locator("[data-testid=detail]")
+        assert pane.is_visible() and "properties.order_id" in pane.inner_text()
+        wide = page.evaluate("document.scrollingElement.scrollWidth")
+        assert wide <= 700, f"the page is {wide} px wide at 700 px"
+        page.screenshot(path=str(ARTIFACTS / f"debugger-700px-{scheme}.png"), full_page=True)
+    finally:
+        page.close()
