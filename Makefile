@@ -72,6 +72,7 @@ bench: $(STAMP) nginx java
 	$(PY) benchmarks/collector_speed.py --json build/collector.json || status=1; \
 	$(PY) benchmarks/plan_validation.py --json build/plans.json || status=1; \
 	$(PY) benchmarks/distributed_speed.py --json build/distributed.json || status=1; \
+	$(PY) benchmarks/audit_speed.py --json build/audit.json || status=1; \
 	exit $$status
 
 demo: $(DEMO_STAMP)

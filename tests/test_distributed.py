@@ -363,3 +363,31 @@ def test_spark_in_local_mode_uses_the_notebooks_python_or_says_what_to_do(chosen
     assert "PYSPARK_PYTHON" in out["error"] and chosen in out["error"]
     assert "run_id" not in out["error"] and "ModuleNotFoundError" not in out["error"]
     assert out["received"] == 0 and out["jobs"] == 0  # refused before any task ran
+
+
+def test_spark_and_dask_frames_are_audited_where_they_live(spark, dask_client, tmp_path):
+    """The same export, as a Spark and as a Dask DataFrame: the same groups as DuckDB's."""
+    from segment_magics.plan import audit
+    from segment_magics.plan.sample_export import sample_plan, write_export
+
+    truth = write_export(tmp_path / "export", 3_000, per_file=500)
+    plan = sample_plan()
+    expected = dict(truth.groups)
+    lines = [line for f in sorted((tmp_path / "export").rglob("*.gz"))
+             for line in __import__("gzip").decompress(f.read_bytes()).decode().splitlines()]  # fmt: skip
+    (tmp_path / "all.json").write_text("\n".join(lines) + "\n")
+    records = [__import__("json").loads(line) for line in lines]
+    # the payload as JSON text (Spark's reader would give every field one type for all)
+    spark_frame = spark.createDataFrame(
+        [(r["type"], r["event"], r["userId"], r["messageId"], r["timestamp"],
+          __import__("json").dumps(r["properties"])) for r in records],
+        "type string, event string, userId string, messageId string, timestamp string, "
+        "properties string",
+    )  # fmt: skip
+    as_text = [{**r, "properties": __import__("json").dumps(r["properties"])} for r in records]
+    dask_frame = dd.from_pandas(pd.DataFrame(as_text), npartitions=4)  # (Dask makes text of dicts)
+    for frame in (spark_frame, dask_frame):
+        report = audit(plan, frame)
+        got = {(g.event, g.field, g.kind): g.count for g in report.groups}
+        assert report.messages == truth.messages, report.engine
+        assert got == expected, report.engine

@@ -26,6 +26,7 @@ from ..plan import (
     PlanView,
     PushMode,
     PushView,
+    audit,
     check_messages,
     compare_rules,
     diff_plan,
@@ -37,6 +38,7 @@ from ..plan import (
     save_plan,
     to_send,
 )
+from ..plan.audit import export_messages
 from ..session import SegmentSession
 from .errors import SegmentUsageError
 from .parsing import MagicSpec, Option, Parsed, Token
@@ -53,8 +55,14 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     validate a list of messages / a DataFrame without sending;
                                     flat rows are track calls unless a type column or --kind
                                     (identify, group, page, screen, alias) says otherwise
-%segment_plan infer [--from SOURCE] [-o VAR] [--use]
-                                    a plan from observed events (default: this session's history)
+%segment_plan infer [--from SOURCE] [--required-share 0.95] [-o VAR] [--use]
+                                    a plan from observed events (default: this session's history;
+                                    SOURCE can also be an export: a path, a glob or a directory)
+%segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [-o VAR]
+                                    months of history against the active plan: Segment's S3/GCS
+                                    export (gzipped NDJSON), NDJSON or Parquet files, or a pandas,
+                                    Polars, Spark or Dask DataFrame; violations grouped as
+                                    Protocols groups them (report.plot() draws them per day)
 %segment_plan diff [--from SOURCE]  what observed events do that the plan forbids, and what the
                                     plan requires that nothing sends
 %segment_plan pull PLAN_ID [--api us|eu|URL]
@@ -97,6 +105,14 @@ SPEC = MagicSpec(
         Option(("--replace",), "replace", "push: make Segment's plan exactly this one", "flag"),
         Option(("--dry-run",), "dry_run", "push: show what would change, send nothing", "flag"),
         Option(("--api",), "api", "pull/push: us, eu or an https URL (default: public_api)"),
+        Option(("--since",), "since", "audit: from this date or time (ISO)"),
+        Option(("--until",), "until", "audit: up to this date or time (ISO, inclusive)"),
+        Option(("--events",), "events", "audit: only these events or call types (a,b,c)"),
+        Option(
+            ("--required-share",),
+            "required_share",
+            "infer: required when present in at least this share (default 1.0)",
+        ),
         Option(("-o", "--output"), "output", "store the result in this variable", "name"),
     ],
     positional="command",
@@ -223,12 +239,69 @@ def _check(command: PlanCommand) -> Outcome:
 
 
 def _infer(command: PlanCommand) -> Outcome:
-    inferred = infer_plan(iter_messages(command.events("infer"), command.kind("infer")))
+    share = _share(command)
+    source = _export_path(command)
+    messages = (export_messages(source) if source is not None
+                else iter_messages(command.events("infer"), command.kind("infer")))  # fmt: skip
+    inferred = infer_plan(messages, required_share=share)
     if not inferred.plan.rules:
         raise SegmentUsageError("%segment_plan infer: no events to infer from")
     if command.flag("use"):
         command.session.use_plan(inferred.plan)
     return InferenceView(inferred, command.display_limit), inferred.plan
+
+
+def _share(command: PlanCommand) -> float:
+    token = command.parsed.values["required_share"]
+    if token is None:
+        return 1.0
+    try:
+        share = float(resolve_scalar(token, command.ns, "--required-share"))
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0 < share <= 1:
+        raise SegmentUsageError(
+            "%segment_plan infer --required-share: a share from 0 to 1, e.g. 0.95"
+        )
+    return share
+
+
+def _export_path(command: PlanCommand) -> str | None:
+    """A SOURCE that names files (a path, glob or directory) rather than a variable."""
+    token = command.parsed.values["source"] or (command.args[0] if command.args else None)
+    if token is None or (token.kind == "word" and token.text == "history"):
+        return None
+    if token.kind == "word" and token.text.isidentifier() and command.ns.has(token.text):
+        return None
+    text = str(resolve_scalar(token, command.ns, "SOURCE"))
+    if any(ch in text for ch in "/*.") or Path(text).expanduser().exists():
+        return text
+    return None
+
+
+def _audit(command: PlanCommand) -> Outcome:
+    plan = command.active("audit")
+    if len(command.args) != 1:
+        raise SegmentUsageError(
+            "%segment_plan audit SOURCE: a path, glob or directory of exports, or a DataFrame"
+        )
+    path = _export_path(command)
+    source: Any = path
+    if path is None:
+        source = resolve_object(command.args[0], command.ns, "%segment_plan audit")
+    values = command.parsed.values
+    text = {
+        name: str(resolve_scalar(values[name], command.ns, f"--{name}"))
+        if values[name] is not None
+        else None
+        for name in ("since", "until", "events")
+    }
+    events = [e.strip() for e in (text["events"] or "").split(",") if e.strip()] or None
+    try:
+        report = audit(plan, source, since=text["since"], until=text["until"], events=events)
+    except ValidationError as exc:
+        raise SegmentUsageError(f"%segment_plan audit: {exc}") from None
+    return report, report
 
 
 def _diff(command: PlanCommand) -> Outcome:
@@ -301,6 +374,7 @@ COMMANDS: dict[str, Callable[[PlanCommand], Outcome]] = {
     "export": _export,
     "check": _check,
     "infer": _infer,
+    "audit": _audit,
     "diff": _diff,
     "pull": _pull,
     "push": _push,

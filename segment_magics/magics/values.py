@@ -52,6 +52,9 @@ class Namespace:
                 f"{where}: evaluating {_short(source)} raised {type(exc).__name__}: {exc}"
             ) from None
 
+    def has(self, name: str) -> bool:
+        return any(name in layer for layer in (self.local_ns, self.user_ns))
+
     def lookup(self, name: str, where: str) -> Any:
         for layer in (self.local_ns, self.user_ns):
             if name in layer:

@@ -1,5 +1,7 @@
 """Tracking plans: load, write compactly, validate before sending, infer, diff, export."""
 
+from .audit import audit
+from .audit_report import AuditReport
 from .check import check_messages, iter_messages
 from .compact import parse_compact
 from .compare import RuleChange, compare_rules, to_send
@@ -22,6 +24,7 @@ from .validate import PlanValidator, Violation
 
 __all__ = [
     "TEMPLATES",
+    "AuditReport",
     "CheckReport",
     "DiffView",
     "InferenceView",
@@ -36,6 +39,7 @@ __all__ = [
     "Rule",
     "RuleChange",
     "Violation",
+    "audit",
     "check_messages",
     "compare_rules",
     "diff_plan",

@@ -69,7 +69,7 @@ class Shape:
         for key, item in value.items():
             self.children.setdefault(str(key), Shape()).observe(item)
 
-    def schema(self, notes: list[str], path: str) -> dict[str, Any]:
+    def schema(self, notes: list[str], path: str, share: float = 1.0) -> dict[str, Any]:
         kinds = sorted(
             (k for k in self.types if k != "null"), key=lambda kind: _ORDER.get(kind, 99)
         )
@@ -86,20 +86,26 @@ class Shape:
         if kinds == ["string"] and self._enum_like():
             schema["enum"] = sorted(self.strings)
         if "object" in kinds and self.children:
-            schema.update(self.object_schema(notes, path))
+            schema.update(self.object_schema(notes, path, share))
         if "array" in kinds and self.items is not None and self.items.seen:
-            schema["items"] = self.items.schema(notes, f"{path}[]")
+            schema["items"] = self.items.schema(notes, f"{path}[]", share)
         return schema
 
-    def object_schema(self, notes: list[str], path: str) -> dict[str, Any]:
+    def object_schema(self, notes: list[str], path: str, share: float = 1.0) -> dict[str, Any]:
+        """``required``: the fields present (and not null) in at least ``share`` of the
+        objects seen; below 100 % the measured share is noted."""
         props = {
-            name: child.schema(notes, f"{path}.{name}") for name, child in self.children.items()
-        }
-        required = [
-            name
+            name: child.schema(notes, f"{path}.{name}", share)
             for name, child in self.children.items()
-            if child.seen == self.objects and "null" not in child.types
-        ]
+        }
+        required = []
+        for name, child in self.children.items():
+            present = child.seen - child.types.get("null", 0)
+            if self.objects and present >= share * self.objects and present:
+                required.append(name)
+                if present < self.objects:
+                    notes.append(f"{path}.{name}: required, present in "
+                                 f"{present / self.objects:.1%} of {self.objects:,}")  # fmt: skip
         out: dict[str, Any] = {"type": "object", "properties": props}
         if required:
             out["required"] = required
@@ -118,8 +124,12 @@ class Inferred:
     samples: dict[tuple[str, str | None], int]
 
 
-def infer_plan(messages: Iterable[Mapping[str, Any]], name: str = "inferred plan") -> Inferred:
-    """A plan that every given message satisfies, with what is unusual noted."""
+def infer_plan(
+    messages: Iterable[Mapping[str, Any]], name: str = "inferred plan", required_share: float = 1.0
+) -> Inferred:
+    """A plan that every given message satisfies, with what is unusual noted; a field is
+    required when present in at least ``required_share`` of its event's messages (the
+    default: all of them). Streams: memory follows the shapes seen, not the messages."""
     shapes: dict[tuple[str, str | None], Shape] = {}
     for message in messages:
         key = rule_key(message)
@@ -134,7 +144,7 @@ def infer_plan(messages: Iterable[Mapping[str, Any]], name: str = "inferred plan
     for (kind, event), shape in shapes.items():
         label = event or kind.lower()
         body_schema = (
-            shape.object_schema(notes, f"{label}: {BODY_OF[kind]}")
+            shape.object_schema(notes, f"{label}: {BODY_OF[kind]}", required_share)
             if shape.children
             else {"type": "object"}
         )

@@ -26,6 +26,7 @@ from ..bulk_result import BulkResult
 from ..outbox_contract import Entry, State
 from ..problems import ProblemLog
 from ..remedies import Remedy
+from . import audit as _audit  # noqa: F401 - registers the Spark and Dask audit engines
 from .worker import COUNTS, PartitionReport, WorkerConfig, run_directory
 
 if TYPE_CHECKING:
