@@ -421,7 +421,9 @@ def test_a_catastrophic_pattern_in_the_plan_cannot_stall_the_collector():
 
 
 def _free(port: int) -> bool:
+    """Free as the collector binds (SO_REUSEADDR: a port in TIME_WAIT is free to it)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -441,8 +443,10 @@ def test_the_embedded_collector_prefers_its_port_and_falls_back_to_any():
         assert first.port != second.port
         assert (DEFAULT_PORT in {first.port, second.port}) == was_free
     with socket.socket() as holder:  # held by someone else: any free port instead
-        with contextlib.suppress(OSError):  # (held already)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # (held already, by another program)
             holder.bind(("127.0.0.1", DEFAULT_PORT))
+            holder.listen()
         with start_collector() as fallback:
             assert fallback.port != DEFAULT_PORT and fallback.running
 
