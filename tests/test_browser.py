@@ -189,6 +189,24 @@ def notebook_page(
             browser.close()
 
 
+@contextlib.contextmanager
+def browser_page(width: int, height: int, failure: str):
+    """A page in Debian's chromium; a failure saves a full-page screenshot first."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / failure), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
 CALLS = [
     (
         "track",
@@ -723,61 +741,43 @@ def run_cells_from(page, start: int, stop: int, wait: bool = True) -> None:
 
 
 def test_the_inspector_renders_in_notebook_7(jupyterlab):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, token, root = jupyterlab
     name = save_notebook(root, "inspector-nb7.ipynb", INSPECTOR_CELLS[:5])
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        try:
-            page.goto(f"{url}/notebooks/{name}?token={token}", wait_until="domcontentloaded")
-            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            run_all(page)
-            inspector = page.locator(".smi").first
-            inspector.wait_for(timeout=60_000)
-            expect(inspector.locator("[data-testid=inspector-row]")).to_have_count(
-                3, timeout=30_000
-            )
-            inspector.screenshot(path=str(ARTIFACTS / "inspector-notebook7.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-inspector-notebook7.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page(1200, 1000, "failure-inspector-notebook7.png") as page:
+        page.goto(f"{url}/notebooks/{name}?token={token}", wait_until="domcontentloaded")
+        page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        run_all(page)
+        inspector = page.locator(".smi").first
+        inspector.wait_for(timeout=60_000)
+        expect(inspector.locator("[data-testid=inspector-row]")).to_have_count(3, timeout=30_000)
+        inspector.screenshot(path=str(ARTIFACTS / "inspector-notebook7.png"))
 
 
 def test_the_debugger_page_opens_through_jupyter_server_proxy(jupyterlab):
     """On a remote JupyterHub the browser reaches the kernel's machine only through the
     notebook server: %segment_connect local prints the page's /proxy/PORT/ link, and the
     page works there (its requests are relative)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, token, root = jupyterlab
     cells = ["%load_ext segment_magics", "%segment_connect local",
              '%segment_track "Proxied" --user-id ada']  # fmt: skip
     name = save_notebook(root, "proxied.ipynb", cells)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        try:
-            page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
-            page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                   ).to_have_count(1, timeout=60_000)  # fmt: skip
-            run_cells(page, 3)
-            link = page.locator("a", has_text="/proxy/").first
-            link.wait_for(timeout=30_000)
-            proxied = link.get_attribute("href")
-            assert proxied and re.fullmatch(r"/proxy/\d+/", proxied), proxied
-            page.goto(url + proxied)
-            rows = page.locator("[data-testid=rows] tr.event")
-            expect(rows).to_have_count(1, timeout=15_000)
-            expect(rows.first.locator("[data-testid=label]")).to_have_text("Proxied")
-            page.screenshot(path=str(ARTIFACTS / "debugger-through-jupyter.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-proxied.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page(1200, 900, "failure-proxied.png") as page:
+        page.goto(f"{url}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
+        page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+               ).to_have_count(1, timeout=60_000)  # fmt: skip
+        run_cells(page, 3)
+        link = page.locator("a", has_text="/proxy/").first
+        link.wait_for(timeout=30_000)
+        proxied = link.get_attribute("href")
+        assert proxied and re.fullmatch(r"/proxy/\d+/", proxied), proxied
+        page.goto(url + proxied)
+        rows = page.locator("[data-testid=rows] tr.event")
+        expect(rows).to_have_count(1, timeout=15_000)
+        expect(rows.first.locator("[data-testid=label]")).to_have_text("Proxied")
+        page.screenshot(path=str(ARTIFACTS / "debugger-through-jupyter.png"))

@@ -55,23 +55,11 @@ class Collector:
         notebook's session hands it the plan it made active."""
         self._server.app.plan = plan
 
-    def events(
-        self,
-        type: str | None = None,
-        event: str | None = None,
-        user_id: str | None = None,
-        message_id: str | None = None,
-        valid: bool | None = None,
-        dropped: bool | None = None,
-        duplicate: bool | None = None,
-        q: str | None = None,
-        limit: int = 10_000,
-    ) -> list[dict[str, Any]]:
+    def events(self, **filters: Any) -> list[dict[str, Any]]:
         """The messages received, newest first, each as it was sent (copies of a
-        messageId already received are left out unless asked for)."""
-        records = self.records(type, event, user_id, message_id, valid, dropped, duplicate, q,
-                               limit)  # fmt: skip
-        return [record["payload"] for record in records]
+        messageId already received are left out unless asked for); the filters are
+        :meth:`records`'."""
+        return [record["payload"] for record in self.records(**filters)]
 
     def records(
         self,
