@@ -5,13 +5,14 @@
 Parquet files, or a pandas or Polars DataFrame of messages; Spark and Dask DataFrames
 are checked where they live (``segment_magics.client.distributed`` registers that).
 
-Files are read and checked by DuckDB, on every core: the plan is compiled into column
-checks (:mod:`.audit_sql`), and the messages of the events it cannot express go to
-the row checker. Measured on a million export events (``make bench``): DuckDB read
-gzipped NDJSON about 3x faster than decompressing and ``orjson.loads`` in Python, and
-Polars, which cannot read gzipped NDJSON itself, was no faster once Python
-decompressed for it. Lines that are not JSON and files cut short are counted and
-listed (file and line); they never stop an audit.
+Files are read and checked by DuckDB, on every core, in one pass per chunk of files:
+the plan is compiled into slots (:mod:`.audit_sql`) and checked as columns
+(:mod:`.audit_pass`); the messages of the events that need more go to the row checker.
+Measured on a million export events (``make bench``): DuckDB read gzipped NDJSON about
+3x faster than decompressing and ``orjson.loads`` in Python, and Polars, which cannot
+read gzipped NDJSON itself, was no faster once Python decompressed for it; the whole
+audit takes less time than that reading alone. Lines that are not JSON and files cut
+short are counted and listed (file and line); they never stop an audit.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
-from ..messages import EVENT_RULE, TRACK
+from ..messages import EVENT_RULE
+from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally
-from .audit_sql import Compiled, EventChecks, compile_plan
+from .audit_sql import Compiled, compile_plan
 from .load import PlanSource, load_plan
 from .model import Plan
 from .validate import PlanValidator
@@ -341,113 +343,111 @@ def _audit_files_by_rows(
 
 
 # -- DuckDB ----------------------------------------------------------------------------------
-FILES_PER_CHUNK = 128  # export files read into memory at a time (about 250,000 messages)
+# These optimizers pull each pass's columns up into the expressions that read them, so
+# the extraction and each value's facts are repeated in every check, and DuckDB's common
+# subexpression search then takes seconds to find them again: measured on the ecommerce
+# template, planning one pass took 9 s with them and 0.04 s without. Nothing in a pass
+# gains from them (read_csv cannot skip lines; the aggregate is the last step).
+KEEP_SEPARATE = ("filter_pushdown", "partial_aggregate_pushdown")
+# Input per pass: a file cut short costs its pass a second go, and the lines a pass leaves
+# to the row checker wait in memory till it ends; fewer, larger passes start less often.
+PASS_BYTES = 64 << 20  # compressed, when every message is checked as columns
+PASS_BYTES_ROWS = 8 << 20  # when some go to the row checker
+PASS_FILES = 2048
 
 
 def _duckdb_pass(
     files: list[str], kind: str, compiled: Compiled, validator: PlanValidator, window: Window,
     tally: Tally,
 ) -> None:  # fmt: skip
-    """DuckDB reads the files a chunk at a time (memory follows the chunk, not the
-    export); each chunk's messages are routed once, each event's column checks run on
-    its own messages, and the rest goes to the row checker."""
+    """DuckDB reads each chunk of files once, checks it and aggregates what it found
+    (:func:`.audit_pass.pass_sql`): memory follows the groups found, not the export."""
     import duckdb
 
     others = _others_need_rows(validator)
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
+    known = {name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
+    off = ",".join(name for name in KEEP_SEPARATE if name in known)
+    if off:
+        con.execute(f"SET disabled_optimizers = '{off}'")
+    budget = PASS_BYTES_ROWS if others or compiled.by_rows or compiled.rows_for_all else PASS_BYTES
     try:
-        pending = list(files)
-        while pending:
-            chunk, pending = pending[:FILES_PER_CHUNK], pending[FILES_PER_CHUNK:]
-            while True:  # a file cut short stops DuckDB: it is set aside, the rest read again
+        for chunk in _passes(files, budget):
+            while chunk:  # a file cut short stops DuckDB: it is set aside, the rest read again
+                query = pass_sql(compiled, _source_sql(chunk, kind), window.sql(), others)
                 try:
-                    con.execute(
-                        "CREATE OR REPLACE TEMP TABLE c AS "
-                        + _chunk_sql(chunk, kind, compiled, window, others)
-                    )
+                    rows = con.execute(query).fetchall()
                 except duckdb.IOException as exc:
                     broken = next((f for f in chunk if f in str(exc)), None)
                     if broken is None:
                         raise
                     chunk = [f for f in chunk if f != broken]
                     _salvaged(broken, tally, validator, window)
-                    if chunk:
-                        continue
+                    continue
+                _fold(rows, compiled, validator, tally)
                 break
-            if chunk:
-                _check_chunk(con, compiled, validator, tally)
     finally:
         con.close()
 
 
-def _chunk_sql(
-    files: list[str], kind: str, compiled: Compiled, window: Window, others: bool
-) -> str:
-    """A chunk's messages: label, time, messageId, the JSON text and the route (``sql``:
-    column checks; ``rows``: the row checker; ``bad``: not JSON)."""
-    by_rows = ", ".join(_quote(e) for e in sorted(compiled.by_rows)) or "NULL"
-    everything = "TRUE" if compiled.rows_for_all else "FALSE"
-    non_track = f"ty IS DISTINCT FROM {_quote(TRACK)}" if others else "FALSE"
-    return f"""
-        SELECT f, l, ev, ty, ts, mid, coalesce(nullif(ev, ''), ty, '') AS label,
-               CASE WHEN j IS NULL THEN 'bad'
-                    WHEN {everything} OR {non_track} OR ty IS NULL
-                         OR (ty = {_quote(TRACK)} AND (ev IS NULL OR ev = '' OR ev IN ({by_rows})))
-                    THEN 'rows' ELSE 'sql' END AS route
-        FROM (SELECT f, l, j, h[1] AS ev, h[2] AS ty, coalesce(h[3], '') AS ts,
-                     coalesce(h[4], '') AS mid
-              FROM (SELECT f, l, j, json_extract_string(j, ['$.event', '$.type', '$.timestamp',
-                                                            '$.messageId']) AS h
-                    FROM ({_source_sql(files, kind)})))
-        WHERE j IS NULL OR ({window.sql()})
-    """
+def _passes(files: list[str], budget: int) -> Iterator[list[str]]:
+    """The files in passes of about ``budget`` bytes each."""
+    chunk: list[str] = []
+    size = 0
+    for name in files:
+        chunk.append(name)
+        size += Path(name).stat().st_size
+        if size >= budget or len(chunk) >= PASS_FILES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
-def _check_chunk(con: Any, compiled: Compiled, validator: PlanValidator, tally: Tally) -> None:
-    # the messages, per label and day (the rows route is counted by the row checker)
-    for label, count in con.execute(
-        "SELECT label, count(*) FROM c WHERE route = 'sql' GROUP BY ALL"
-    ).fetchall():
-        tally.messages += count
-        tally.volume[label] += count
-    # each event's column checks on its own messages, then the unplanned events
-    routed = "route = 'sql'"
-    for checks in compiled.events.values():
-        _fold_masks(con.execute(checks.aggregate_sql("c", routed)).fetchall(), checks, tally)
-    if compiled.governs_track:
-        planned = ", ".join(_quote(e) for e in [*compiled.events, *compiled.by_rows]) or "NULL"
-        for label, day, count, first, last, examples in con.execute(
-            "SELECT any_value(label), substr(ts, 1, 10) AS day, count(*), min(ts), max(ts), "
-            f"arg_min(mid, ts, 5) FROM c WHERE route = 'sql' AND ty = {_quote(TRACK)} AND "
-            f"ev NOT IN ({planned}) GROUP BY ev, day"
-        ).fetchall():
-            _note(tally, label, day, "event", "unplanned event", count, first, last, examples)
-            tally.broken += count
-    # the row checker's share
-    cursor = con.execute("SELECT l, f FROM c WHERE route = 'rows'")
-    while batch := cursor.fetchmany(BATCH):
-        for line, where in batch:
-            message = orjson.loads(line)
-            if isinstance(message, dict):
-                tally.observe(message, validator.check(message))
+def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValidator,
+          tally: Tally) -> None:  # fmt: skip
+    """Add one pass's aggregated rows to the tally (see :func:`.audit_pass.pass_sql`)."""
+    layouts = compiled.layouts()
+    width = compiled.width
+    bad_files = set()
+    decoded: dict[tuple[Any, ...], list[tuple[str, str]]] = {}  # few distinct codes recur
+    for row in rows:
+        route, number, label, day = row[:4]
+        codes = row[4 : 5 + width]
+        keys, raw, where, count, first, last, examples = row[5 + width :]
+        if route == BAD:
+            bad_files.add(where)
+        elif route == ROWS:
+            message = orjson.loads(raw)
+            for _ in range(count):
+                if isinstance(message, dict):
+                    tally.observe(message, validator.check(message))
+                else:
+                    tally.bad_line(where or "", 0, "not a message object")
+        elif route in (SQL, UNPLANNED):
+            tally.messages += count
+            tally.volume[label] += count
+            if route == UNPLANNED:
+                _note(tally, label, day, "event", "unplanned event", count, first, last, examples)
+                tally.broken += count
+                continue
+            layout = layouts[number] if number is not None else None
+            if layout is None:
+                failed = []
+            elif (number, codes) in decoded:
+                failed = decoded[number, codes]
             else:
-                tally.bad_line(where, 0, "not a message object")
-    for (name,) in con.execute("SELECT DISTINCT f FROM c WHERE route = 'bad'").fetchall():
+                failed = decoded[number, codes] = layout.failures(codes)
+            if failed or keys:
+                tally.broken += count
+            for field_, kind in failed:
+                _note(tally, label, day, field_, kind, count, first, last, examples)
+            for key in keys or ():
+                body = layout.body if layout is not None else "properties"
+                _note(tally, label, day, f"{body}.{key}", "unplanned property", count, first,
+                      last, examples)  # fmt: skip
+    for name in sorted(bad_files):
         _list_bad_lines(name, tally)  # rare: find where the bad lines are, to list them
-
-
-def _fold_masks(rows: list[tuple[Any, ...]], checks: EventChecks, tally: Tally) -> None:
-    """Add one event's aggregated failures to the tally: each mask row counts its
-    messages as broken and each failed check's group; each key row, an unplanned
-    property's group."""
-    for label, day, mask, key, count, first, last, examples in rows:
-        if key is not None:
-            _note(tally, label, day, f"{checks.body}.{key}", "unplanned property", count, first,
-                  last, examples)  # fmt: skip
-            continue
-        tally.broken += count
-        for field_, kind in checks.failed(mask):
-            _note(tally, label, day, field_, kind, count, first, last, examples)
 
 
 def _note(tally: Tally, label: str, day: str, field_: str, kind: str, count: int, first: str,
@@ -469,15 +469,15 @@ def _salvaged(name: str, tally: Tally, validator: PlanValidator, window: Window)
 
 
 def _source_sql(files: list[str], kind: str) -> str:
+    """A chunk's lines: ``f`` the file, ``l`` the text of one message."""
     listed = "[" + ", ".join(_quote(f) for f in files) + "]"
     if kind == "parquet":
-        return (f"SELECT '' AS f, to_json(t)::VARCHAR AS l, to_json(t) AS j "
-                f"FROM read_parquet({listed}) AS t")  # fmt: skip
+        return f"SELECT '' AS f, to_json(t)::VARCHAR AS l FROM read_parquet({listed}) AS t"
     return (
-        "SELECT filename AS f, l, try_cast(l AS JSON) AS j FROM read_csv("
+        "SELECT filename AS f, l FROM read_csv("
         f"{listed}, columns={{'l': 'VARCHAR'}}, delim='\\x1f', quote='', escape='', "
         "header=false, filename=true, auto_detect=false, compression='auto') "
-        "WHERE l IS NOT NULL AND trim(l) <> ''"
+        "WHERE l IS NOT NULL"
     )
 
 

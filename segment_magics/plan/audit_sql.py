@@ -1,18 +1,20 @@
-"""A tracking plan compiled into column checks: one SQL expression per message.
+"""A tracking plan compiled into slots, for column checks (:mod:`.audit_pass`).
 
-For every event rule whose properties schema is made of what a column check can say
-exactly (types, ``required``, nullability, string enums, numeric bounds, patterns a
-linear engine reads the same way, unplanned properties), the rule becomes a list of
-``{field, kind}`` structs that DuckDB evaluates over the JSON of each message, as it
-reads the export (gzip and all) on every core. Everything else, a nested object, an
-array's items, a common rule, a pattern with ``\\d``, goes to the row checker
-(:class:`~.validate.PlanValidator`), for those events only: the verdicts are the row
+Every property an event's rule checks gets a *slot*: the n-th property of an event is
+read into the n-th column of each of its messages, and a :class:`Slot` says what it
+must hold (types, required, bounds, enum, pattern, whether it is planned). Names that
+many events share get the same slot, so a slot's enums and patterns stay few.
+
+A rule that says more than a column check can, a nested object, an array's items, a
+common rule, a pattern with ``\\d``, goes to the row checker
+(:class:`~.validate.PlanValidator`), for its event only: the verdicts are the row
 checker's, group by group (a property-based test compares the two).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,19 +31,31 @@ _ANNOTATIONS = {"description", "title", "examples", "id", "$id", "$comment", "de
 _CHECKED = {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
             "pattern"}  # fmt: skip
 _BODY_KEYS = {"type", "properties", "required"} | _ANNOTATIONS
-_JSON_TYPES = {  # JSON Schema type -> DuckDB's json_type() names
-    "string": ("VARCHAR",),
-    "integer": ("UBIGINT", "BIGINT", "HUGEINT"),  # and whole DOUBLEs, below
-    "number": ("UBIGINT", "BIGINT", "HUGEINT", "DOUBLE"),
-    "boolean": ("BOOLEAN",),
-    "null": ("NULL",),
-    "array": ("ARRAY",),
-    "object": ("OBJECT",),
+MAX_SLOTS = 64  # an event checking more properties goes to the row checker
+
+# A value's kind as a bit, and the kinds each JSON Schema type allows ("integer" also
+# wants the number whole).
+STRING, NUMBER, BOOLEAN, NULL, ARRAY, OBJECT = 1, 2, 4, 8, 16, 32
+ALL_KINDS = 63
+_ALLOWED = {"string": STRING, "integer": NUMBER, "number": NUMBER, "boolean": BOOLEAN,
+            "null": NULL, "array": ARRAY, "object": OBJECT}  # fmt: skip
+
+# The bits of a slot's code, one per rule it can break, and the kind each is grouped as.
+TYPE, REQUIRED, ENUM, PATTERN = 1, 2, 4, 8
+BOUNDS = {  # keyword: (bit, the comparison that breaks it, the events' table column)
+    "minimum": (16, "<", "lo"),
+    "maximum": (32, ">", "hi"),
+    "exclusiveMinimum": (64, "<=", "xlo"),
+    "exclusiveMaximum": (128, ">=", "xhi"),
 }
-_NUMERIC = "('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')"
+BODY_TYPE, BODY_MISSING = 1, 2  # the bits of the body's own code
 
 
-def _sql_text(text: str) -> str:
+def _kind(bit: int) -> str:
+    return {TYPE: "wrong type", REQUIRED: "missing required"}.get(bit, "value rule")
+
+
+def sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -54,69 +68,64 @@ def _safe_pattern(pattern: str) -> bool:
 
 
 @dataclass(frozen=True)
-class EventChecks:
-    """One event's rule as SQL over a table of messages (``label``, ``ts``, ``mid``, the
-    JSON text ``l``): the paths to extract, one column per fact about each value, and
-    the checks, each a (field, kind, condition that is true when the message breaks it).
-    """
+class Slot:
+    """What one property of one event must be."""
+
+    name: str
+    allowed: int | None = None  # kind bits; None: any type
+    whole: bool = False  # a number must be whole ("integer" without "number")
+    required: bool = False
+    planned: bool = True
+    bounds: tuple[tuple[str, float], ...] = ()  # (keyword, limit)
+    enum: tuple[str, ...] | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """One event's rule as slots: the body it checks (``properties``), whether the body
+    itself is required, its planned property names (None: any are planned)."""
 
     event: str
-    paths: tuple[str, ...]
-    columns: tuple[str, ...]  # "<expression> AS <name>" over x, the extracted values
-    checks: tuple[tuple[str, str, str], ...]
-    planned: tuple[str, ...] | None  # the properties listed (None: any are planned)
     body: str
+    body_required: bool
+    planned: tuple[str, ...] | None
+    slots: tuple[Slot, ...]
 
-    def aggregate_sql(self, table: str, where: str) -> str:
-        """The event's broken messages, aggregated: each message's failed checks are a
-        bit mask, so a plain GROUP BY (day, mask) counts them (few masks occur); rows
-        (label, day, mask, key, n, first, last, examples), ``key`` naming an unplanned
-        property (``mask`` then NULL). Bit ``len(checks)`` marks unplanned properties."""
-        extract = "[" + ", ".join(_sql_text(p) for p in self.paths) + "]"
-        extra = (f"(t1 = 'OBJECT' AND NOT list_has_all({_names(self.planned)}, k1))"
-                 if self.planned is not None else "FALSE")  # fmt: skip
-        bits = [f"(CASE WHEN {cond} THEN {1 << n} ELSE 0 END)"
-                for n, (_, _, cond) in enumerate(self.checks)]  # fmt: skip
-        bits.append(f"(CASE WHEN {extra} THEN {1 << len(self.checks)} ELSE 0 END)")
-        facts = f"""SELECT label, substr(ts, 1, 10) AS day, ts, mid, k1,
-                           ({" + ".join(bits)})::BIGINT AS mask
-                    FROM (SELECT label, ts, mid, {", ".join(self.columns)}
-                          FROM (SELECT label, ts, mid, json_extract(l, {extract}) AS x
-                                FROM {table} WHERE {where} AND ev = {_sql_text(self.event)}))"""
-        masks = """SELECT any_value(label), day, mask, NULL::VARCHAR, count(*), min(ts), max(ts),
-                          arg_min(mid, ts, 5)
-                   FROM facts WHERE mask <> 0 GROUP BY day, mask"""
-        parts = [masks]
-        if self.planned is not None:  # unplanned properties: only the rows that have some
-            unplanned_bit = 1 << len(self.checks)
-            parts.append(f"""
-                SELECT any_value(label), day, NULL::BIGINT, key, count(*), min(ts), max(ts),
-                       arg_min(mid, ts, 5)
-                FROM (SELECT label, day, ts, mid, unnest(list_filter(k1, lambda n: NOT
-                             list_contains({_names(self.planned)}, n))) AS key
-                      FROM facts WHERE (mask & {unplanned_bit}) <> 0)
-                GROUP BY day, key""")
-        return f"WITH facts AS ({facts}) " + " UNION ALL ".join(parts)
-
-    def failed(self, mask: int) -> list[tuple[str, str]]:
-        """The (field, kind) of each check a mask says failed."""
-        return [(f, k) for n, (f, k, _) in enumerate(self.checks) if mask >> n & 1]
-
-
-def _names(names: Iterable[str] | None) -> str:
-    return "[" + ", ".join(_sql_text(n) for n in names or ()) + "]::VARCHAR[]"
+    def failures(self, codes: Iterable[int]) -> list[tuple[str, str]]:
+        """The (field, kind) of each rule the codes say was broken (the body's code
+        first, then one per slot)."""
+        body_code, *slot_codes = codes
+        out = []
+        if body_code & BODY_TYPE:
+            out.append((self.body, "wrong type"))
+        if body_code & BODY_MISSING:
+            out.append((self.body, "missing required"))
+        for slot, code in zip(self.slots, slot_codes, strict=False):
+            for bit in (REQUIRED, TYPE, ENUM, *(b for b, _, _ in BOUNDS.values()), PATTERN):
+                if code and code & bit:
+                    out.append((f"{self.body}.{slot.name}", _kind(bit)))
+        return out
 
 
 @dataclass
 class Compiled:
-    """The plan as SQL: per event, its checks; the events (and call types) left to the
-    row checker; whether the plan governs track events."""
+    """The plan as column checks: per event, its layout; the events (and call types)
+    left to the row checker; whether the plan governs track events."""
 
-    events: dict[str, EventChecks] = field(default_factory=dict)
+    events: dict[str, EventLayout] = field(default_factory=dict)
     by_rows: set[str] = field(default_factory=set)  # events the row checker checks
     rows_for_all: bool = False  # a common rule: every message goes to the row checker
     governs_track: bool = False
     reasons: dict[str, str] = field(default_factory=dict)  # event -> why it is row-checked
+
+    @property
+    def width(self) -> int:
+        """The slots every message has (the widest event's)."""
+        return max((len(e.slots) for e in self.events.values()), default=0)
+
+    def layouts(self) -> list[EventLayout]:
+        return list(self.events.values())
 
 
 def compile_plan(plan: Plan) -> Compiled:
@@ -125,14 +134,21 @@ def compile_plan(plan: Plan) -> Compiled:
     rules = plan.newest_rules()
     out.governs_track = any(r.type == EVENT_RULE for r in rules)
     out.rows_for_all = any(r.type == COMMON_RULE for r in rules)
+    parsed: dict[str, tuple[str, bool, tuple[str, ...] | None, list[Slot]]] = {}
     for rule in rules:
         if rule.type != EVENT_RULE or not rule.key:
             continue
         try:
-            out.events[rule.key] = _rule_sql(rule)
+            parsed[str(rule.key)] = _rule_slots(rule)
         except _RowsOnly as why:
-            out.by_rows.add(rule.key)
-            out.reasons[rule.key] = str(why)
+            out.by_rows.add(str(rule.key))
+            out.reasons[str(rule.key)] = str(why)
+    # the same property name in the same slot across events where it can be: the most
+    # common names first (fewer distinct enums and patterns per slot)
+    rank = Counter(s.name for *_, slots in parsed.values() for s in slots)
+    for event, (body, body_required, planned, slots) in parsed.items():
+        slots.sort(key=lambda s: (-rank[s.name], s.name))
+        out.events[event] = EventLayout(event, body, body_required, planned, tuple(slots))
     return out
 
 
@@ -140,10 +156,7 @@ class _RowsOnly(Exception):
     """This rule needs the row checker (the message says why)."""
 
 
-def _rule_sql(rule: Rule) -> EventChecks:
-    """The rule as column checks. The message is parsed once for the rule: every path
-    it checks is extracted in one call, and each value's JSON type (``t<i>``), text
-    (``s<i>``) and number (``d<i>``) become columns that the checks compare."""
+def _rule_slots(rule: Rule) -> tuple[str, bool, tuple[str, ...] | None, list[Slot]]:
     schema = standard(rule.json_schema, rule.label)
     body = rule.body or "properties"
     wrapper_parts = schema.get("properties")
@@ -163,82 +176,55 @@ def _rule_sql(rule: Rule) -> EventChecks:
     if not all(isinstance(name, str) for name in required):
         raise _RowsOnly("a required name that is not text")
     names = list(dict.fromkeys([*map(str, props), *required]))
-    index = {name: i + 2 for i, name in enumerate(names)}  # x[1] is the body itself
-    path = f"$.{body}"
+    if len(names) > MAX_SLOTS:
+        raise _RowsOnly(f"{len(names)} properties: more than {MAX_SLOTS}")
     planned = _planned(body_schema)
-    columns = ["json_type(x[1]) AS t1"]
-    if planned is not None:
-        columns.append("CASE WHEN json_type(x[1]) = 'OBJECT' THEN json_keys(x[1]) END AS k1")
-    else:
-        columns.append("NULL::VARCHAR[] AS k1")
-    checks: list[tuple[str, str, str]] = [(body, "wrong type", "t1 <> 'OBJECT'")]
-    if body in (schema.get("required") or []):
-        checks.append((body, "missing required", "t1 IS NULL"))
-    for name in required:
-        checks.append((f"{body}.{name}", "missing required",
-                       f"t1 = 'OBJECT' AND t{index[name]} IS NULL"))  # fmt: skip
-    for name, sub in props.items():
-        checks.extend(_property_checks(body, str(name), sub, index[str(name)]))
-    if len(checks) > 60:
-        raise _RowsOnly(f"{len(checks)} checks: more than one mask holds")
-    used = " ".join(cond for _, _, cond in checks)
-    for i in range(2, len(names) + 2):  # only the facts some check reads: each one costs
-        columns.append(f"json_type(x[{i}]) AS t{i}")
-        if re.search(rf"\bs{i}\b", used):
-            columns.append(f"x[{i}]->>'$' AS s{i}")
-        if re.search(rf"\bd{i}\b", used):
-            columns.append(f"try_cast(x[{i}] AS DOUBLE) AS d{i}")
-    paths = (path, *(_member(path, name) for name in names))
-    listed = tuple(planned) if planned is not None else None
-    return EventChecks(str(rule.key), paths, tuple(columns), tuple(checks), listed, body)
+    slots = [_slot(name, props.get(name), name in required, name in props) for name in names]
+    body_required = body in (schema.get("required") or [])
+    return body, body_required, tuple(planned) if planned is not None else None, slots
 
 
-def _member(path: str, name: str) -> str:
-    """A JSON path to a member, quoted (names with dots, spaces or quotes work)."""
-    return f'{path}."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _property_checks(body: str, name: str, sub: Any, i: int) -> list[tuple[str, str, str]]:
-    """The checks of one property, whose facts are the columns ``t<i>``, ``s<i>``,
-    ``d<i>``."""
+def _slot(name: str, sub: Any, required: bool, listed: bool) -> Slot:
+    """One property's rules as a slot."""
+    if not listed:
+        return Slot(name, required=required, planned=False)
     if not isinstance(sub, Mapping):
         raise _RowsOnly(f"{name}: not a schema")
     unknown = set(sub) - _CHECKED - _ANNOTATIONS
     if unknown:
         raise _RowsOnly(f"{name}: {sorted(unknown)[0]}")
-    field = f"{body}.{name}"
-    present = f"t1 = 'OBJECT' AND t{i} IS NOT NULL"
-    checks: list[tuple[str, str, str]] = []
+    allowed, whole = None, False
     types = sub.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else list(types)
-        if not names or any(t not in _JSON_TYPES for t in names):
+        if not names or any(t not in _ALLOWED for t in names):
             raise _RowsOnly(f"{name}: type {types!r}")
-        allowed = sorted({d for t in names for d in _JSON_TYPES[t]})
-        ok = f"t{i} IN ({', '.join(_sql_text(a) for a in allowed)})"
-        if "integer" in names and "number" not in names:  # 1.0 is an integer too
-            ok = f"({ok} OR (t{i} = 'DOUBLE' AND d{i} = floor(d{i})))"
-        checks.append((field, "wrong type", f"{present} AND NOT {ok}"))
+        allowed = 0
+        for t in names:
+            allowed |= _ALLOWED[t]
+        whole = "integer" in names and "number" not in names
+    enum = None
     if "enum" in sub:
         values = sub["enum"]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise _RowsOnly(f"{name}: an enum that is not all text")
-        listed = ", ".join(_sql_text(v) for v in values) or "NULL"
-        checks.append(
-            (field, "value rule", f"{present} AND NOT (t{i} = 'VARCHAR' AND s{i} IN ({listed}))")
-        )
-    bounds = {"minimum": "<", "maximum": ">", "exclusiveMinimum": "<=", "exclusiveMaximum": ">="}
-    for keyword, breaks in bounds.items():
+        enum = tuple(values)
+    bounds = []
+    for keyword in BOUNDS:
         if keyword in sub:
             limit = sub[keyword]
             if isinstance(limit, bool) or not isinstance(limit, int | float):
                 raise _RowsOnly(f"{name}: {keyword} {limit!r}")
-            bound = f"{present} AND t{i} IN {_NUMERIC} AND d{i} {breaks} {float(limit)!r}"
-            checks.append((field, "value rule", bound))
-    if "pattern" in sub:
-        pattern = sub["pattern"]
-        if not isinstance(pattern, str) or not _safe_pattern(pattern):
-            raise _RowsOnly(f"{name}: pattern {pattern!r} needs the row checker's engine")
-        checks.append((field, "value rule", f"{present} AND t{i} = 'VARCHAR' AND NOT "
-                       f"regexp_matches(s{i}, {_sql_text(pattern)})"))  # fmt: skip
-    return checks
+            bounds.append((keyword, float(limit)))
+    pattern = sub.get("pattern")
+    if pattern is not None and (not isinstance(pattern, str) or not _safe_pattern(pattern)):
+        raise _RowsOnly(f"{name}: pattern {pattern!r} needs the row checker's engine")
+    return Slot(name, allowed, whole, required, True, tuple(bounds), enum, pattern)
+
+
+def member_paths(layout: EventLayout) -> list[str]:
+    """The body and each slot's member, as JSON paths (names quoted: dots, spaces and
+    quotes work)."""
+    path = f"$.{layout.body}"
+    return [path, *(f'{path}."' + s.name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    for s in layout.slots)]  # fmt: skip

@@ -1,0 +1,328 @@
+"""One pass of an audit: DuckDB reads files of messages and checks them as columns.
+
+The pass reads each line once, pulls out the header (event, type, timestamp, messageId)
+and, in one ``json_extract``, the body and each slot's value (:mod:`.audit_sql`). What
+each event's slots must hold is a row of a small table joined on the event's name, so
+one vectorised expression per slot checks every event at once; every check is
+arithmetic on small integers (a value's kind bit, a rule's bit from that table). The
+rows come out aggregated, a few thousand of them for a million messages.
+
+Measured on a million messages and the 20-event sample plan (``make bench``): branching
+per event (``CASE event WHEN ...``) costs DuckDB four times as much, as it evaluates each
+branch on a handful of rows per vector; ``json_type`` parses each value again, where the
+first byte of its JSON says the same; and a body's keys are listed only where its
+length says one may be unplanned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..messages import TRACK
+from .audit_sql import (
+    ALL_KINDS,
+    ARRAY,
+    BODY_MISSING,
+    BODY_TYPE,
+    BOOLEAN,
+    BOUNDS,
+    ENUM,
+    NULL,
+    NUMBER,
+    OBJECT,
+    PATTERN,
+    REQUIRED,
+    STRING,
+    Compiled,
+    Slot,
+    member_paths,
+    sql_text,
+)  # fmt: skip
+
+# a value's kind from the first byte of its JSON, as json_extract writes it (minified);
+# indexed by the byte itself (lists count from 1; no JSON value starts with a NUL byte)
+_FIRST_BYTE = {'"': STRING, "{": OBJECT, "[": ARRAY, "t": BOOLEAN, "f": BOOLEAN, "n": NULL,
+               "-": NUMBER, **dict.fromkeys("0123456789", NUMBER)}  # fmt: skip
+_KIND_OF_BYTE = "[" + ", ".join(str(_FIRST_BYTE.get(chr(b), 0)) for b in range(1, 128)) + "]"
+
+
+def pass_sql(compiled: Compiled, source_sql: str, window_sql: str, others_need_rows: bool) -> str:
+    """One pass over a chunk's lines (``source_sql`` gives ``f``: file, ``l``: text),
+    aggregated: rows of (route, event number, label, day, body code, slot codes...,
+    unplanned keys, raw line, file, count, first, last, example messageIds). Routes
+    (:data:`ROUTES`): checked here, an event the plan does not list, left to the row
+    checker (``raw`` holds the line), not JSON, a line of spaces. ``day`` is set for
+    broken messages only; first, last and examples are theirs."""
+    return _Pass(compiled, others_need_rows).sql(source_sql, window_sql)
+
+
+def _plain(name: str) -> bool:
+    """Text JSON writes as it is, between quotes (so its written form is known)."""
+    return name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
+
+
+ROUTES = ("sql", "unplanned", "rows", "bad", "blank")  # a pass's routes, by number
+SQL, UNPLANNED, ROWS, BAD, BLANK = range(len(ROUTES))
+
+
+class _Pass:
+    """The SQL of one pass; see :meth:`Compiled.query`.
+
+    Every check is arithmetic on small integers (a value's kind bit, a rule's bit from
+    the events' table), not a branch: DuckDB evaluates a ``CASE`` per branch, which over
+    a million rows costs more than the parsing.
+    """
+
+    def __init__(self, compiled: Compiled, others_need_rows: bool) -> None:
+        self.c = compiled
+        self.others = others_need_rows
+        self.layouts = compiled.layouts()
+        self.width = compiled.width
+        # per slot, the distinct enums and patterns used there (numbered from 1)
+        self.enums: list[dict[tuple[str, ...], int]] = []
+        self.patterns: list[dict[str, int]] = []
+        for i in range(self.width):
+            at = self._at(i)
+            self.enums.append({v: n for n, v in enumerate(
+                dict.fromkeys(s.enum for s in at if s.enum is not None), 1)})  # fmt: skip
+            self.patterns.append({v: n for n, v in enumerate(
+                dict.fromkeys(s.pattern for s in at if s.pattern is not None), 1)})  # fmt: skip
+
+    def _at(self, i: int) -> list[Slot]:
+        return [e.slots[i] for e in self.layouts if i < len(e.slots)]
+
+    def _one_plain_enum(self, i: int) -> bool:
+        """Slot ``i`` has one enum, all plain text: compared as JSON text, unparsed."""
+        return len(self.enums[i]) == 1 and all(_plain(v) for v in next(iter(self.enums[i])))
+
+    # -- the table of what each event's slots must hold ---------------------------------
+    def _columns(self) -> list[tuple[str, str, Any]]:
+        """(name, SQL type, value for an event's layout) of every column some event
+        needs; a slot an event does not have gets the column's default."""
+        cols: list[tuple[str, str, Any]] = [
+            ("pe_br", "BOOLEAN", lambda e: e.body_required),
+            ("pe_pl", "BOOLEAN", lambda e: e.planned is not None),
+            ("pe_plain", "BOOLEAN", lambda e: all(_plain(s.name) for s in e.slots if s.planned)),
+        ]
+
+        def slot(i: int, get: Any) -> Any:
+            return lambda e: get(e.slots[i]) if i < len(e.slots) else None
+
+        for i in range(self.width):
+            at = self._at(i)
+            if any(s.allowed is not None for s in at):
+                cols.append((f"f{i}", "UTINYINT", slot(i, _forbidden)))
+            if any(s.whole for s in at):
+                cols.append((f"w{i}", "BOOLEAN", slot(i, lambda s: s.whole)))
+            if any(s.required for s in at):
+                cols.append((f"r{i}", "UTINYINT", slot(i, lambda s: REQUIRED * s.required)))
+            if any(s.planned for s in at):  # a planned member's length: "name": (+ ",")
+                cols.append((f"kl{i}", "INTEGER", slot(
+                    i, lambda s: len(s.name.encode()) + 4 if s.planned else None)))  # fmt: skip
+            for keyword, (_, _, prefix) in BOUNDS.items():
+                if any(k == keyword for s in at for k, _ in s.bounds):
+                    cols.append((f"{prefix}{i}", "DOUBLE", slot(
+                        i, lambda s, k=keyword: dict(s.bounds).get(k))))  # fmt: skip
+            if self._one_plain_enum(i):
+                cols.append((f"en{i}", "UTINYINT", slot(i, lambda s: ENUM * (s.enum is not None))))
+            elif self.enums[i]:
+                numbered = self.enums[i]
+                cols.append((f"n{i}", "INTEGER", slot(i, lambda s, n=numbered: n.get(s.enum))))
+            if self.patterns[i]:
+                patterns = self.patterns[i]
+                cols.append((f"g{i}", "INTEGER", slot(i, lambda s, n=patterns: n.get(s.pattern))))
+        return cols
+
+    def plan_table(self) -> tuple[str, set[str]]:
+        """The events' table (column checked and row checked alike) as a VALUES list,
+        and its column names."""
+        cols = self._columns()
+        names = ["pe_name", "pe", "pe_rows", *(c for c, _, _ in cols)]
+        rows = []
+        for n, layout in enumerate(self.layouts):
+            cells = [sql_text(layout.event), str(n), "FALSE"]
+            cells += [_sql_value(get(layout), kind) for _, kind, get in cols]
+            rows.append("(" + ", ".join(cells) + ")")
+        for event in sorted(self.c.by_rows):
+            cells = [sql_text(event), "NULL::INTEGER", "TRUE"]
+            cells += [_sql_value(None, kind) for _, kind, _ in cols]
+            rows.append("(" + ", ".join(cells) + ")")
+        where = ""
+        if not rows:  # no event rules: a table with no rows
+            rows.append("(" + ", ".join(["NULL::VARCHAR", "NULL::INTEGER", "FALSE", *(
+                _sql_value(None, kind) for _, kind, _ in cols)]) + ")")  # fmt: skip
+            where = " WHERE FALSE"
+        table = f"(SELECT * FROM (VALUES {', '.join(rows)}) AS v({', '.join(names)}){where})"
+        return table, set(names)
+
+    # -- the pass ----------------------------------------------------------------------------
+    def sql(self, source_sql: str, window_sql: str) -> str:
+        table, has = self.plan_table()
+        track = sql_text(TRACK)
+        everything = "TRUE" if self.c.rows_for_all else "FALSE"
+        non_track = f"ty IS DISTINCT FROM {track}" if self.others else "FALSE"
+        governs = "TRUE" if self.c.governs_track else "FALSE"
+        facts = ["x[1] AS b", "coalesce((ascii(x[1]) = 123)::UTINYINT, 0) AS obj"]
+        codes = [f"(CASE WHEN b IS NULL THEN (CASE WHEN pe_br THEN {BODY_MISSING} ELSE 0 END) "
+                 f"WHEN obj = 0 THEN {BODY_TYPE} ELSE 0 END)::UTINYINT AS c0"]  # fmt: skip
+        for i in range(self.width):
+            at = self._at(i)
+            v = f"x[{i + 2}]"
+            facts.append(f"{v} AS v{i}")
+            facts.append(f"coalesce(list_extract({_KIND_OF_BYTE}, ascii({v})), 0) AS k{i}")
+            if any(s.bounds or s.whole for s in at):
+                facts.append(f"try_cast({v}::VARCHAR AS DOUBLE) AS d{i}")
+            if self.patterns[i] or (self.enums[i] and not self._one_plain_enum(i)):
+                facts.append(f"{v}->>'$' AS s{i}")
+            codes.append(f"coalesce({self._code(i, has)}, 0) AS c{i + 1}")
+        code_names = [f"c{i}" for i in range(self.width + 1)]
+        broken = " OR ".join(f"{c} <> 0" for c in code_names)
+        return f"""
+        SELECT route, pe, label, day, {", ".join(code_names)}, keys, raw, file, count(*),
+               min(ts) FILTER (WHERE day IS NOT NULL), max(ts) FILTER (WHERE day IS NOT NULL),
+               arg_min(mid, ts, 5) FILTER (WHERE day IS NOT NULL)
+        FROM (
+          SELECT route, pe, label, ts, mid, {", ".join(code_names)}, keys,
+                 CASE WHEN route = {ROWS} THEN l END AS raw,
+                 CASE WHEN route IN ({ROWS}, {BAD}) THEN f END AS file,
+                 CASE WHEN route = {UNPLANNED}
+                           OR (route = {SQL} AND ({broken} OR keys IS NOT NULL))
+                      THEN substr(ts, 1, 10) END AS day  -- only the broken need a day
+          FROM (
+            SELECT * REPLACE (
+                     -- a body that repeats a key: the row checker reads the last of them,
+                     -- json_extract the first, so the row checker takes the message
+                     CASE WHEN len(body_keys) <> len(list_distinct(body_keys)) THEN {ROWS}
+                          ELSE route END AS route),
+                   {self._unplanned(has)} AS keys
+            FROM (
+              SELECT route, pe, label, ts, mid, l, f, b, {", ".join(codes)},
+                     {self._body_keys(has)} AS body_keys
+              FROM (
+                SELECT *, {", ".join(facts)}
+                FROM (
+                  SELECT *, CASE WHEN route = {SQL} THEN {self._extraction()} END AS x
+                  FROM (
+                    SELECT *, coalesce(nullif(ev, ''), ty, '') AS label,
+                           CASE WHEN h IS NULL
+                                THEN (CASE WHEN trim(l) = '' THEN {BLANK} ELSE {BAD} END)
+                                WHEN {everything} OR {non_track} OR ty IS NULL
+                                     OR (ty = {track} AND (ev IS NULL OR ev = '' OR pe_rows))
+                                THEN {ROWS}
+                                WHEN {governs} AND ty = {track} AND pe_name IS NULL
+                                THEN {UNPLANNED}
+                                ELSE {SQL} END AS route
+                    FROM (
+                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, coalesce(h[3], '') AS ts,
+                             coalesce(h[4], '') AS mid
+                      FROM (SELECT f, l, try(json_extract_string(l, ['$.event', '$.type',
+                                        '$.timestamp', '$.messageId'])) AS h  -- NULL: not JSON
+                            FROM ({source_sql}))
+                      WHERE h IS NULL OR ({window_sql})
+                    ) LEFT JOIN {table} ON ty = {track} AND ev = pe_name
+                  )
+                )
+              )
+            )
+          )
+        )
+        GROUP BY ALL"""
+
+    def _extraction(self) -> str:
+        """Each message's body and slot values, in one ``json_extract``. Events whose
+        paths are the same (or the start of another's) share one: a branch per event
+        costs DuckDB more than the parsing it saves."""
+        if not self.layouts:
+            return "NULL::JSON[]"
+        shared: dict[tuple[str, ...], list[int]] = {}
+        by_length = sorted(range(len(self.layouts)), key=lambda n: -len(self.layouts[n].slots))
+        for n in by_length:
+            paths = tuple(member_paths(self.layouts[n]))
+            longer = next((p for p in shared if p[: len(paths)] == paths), paths)
+            shared.setdefault(longer, []).append(n)
+        extract = {p: f"json_extract(l, [{', '.join(sql_text(q) for q in p)}])" for p in shared}
+        if len(shared) == 1:
+            return f"CASE WHEN pe IS NOT NULL THEN {next(iter(extract.values()))} END"
+        ordered = sorted(shared.items(), key=lambda item: -len(item[1]))  # most events first
+        branches = " ".join(f"WHEN pe IN ({', '.join(map(str, events))}) THEN {extract[p]}"
+                            for p, events in ordered)  # fmt: skip
+        return f"CASE {branches} END"
+
+    def _code(self, i: int, has: set[str]) -> str:
+        """Slot ``i``'s code: a bit per rule its value breaks (``k``: the value's kind,
+        0 when it is missing, as every member of a body that is not an object is)."""
+        k, d, v = f"k{i}", f"d{i}", f"v{i}"
+        parts = []
+        if f"f{i}" in has:
+            whole = f" OR coalesce(w{i} AND {d} <> floor({d}), FALSE)" if f"w{i}" in has else ""
+            parts.append(f"(({k} & f{i}) <> 0{whole})::UTINYINT")
+        if f"r{i}" in has:
+            parts.append(f"r{i} * obj * ({k} = 0)::UTINYINT")  # only in an object
+        for bit, breaks, prefix in BOUNDS.values():
+            if f"{prefix}{i}" in has:
+                parts.append(f"coalesce(({d} {breaks} {prefix}{i})::UTINYINT, 0) * {bit}")
+        if f"en{i}" in has:
+            (values,) = self.enums[i]
+            quoted = ", ".join(sql_text(f'"{value}"') for value in values) or "NULL"
+            parts.append(f"en{i} * coalesce(({v}::VARCHAR NOT IN ({quoted}))::UTINYINT, 0)")
+        elif self.enums[i]:
+            listed = " ".join(
+                f"WHEN {n} THEN s{i} IN ({', '.join(sql_text(e) for e in values) or 'NULL'})"
+                for values, n in self.enums[i].items()
+            )
+            listed_ok = f"coalesce({k} = {STRING} AND (CASE n{i} {listed} END), FALSE)"
+            parts.append(f"(CASE WHEN n{i} IS NOT NULL AND {k} <> 0 AND NOT {listed_ok} "
+                         f"THEN {ENUM} ELSE 0 END)")  # fmt: skip
+        if self.patterns[i]:
+            matched = " ".join(f"WHEN {n} THEN regexp_matches(s{i}, {sql_text(p)})"
+                               for p, n in self.patterns[i].items())  # fmt: skip
+            parts.append(f"(CASE WHEN g{i} IS NOT NULL AND {k} = {STRING} AND NOT "
+                         f"(CASE g{i} {matched} END) THEN {PATTERN} ELSE 0 END)")  # fmt: skip
+        return " + ".join(parts) or "0"
+
+    def _body_keys(self, has: set[str]) -> str:
+        """The body's keys, listed only where one may be unplanned or repeated: where
+        the body is longer than its planned members written out (``{"name":value,...}``,
+        as json_extract writes it). Those are few; the rest never build a list. Events
+        with a name JSON would escape are always listed."""
+        if not any(e.planned is not None for e in self.layouts):
+            return "NULL::VARCHAR[]"
+        members = " + ".join(f"coalesce(kl{i} + strlen(v{i}), 0)"
+                             for i in range(self.width) if f"kl{i}" in has) or "0"  # fmt: skip
+        longer = f"strlen(b) > greatest(2, 1 + {members})"
+        return f"CASE WHEN pe_pl AND obj = 1 AND (NOT pe_plain OR {longer}) THEN json_keys(b) END"
+
+    def _unplanned(self, has: set[str]) -> str:
+        """The listed keys that the event does not plan (NULL when there are none)."""
+        by_names: dict[tuple[str, ...], list[int]] = {}
+        for n, e in enumerate(self.layouts):
+            if e.planned is not None:
+                by_names.setdefault(e.planned, []).append(n)
+        if not by_names:
+            return "NULL::VARCHAR[]"
+        branches = " ".join(
+            f"WHEN pe IN ({', '.join(map(str, events))}) THEN list_filter(body_keys, "
+            f"lambda k: NOT list_contains({_text_list(names)}, k))"
+            for names, events in by_names.items()
+        )  # fmt: skip
+        return f"nullif(CASE {branches} END, []::VARCHAR[])"
+
+
+def _text_list(texts: tuple[str, ...]) -> str:
+    return f"[{', '.join(sql_text(t) for t in texts)}]::VARCHAR[]"
+
+
+def _forbidden(slot: Slot) -> int:
+    """The kinds a slot's type rules out (none without a type rule)."""
+    return ALL_KINDS & ~slot.allowed if slot.allowed is not None else 0
+
+
+def _sql_value(value: Any, kind: str) -> str:
+    """A cell of the events' table; a slot an event lacks breaks no rule."""
+    if value is None:
+        return {"UTINYINT": "0::UTINYINT", "BOOLEAN": "FALSE"}.get(kind, f"NULL::{kind}")
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, float):
+        return f"{value!r}::DOUBLE"
+    return f"{value}::{kind}"
