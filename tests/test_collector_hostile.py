@@ -9,6 +9,7 @@ everything here is what a page on any origin could send.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import socket
 import subprocess
@@ -277,3 +278,45 @@ def test_many_connections_at_once_are_served_or_told_to_retry(cli):
         thread.join(timeout=60)
     assert len(results) == 300 and set(results) <= {200, 503}
     assert requests.get(f"{cli}/health", timeout=10).json()["events"] == results.count(200)
+
+
+def test_keep_alive_clients_in_a_burst_are_never_cut_off(cli):
+    """150 clients at once, more than the collector serves at a time, each opening its
+    connection a moment before its first request (as undici does) and sending 4 batches
+    on it (keep-alive, as an SDK flushing in parallel does): every batch is answered,
+    none is cut off mid-request, and every messageId arrives."""
+    host, port = cli.removeprefix("http://").split(":")
+    answered: list[tuple[int, list[str]]] = []
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.connect()
+        time.sleep(0.05)
+        for k in range(4):
+            ids = [f"ka-{n}-{k}-{j}" for j in range(3)]
+            body = {"batch": [{"type": "track", "event": "Burst", "userId": "u",
+                               "messageId": i} for i in ids]}  # fmt: skip
+            try:
+                connection.request("POST", "/v1/batch", json.dumps(body), {**PLAIN, **AUTH})
+                answer = connection.getresponse()
+                answer.read()
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    failed.append(repr(exc))
+                connection.close()
+                continue
+            with lock:
+                answered.append((answer.status, ids))
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(150)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failed == []
+    assert {status for status, _ in answered} == {200}
+    arrived = {r["payload"]["messageId"] for r in records(cli, limit=5000)["events"]}
+    assert arrived == {i for _, ids in answered for i in ids}

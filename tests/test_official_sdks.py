@@ -104,7 +104,10 @@ const [host, writeKey] = [process.argv[1], process.env.SEGMENT_WRITE_KEY];
 const calls = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const analytics = new Analytics({ writeKey, host, maxEventsInBatch: 3, maxRetries: 0 });
 const statuses = [];
-analytics.on("error", (err) => { console.error(String(err && err.message || err)); process.exitCode = 3; });
+analytics.on("error", (err) => {
+  console.error(err.code + ": " + String(err.reason && (err.reason.stack || err.reason.message) || err.reason));
+  process.exitCode = 3;
+});
 analytics.on("http_request", (r) => statuses.push(r.method + " " + r.url));
 for (const [method, params] of calls) analytics[method](params);
 analytics.closeAndFlush().then(() => console.log(JSON.stringify(statuses)));

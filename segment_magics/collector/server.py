@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import select
 import socket
 import socketserver
 import threading
@@ -46,8 +47,8 @@ OTHER_MAX_BODY = 16 * 1024
 DRAIN_MAX = 8 * 1024 * 1024
 MAX_HEADERS = 64 * 1024
 MAX_CONNECTIONS = 64  # connections served at once (a thread and a body each)
+IDLE_GRACE = 0.25  # seconds an idle keep-alive connection keeps its slot when others wait
 BUSY_WAIT = 5.0  # seconds a connection over the cap waits for a free slot, then 503
-IDLE_POLL = 0.25  # an idle keep-alive connection checks this often whether others wait
 SERVER_NAME = b"segment-magics-collector"
 
 
@@ -113,6 +114,7 @@ class _Connection(socketserver.BaseRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
         self.started: float | None = None  # when the request being read began to arrive
+        self.answered = False  # a new connection keeps its slot until its first request
 
     def handle(self) -> None:
         try:
@@ -120,6 +122,7 @@ class _Connection(socketserver.BaseRequestHandler):
                 if not self._one_request():
                     return
                 self.h11.start_next_cycle()
+                self.answered = True
         except _Close as closing:
             if closing.status:
                 self._refuse(closing.status, closing.message)
@@ -159,21 +162,33 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def _idle(self) -> None:
         """Wait (up to :data:`IDLE_TIMEOUT`) for the next request of a keep-alive
-        connection; give the slot up at once when other connections wait for one."""
-        idle_until = time.monotonic() + IDLE_TIMEOUT
+        connection. When another connection waits for a slot (the server wakes the idle
+        ones), give this one up once it has been idle for :data:`IDLE_GRACE`: a client
+        that sends its next request at once is never cut off mid-request, and a burst
+        does not wait for idle connections to time out."""
+        now = time.monotonic()
+        idle_until, grace_until = now + IDLE_TIMEOUT, now + IDLE_GRACE
+        own = select.poll()
+        own.register(self.request, select.POLLIN)
+        woken = select.poll()
+        woken.register(self.request, select.POLLIN)
+        woken.register(self.server.wake, select.POLLIN)
+        self.request.settimeout(0)
         while True:
-            if self.server.waiting:
-                raise _Close()
-            self.request.settimeout(IDLE_POLL)
             try:
-                ready = self.request.recv(1, socket.MSG_PEEK)
-            except TimeoutError:
-                if time.monotonic() >= idle_until:
-                    raise _Close() from None
-                continue
-            if not ready:  # the client closed it
-                raise _Close()
-            return
+                data: bytes | None = self.request.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                data = None
+            if data:
+                return  # a request arrived: serve it, even when others wait
+            now = time.monotonic()
+            wanted = self.answered and self.server.waiting
+            if data == b"" or now >= idle_until or (wanted and now >= grace_until):
+                raise _Close()  # closed by the client, idle too long, or wanted elsewhere
+            if wanted:
+                own.poll((grace_until - now) * 1000)
+            else:
+                woken.poll((idle_until - now) * 1000)
 
     def _one_request(self) -> bool:
         """Read and answer one request; False when the connection should end."""
@@ -247,10 +262,13 @@ class _Connection(socketserver.BaseRequestHandler):
 
         payload = b"".join(self.server.app(environ, start_response))
         response_headers = [*answer["headers"], ("Server", SERVER_NAME.decode())]
-        if closing.is_set():
+        # Another connection waits for a slot: say so in the answer and let this one go,
+        # which no client can race (closing an idle keep-alive connection can be).
+        close = closing.is_set() or bool(self.server.waiting)
+        if close:
             response_headers.append(("Connection", "close"))
         self._send(answer["status"], response_headers, payload)
-        return closing.is_set()
+        return close
 
     def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
         h = self.h11
@@ -290,6 +308,9 @@ class _Server(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(max_connections)
         self.waiting = 0  # connections waiting for a slot: idle ones then make way
+        self.wake, self._wake_sender = socket.socketpair()  # readable while one waits
+        self.wake.setblocking(False)
+        self._wake_sender.setblocking(False)
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, _Connection)
@@ -298,13 +319,7 @@ class _Server(socketserver.ThreadingTCPServer):
         """Serve the connection in a thread of its own when one of the slots is free
         (a burst waits a moment, the next connections in the listen queue); beyond that,
         503 at once, without a thread: a flood of connections cannot hold memory."""
-        with self.lock:
-            self.waiting += 1
-        try:
-            free = self.slots.acquire(timeout=BUSY_WAIT)
-        finally:
-            with self.lock:
-                self.waiting -= 1
+        free = self.slots.acquire(blocking=False) or self._wait_for_slot()
         if not free:
             with contextlib.suppress(OSError):
                 request.sendall(BUSY)
@@ -317,6 +332,28 @@ class _Server(socketserver.ThreadingTCPServer):
         except BaseException:
             self.shutdown_request(request)
             raise
+
+    def _wait_for_slot(self) -> bool:
+        """Wake the idle keep-alive connections (they close and free their slots), then
+        wait up to :data:`BUSY_WAIT` for a slot."""
+        with self.lock:
+            self.waiting += 1
+            if self.waiting == 1:
+                with contextlib.suppress(OSError):
+                    self._wake_sender.send(b"!")
+        try:
+            return self.slots.acquire(timeout=BUSY_WAIT)
+        finally:
+            with self.lock:
+                self.waiting -= 1
+                if not self.waiting:
+                    with contextlib.suppress(OSError):
+                        self.wake.recv(64)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.wake.close()
+        self._wake_sender.close()
 
     def shutdown_request(self, request: Any) -> None:
         with self.lock:
