@@ -166,14 +166,10 @@ class _Connection(socketserver.BaseRequestHandler):
         ones), give this one up once it has been idle for :data:`IDLE_GRACE`: a client
         that sends its next request at once is never cut off mid-request, and a burst
         does not wait for idle connections to time out."""
+        self.request.settimeout(0)
         now = time.monotonic()
         idle_until, grace_until = now + IDLE_TIMEOUT, now + IDLE_GRACE
-        own = select.poll()
-        own.register(self.request, select.POLLIN)
-        woken = select.poll()
-        woken.register(self.request, select.POLLIN)
-        woken.register(self.server.wake, select.POLLIN)
-        self.request.settimeout(0)
+        own = woken = None
         while True:
             try:
                 data: bytes | None = self.request.recv(1, socket.MSG_PEEK)
@@ -181,6 +177,11 @@ class _Connection(socketserver.BaseRequestHandler):
                 data = None
             if data:
                 return  # a request arrived: serve it, even when others wait
+            if own is None or woken is None:
+                own, woken = select.poll(), select.poll()
+                own.register(self.request, select.POLLIN)
+                woken.register(self.request, select.POLLIN)
+                woken.register(self.server.wake, select.POLLIN)
             now = time.monotonic()
             wanted = self.answered and self.server.waiting
             if data == b"" or now >= idle_until or (wanted and now >= grace_until):
