@@ -140,6 +140,36 @@ def test_awkward_values_take_the_careful_path_and_say_why():
     assert shown[4][0] == "refused" and "64 bits" in shown[4][1]
 
 
+decimals = st.one_of(
+    st.none(),
+    st.decimals(min_value=-(10**16), max_value=10**16, places=4, allow_nan=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(decimals, min_size=1, max_size=20))
+def test_an_arrow_decimal_column_is_sent_as_python_sends_a_decimal(values):
+    """Spark's arithmetic on literals gives decimal columns: the table's rows (read from
+    Arrow) carry the same numbers as the same rows holding Decimal objects, which only
+    the careful path reads."""
+    rows = [{"userId": "u", "total": v} for v in values]
+    table = pa.Table.from_pylist(rows, schema=pa.schema([("userId", pa.string()),
+                                                         ("total", pa.decimal128(22, 4))]))  # fmt: skip
+    options = BulkOptions(kind="track", event="E", run_id="run")
+    careful = MessageBuilder.careful
+    calls = []
+
+    def counted(self: MessageBuilder, *args: Any) -> Any:
+        calls.append(args)
+        return careful(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MessageBuilder, "careful", counted)
+        from_arrow = [orjson.dumps(as_json(b)) for b in fast_outcomes(table, options)]
+    assert calls == []  # the fast path vouched for every row
+    assert from_arrow == [orjson.dumps(as_json(b)) for b in fast_outcomes(rows, options)]
+
+
 segment_dicts = st.lists(
     st.fixed_dictionaries(
         {"type": st.sampled_from(["track", "identify", "alias", "page", "nope"]),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .chunks import Chunk, wire_times
+from .jsonsafe import plain_decimal
 
 
 class ChunkStream:
@@ -82,6 +83,13 @@ def arrow_column(
             fragment = orjson.Fragment
             cells = [None if t is None else fragment(t) for t in texts]
             return cells, missing, odd, texts
+    if pa.types.is_decimal(kind):  # Spark's arithmetic on literals: sent as numbers
+        return (
+            [None if d is None else plain_decimal(d) for d in column.to_pylist()],
+            missing,
+            odd,
+            None,
+        )
     return column.to_pylist(), missing, odd, None
 
 

@@ -294,6 +294,12 @@ def as_mapping(value: Any) -> Mapping[str, Any] | None:
     return None
 
 
+def plain_decimal(value: decimal.Decimal) -> int | float:
+    """A finite Decimal as JSON sends it: a whole one as an integer (no ``.0`` and no
+    precision lost), any other as the nearest float."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 class _Converter:
     def __init__(self, warnings: list[str], naive: NaiveTime | None) -> None:
         self.warnings = warnings
@@ -348,9 +354,7 @@ class _Converter:
             if not value.is_finite():
                 self.warnings.append(f"{path} was {value}; sent as null (JSON has no NaN)")
                 return None
-            return self.convert(
-                int(value) if value == value.to_integral_value() else float(value), path, level
-            )
+            return self.convert(plain_decimal(value), path, level)
         if isinstance(value, uuid.UUID):
             return str(value)
         try:
