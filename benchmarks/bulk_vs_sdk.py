@@ -308,17 +308,15 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
         wait_for_collector(url)
         run_contender(name, url, n)
         events = []
-        params: dict[str, int] = {"limit": 10_000}  # the read API pages 10,000 at a time
-        while True:
-            page = requests.get(f"{url}/v1/events", params=params, timeout=60).json()["events"]
+        # the read API pages (at most 10,000 events, and fewer when they are large)
+        params: dict[str, int] = {"limit": 10_000}
+        while page := requests.get(f"{url}/v1/events", params=params, timeout=60).json()["events"]:
             events += page
-            if len(page) < params["limit"]:
-                break
-            params["before"] = page[-1]["_id"]
+            params["before"] = page[-1]["id"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    ids = [e.get("messageId") for e in events]
+    ids = [e["payload"].get("messageId") for e in events]  # {id, receivedAt, verdict, payload}
     return {
         "received": len(ids),
         "distinct": len(set(ids)),
