@@ -320,3 +320,21 @@ def test_keep_alive_clients_in_a_burst_are_never_cut_off(cli):
     assert {status for status, _ in answered} == {200}
     arrived = {r["payload"]["messageId"] for r in records(cli, limit=5000)["events"]}
     assert arrived == {i for _, ids in answered for i in ids}
+
+
+def test_connections_that_never_send_cannot_hold_every_slot(cli):
+    """More silent connections than the collector serves at once (slowloris): a real
+    request still gets through, at once, and the silent ones are let go."""
+    silent = [socket.create_connection(("127.0.0.1", int(cli.rsplit(":", 1)[1])))
+              for _ in range(80)]  # fmt: skip
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        answer = requests.post(f"{cli}/v1/track", data=json.dumps(
+            {"event": "Through", "userId": "u", "messageId": "through-1"}),
+            headers={**PLAIN, **AUTH}, timeout=30)  # fmt: skip
+        assert answer.status_code == 200
+        assert time.monotonic() - started < 4.5  # they yield after 2 s (not the 30 s idle)
+    finally:
+        for sock in silent:
+            sock.close()

@@ -48,6 +48,7 @@ DRAIN_MAX = 8 * 1024 * 1024
 MAX_HEADERS = 64 * 1024
 MAX_CONNECTIONS = 64  # connections served at once (a thread and a body each)
 IDLE_GRACE = 0.25  # seconds an idle keep-alive connection keeps its slot when others wait
+FIRST_REQUEST_GRACE = 2.0  # the same for a new connection before its first request
 BUSY_WAIT = 5.0  # seconds a connection over the cap waits for a free slot, then 503
 SERVER_NAME = b"segment-magics-collector"
 
@@ -114,7 +115,7 @@ class _Connection(socketserver.BaseRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
         self.started: float | None = None  # when the request being read began to arrive
-        self.answered = False  # a new connection keeps its slot until its first request
+        self.answered = False  # a new connection gets longer to send its first request
 
     def handle(self) -> None:
         try:
@@ -161,14 +162,18 @@ class _Connection(socketserver.BaseRequestHandler):
             self.h11.receive_data(data)
 
     def _idle(self) -> None:
-        """Wait (up to :data:`IDLE_TIMEOUT`) for the next request of a keep-alive
-        connection. When another connection waits for a slot (the server wakes the idle
-        ones), give this one up once it has been idle for :data:`IDLE_GRACE`: a client
-        that sends its next request at once is never cut off mid-request, and a burst
-        does not wait for idle connections to time out."""
+        """Wait (up to :data:`IDLE_TIMEOUT`) for a connection's next request (its first,
+        or the next on a keep-alive one). When another connection waits for a slot (the
+        server wakes the idle ones), give this one up once it has been idle for
+        :data:`IDLE_GRACE` (:data:`FIRST_REQUEST_GRACE` before its first request: an SDK
+        may open hundreds of connections before it writes to them): a client that sends
+        at once is never cut off mid-request, a burst does not wait for idle
+        connections to time out, and connections that never send cannot hold every
+        slot."""
         self.request.settimeout(0)
         now = time.monotonic()
-        idle_until, grace_until = now + IDLE_TIMEOUT, now + IDLE_GRACE
+        idle_until = now + IDLE_TIMEOUT
+        grace_until = now + (IDLE_GRACE if self.answered else FIRST_REQUEST_GRACE)
         own = woken = None
         while True:
             try:
@@ -183,7 +188,7 @@ class _Connection(socketserver.BaseRequestHandler):
                 woken.register(self.request, select.POLLIN)
                 woken.register(self.server.wake, select.POLLIN)
             now = time.monotonic()
-            wanted = self.answered and self.server.waiting
+            wanted = self.server.waiting
             if data == b"" or now >= idle_until or (wanted and now >= grace_until):
                 raise _Close()  # closed by the client, idle too long, or wanted elsewhere
             if wanted:
