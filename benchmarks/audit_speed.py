@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from targets import report
+
 N = 1_000_000
 TARGETS = {"vs_floor": 1.5, "vs_row_checker": 10.0, "peak_mb": 1024.0, "flat": 1.25}
 
@@ -173,12 +175,10 @@ def main() -> int:
         (f"memory flat on 10x the events (<= {TARGETS['flat']}x)", f"{flat:.2f}x",
          flat <= TARGETS["flat"]),
     ]  # fmt: skip
-    print("\n| target | measured | met |\n| --- | --- | --- |")
-    for label, value, ok in checks:
-        print(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
+    met = report(checks)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    return 0 if all(ok for *_, ok in checks) else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from sink import NginxSink, _free_port  # noqa: E402
+from targets import report  # noqa: E402
 from workload import segment_messages  # noqa: E402
 
 CALLS = 400
@@ -219,13 +220,10 @@ def main() -> int:
          f"{TARGETS['in_process_vs_stdlib']}x", f"{beside:.2f}x",
          beside >= TARGETS["in_process_vs_stdlib"]),
     ]  # fmt: skip
-    print("\n| target | measured | met |")
-    print("| --- | --- | --- |")
-    for label, value, ok in checks:
-        print(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
+    met = report(checks)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    return 0 if all(ok for *_, ok in checks) else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from sink import NginxSink  # noqa: E402
+from targets import report  # noqa: E402
 
 ROWS = 1_000_000
 PARTITIONS = 8
@@ -166,20 +167,16 @@ def main() -> int:
         "spark_vs_pandas": figures["spark"]["events_per_s"] / base,
         "dask_vs_pandas": figures["dask"]["events_per_s"] / base,
     }
-    ok = True
-    print("\n| target | measured | met |\n| --- | --- | --- |")
-    for name, target in TARGETS.items():
-        met = ratios[name] >= target
-        ok &= met
-        print(
-            f"| {name.replace('_', ' ')} >= {target} | {ratios[name]:.2f} | {'yes' if met else 'NO'} |"
-        )
+    checks = [
+        (f"{name.replace('_', ' ')} >= {target}", f"{ratios[name]:.2f}", ratios[name] >= target)
+        for name, target in TARGETS.items()
+    ]
     for name in ("spark", "dask"):
         growth = figures[name]["memory_growth_mb"]
-        met = growth < MEMORY_TARGET_MB
-        ok &= met
-        print(f"| {name}: notebook memory growth, {args.rows:,} rows < {MEMORY_TARGET_MB:.0f} MB "
-              f"| {growth:.1f} MB | {'yes' if met else 'NO'} |")  # fmt: skip
+        checks.append((f"{name}: notebook memory growth, {args.rows:,} rows < "
+                       f"{MEMORY_TARGET_MB:.0f} MB", f"{growth:.1f} MB",
+                       growth < MEMORY_TARGET_MB))  # fmt: skip
+    ok = report(checks)
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "ratios": ratios}, indent=2))
     return 0 if ok else 1

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from targets import report
 
 from segment_magics.messages import build_from_segment_dict, build_message
 from segment_magics.plan import Plan, PlanValidator, check_messages, load_plan
@@ -197,13 +198,11 @@ def main() -> int:
         ("20k-rule plan load + compile (difflib hints)", "load_compile_in_hints", "<="),
         ("200 unplanned events (difflib hints)", "unplanned_200_in_hints", "<="),
     ]
-    ok = True
-    print("\n| target | measured | met |\n| --- | --- | --- |")
-    for label, name, sign in rows:
-        value, target = ratios[name], TARGETS[name]
-        met = value >= target if sign == ">=" else value <= target
-        ok &= met
-        print(f"| {label} {sign} {target:.1f} | {value:.2f} | {'yes' if met else 'NO'} |")
+    ok = report([
+        (f"{label} {sign} {TARGETS[name]:.1f}", f"{ratios[name]:.2f}",
+         ratios[name] >= TARGETS[name] if sign == ">=" else ratios[name] <= TARGETS[name])
+        for label, name, sign in rows
+    ])  # fmt: skip
     equivalent = scale["load_compile_s"] / hint * ISSUE_HINT_S
     print(f"\nOn the issue's machine (difflib hint 37 ms) that is about {equivalent:.2f} s to load "
           f"and compile, and {scale['unplanned_200_s'] / hint * ISSUE_HINT_S:.3f} s for the 200 events.")  # fmt: skip
