@@ -16,6 +16,13 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A field path breaks after its dots, never inside a name ("properties.curre|ncy").
+function pathCell(field) {
+  const parts = String(field || "").split(".");
+  const children = parts.flatMap((part, i) => (i < parts.length - 1 ? [`${part}.`, el("wbr", {})] : [part]));
+  return el("td", { class: "smi-path" }, ...children);
+}
+
 const FILTERS = [
   ["type", "select", ["", "track", "identify", "page", "screen", "group", "alias"], "all types"],
   ["event", "input", null, "event or name"],
@@ -135,7 +142,7 @@ function render({ model, el: root }) {
       parts.push(el("table", { class: "smi-violations", "data-testid": "inspector-violations" },
         el("thead", {}, el("tr", {}, el("th", {}, "path"), el("th", {}, "value"), el("th", {}, "expected"))),
         el("tbody", {}, ...d.violations.map((v) => el("tr", {},
-          el("td", {}, v.field), el("td", {}, el("code", {}, v.value)), el("td", {}, `${v.expected} (${v.kind})`))))));
+          pathCell(v.field), el("td", {}, el("code", {}, v.value)), el("td", {}, `${v.expected} (${v.kind})`))))));
     } else if (d.checked) {
       parts.push(el("div", { class: "smi-okline" }, "valid against the plan"));
     }
@@ -157,7 +164,7 @@ function render({ model, el: root }) {
         body.append(el("tr", { class: "smi-group-event" }, el("td", { colspan: "5" }, `${g.event || "(no name)"} · ${g.type}`)));
       }
       const tr = el("tr", { class: "smi-group", "data-testid": "inspector-group", title: "show these events" },
-        el("td", {}, g.field), el("td", {}, g.kind), el("td", { class: "smi-num" }, String(g.count)),
+        pathCell(g.field), el("td", {}, g.kind), el("td", { class: "smi-num" }, String(g.count)),
         el("td", { class: "smi-time" }, `${(g.first || "").slice(0, 19)} … ${(g.last || "").slice(0, 19)}`),
         el("td", {}, g.detail || ""));
       tr.addEventListener("click", () => {
