@@ -203,12 +203,7 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
         while batch := cursor.fetchmany(BATCH):
             yield from (orjson.loads(line) for (line,) in batch)
     for name in text:
-        data = Path(name).read_bytes()
-        if name.endswith(".gz"):
-            lines = (_salvage(data)[0] if not _gzip_complete(data)
-                     else zlib.decompress(data, 16 + zlib.MAX_WBITS).split(b"\n"))  # fmt: skip
-        else:
-            lines = data.split(b"\n")
+        lines, _ = _file_lines(name)
         for line in lines:
             if not line.strip():
                 continue
@@ -278,29 +273,20 @@ def _threads() -> int:
     return os.cpu_count() or 1
 
 
-def _gzip_complete(data: bytes) -> bool:
-    """A gzip stream that ends where it should (decompressed to be sure)."""
-    if len(data) < 18 or data[:2] != b"\x1f\x8b":
-        return False
-    try:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        inflater.decompress(data)
-        return inflater.eof
-    except zlib.error:
-        return False
-
-
-def _salvage(data: bytes) -> tuple[list[bytes], str]:
-    """The complete lines of a damaged gzip file, and what went wrong."""
+def _file_lines(name: str) -> tuple[list[bytes], str]:
+    """A file's lines, decompressed once when it is gzip, and what went wrong ("" when
+    nothing did): of a gzip file cut short or damaged, only the complete lines."""
+    data = Path(name).read_bytes()
+    if not name.endswith(".gz"):
+        return data.split(b"\n"), ""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = b""
-    why = "the file is cut short"
     try:
         out = inflater.decompress(data)
     except zlib.error as exc:
-        why = f"bad gzip ({exc})"
-    lines = out.split(b"\n")
-    return [line for line in lines[:-1] if line.strip()], why
+        return [], f"bad gzip ({exc})"
+    if inflater.eof:
+        return out.split(b"\n"), ""
+    return [line for line in out.split(b"\n")[:-1] if line.strip()], "the file is cut short"
 
 
 def _check_line(
@@ -328,14 +314,9 @@ def _audit_files_by_rows(
     tally = Tally()
     validator = PlanValidator(plan)
     for name in text:
-        data = Path(name).read_bytes()
-        if name.endswith(".gz"):
-            lines, why = _salvage(data) if not _gzip_complete(data) else (
-                zlib.decompress(data, 16 + zlib.MAX_WBITS).split(b"\n"), "")  # fmt: skip
-            if why:
-                tally.bad_file(name, why)
-        else:
-            lines = data.split(b"\n")
+        lines, why = _file_lines(name)
+        if why:
+            tally.bad_file(name, why)
         for number, line in enumerate(lines, 1):
             if line.strip():
                 _check_line(line, name, number, tally, validator, window)
@@ -462,8 +443,8 @@ def _note(tally: Tally, label: str, day: str, field_: str, kind: str, count: int
 def _salvaged(name: str, tally: Tally, validator: PlanValidator, window: Window) -> None:
     """A file DuckDB could not read to its end: listed, and its complete lines checked
     row by row."""
-    lines, why = _salvage(Path(name).read_bytes())
-    tally.bad_file(name, f"{why} after line {len(lines)}")
+    lines, why = _file_lines(name)
+    tally.bad_file(name, f"{why or 'the file could not be read'} after line {len(lines)}")
     for number, line in enumerate(lines, 1):
         _check_line(line, name, number, tally, validator, window)
 
@@ -488,9 +469,8 @@ def _others_need_rows(validator: PlanValidator) -> bool:
 
 
 def _list_bad_lines(name: str, tally: Tally) -> None:
-    data = Path(name).read_bytes()
-    text = zlib.decompress(data, 16 + zlib.MAX_WBITS) if name.endswith(".gz") else data
-    for number, line in enumerate(text.split(b"\n"), 1):
+    lines, _ = _file_lines(name)
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
