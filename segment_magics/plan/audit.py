@@ -33,7 +33,7 @@ from ..errors import ValidationError
 from ..messages import EVENT_RULE
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally
-from .audit_sql import Compiled, compile_plan
+from .audit_sql import Compiled, compile_plan, sql_text
 from .load import PlanSource, load_plan
 from .model import Plan
 from .validate import PlanValidator
@@ -112,11 +112,11 @@ class Window:
         """The same window as a SQL condition on ``ts``, ``ev`` and ``ty``."""
         parts = []
         if self.since:
-            parts.append(f"ts >= {_quote(self.since)}")
+            parts.append(f"ts >= {sql_text(self.since)}")
         if self.until:
-            parts.append(f"ts < {_quote(self.until)}")
+            parts.append(f"ts < {sql_text(self.until)}")
         if self.events:
-            listed = ", ".join(_quote(e) for e in self.events)
+            listed = ", ".join(sql_text(e) for e in self.events)
             parts.append(f"(ev IN ({listed}) OR ty IN ({listed}))")
         return " AND ".join(parts) or "TRUE"
 
@@ -136,10 +136,6 @@ def _instant(text: str, name: str, end: bool = False) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment.isoformat()
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- messages in memory (DataFrames, lists), and the row checker ---------------------------
@@ -196,7 +192,7 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
     if parquet:
         import duckdb
 
-        listed = "[" + ", ".join(_quote(f) for f in parquet) + "]"
+        listed = "[" + ", ".join(sql_text(f) for f in parquet) + "]"
         cursor = duckdb.connect().execute(
             f"SELECT to_json(t)::VARCHAR FROM read_parquet({listed}) AS t"
         )
@@ -451,7 +447,7 @@ def _salvaged(name: str, tally: Tally, validator: PlanValidator, window: Window)
 
 def _source_sql(files: list[str], kind: str) -> str:
     """A chunk's lines: ``f`` the file, ``l`` the text of one message."""
-    listed = "[" + ", ".join(_quote(f) for f in files) + "]"
+    listed = "[" + ", ".join(sql_text(f) for f in files) + "]"
     if kind == "parquet":
         return f"SELECT '' AS f, to_json(t)::VARCHAR AS l FROM read_parquet({listed}) AS t"
     return (
