@@ -223,3 +223,32 @@ def test_a_backfill_sends_the_same_whatever_the_table(collector, kind):
     assert events["u4"]["properties"]["coupon"] == "X"
     assert events["u4"]["timestamp"] == "2024-01-01T00:00:04.000Z"
     assert events["u4"]["messageId"] == RowIds("same")(4)
+
+
+def test_an_arrow_tables_chunks_carry_only_their_own_nested_values():
+    """A slice of a list column still holds the whole column's children; converted
+    chunk by chunk, a table cost time in the square of its rows. Each chunk now has
+    its own nested values, and the messages are the same across chunk borders."""
+    from segment_magics.messages.arrow_frames import arrow_slice
+    from segment_magics.messages.chunks import CHUNK_ROWS
+
+    rows = [{"userId": f"u{i}", "total": float(i),
+             "products": [{"p": 0.5, "q": "x" * (i % 3)}] * (1 + i % 3) if i % 5 else None,
+             "when": dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(seconds=i)}
+            for i in range(2 * CHUNK_ROWS + 7)]  # fmt: skip
+    cut = CHUNK_ROWS - 3  # record batches whose border is not a chunk's
+    table = pa.concat_tables([pa.Table.from_pylist(rows[:cut]), pa.Table.from_pylist(rows[cut:])])
+    part = arrow_slice(table, CHUNK_ROWS - 5, CHUNK_ROWS)
+    own = sum(len(r["products"] or ()) for r in rows[CHUNK_ROWS - 5 : 2 * CHUNK_ROWS - 5])
+    assert [len(c.values) for c in part.column("products").chunks] == [own]
+    assert part.to_pylist() == table.slice(CHUNK_ROWS - 5, CHUNK_ROWS).to_pylist()
+    batch = arrow_slice(pa.Table.from_pylist(rows).to_batches()[0], 10, 5)
+    assert batch.to_pylist() == rows[10:15]
+    for source in (table, pl.from_arrow(table)):
+        fast = [as_json(b) for b in fast_outcomes(source, OPTIONS)]
+        assert fast == [as_json(b) for b in careful_outcomes(source, OPTIONS)]
+        for i in (0, CHUNK_ROWS - 1, CHUNK_ROWS, 2 * CHUNK_ROWS + 6):
+            want = {
+                k: v for k, v in rows[i].items() if k in ("total", "products") and v is not None
+            }
+            assert fast[i]["properties"] == want

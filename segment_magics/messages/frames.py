@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .arrow_frames import ChunkStream, arrow_chunk, arrow_column
+from .arrow_frames import ChunkStream, arrow_chunk, arrow_column, arrow_slice
 from .chunks import CHUNK_ROWS, Chunk, wire_times
 from .polars_frames import polars_chunks
 
@@ -71,7 +71,8 @@ def table_chunks(
         return None
     rows = table.num_rows
     chunks = (
-        arrow_chunk(table.slice(start, CHUNK_ROWS), start) for start in range(0, rows, CHUNK_ROWS)
+        arrow_chunk(arrow_slice(table, start, CHUNK_ROWS), start)
+        for start in range(0, rows, CHUNK_ROWS)
     )
     return chunks, rows, None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .arrow_frames import arrow_chunk
+from .arrow_frames import arrow_chunk, arrow_slice
 from .chunks import CHUNK_ROWS, Chunk
 
 BodyOf = Callable[[tuple[str, ...]], Sequence[str]]  # a table's columns -> its body columns
@@ -44,7 +44,7 @@ def json_body_chunks(source: Any, body_of: BodyOf) -> tuple[Iterator[Chunk], int
     module = type(source).__module__
     if not module.startswith(("polars", "pyarrow")) or not hasattr(source, "slice"):
         return None
-    head = _as_polars(source.slice(0, 1))
+    head = _as_polars(_part(source, 0, 1))
     if head is None:
         return None
     body = list(body_of(tuple(head.columns)))
@@ -56,11 +56,19 @@ def json_body_chunks(source: Any, body_of: BodyOf) -> tuple[Iterator[Chunk], int
 
     def chunks() -> Iterator[Chunk]:
         for start in range(0, rows, CHUNK_ROWS):
-            part = _as_polars(source.slice(start, CHUNK_ROWS))
+            part = _as_polars(_part(source, start, CHUNK_ROWS))
             assert part is not None  # its first rows were read the same way
             yield _chunk(part, start, other, body, expression)
 
     return chunks(), rows
+
+
+def _part(source: Any, start: int, rows: int) -> Any:
+    """A Polars frame's slice as it is (Polars slices without copying), an Arrow
+    table's with its nested columns on their own (:func:`.arrow_slice`)."""
+    if type(source).__module__.startswith("polars"):
+        return source.slice(start, rows)
+    return arrow_slice(source, start, rows)
 
 
 def _chunk(part: Any, start: int, other: list[str], body: list[str], expression: Any) -> Chunk:
