@@ -212,17 +212,29 @@ def test_client_block_refuses_and_sends_nothing(collector):
     assert collector.count() == 1
 
 
-def test_bulk_rows_are_checked(collector):
+@pytest.mark.parametrize("kind", ["list", "pandas", "polars", "arrow"])
+def test_bulk_rows_are_checked(collector, kind):
+    """Every kind of table is checked as it goes out: Polars and Arrow tables write
+    bodies and nested cells as JSON text, which the plan reads as sent."""
+    import polars as pl
+    import pyarrow as pa
+
     rows = [{"userId": "u", "order_id": f"o{i}", "currency": "USD", "total": i,
-             "products": [{"product_id": "p"}]} for i in range(4)]  # fmt: skip
+             "products": [{"product_id": "p", "quantity": 1}]} for i in range(4)]  # fmt: skip
     rows[2]["currency"] = "JPY"
+    rows[3]["products"] = [{"product_id": "p", "quantity": 500}]  # a rule inside the list
+    source = {"list": rows, "pandas": pd.DataFrame(rows), "polars": pl.DataFrame(rows),
+              "arrow": pa.Table.from_pylist(rows)}[kind]  # fmt: skip
     client = SegmentClient(endpoint=collector.url, plan=parse_compact(PLAN), plan_mode="block")
-    result = client.send_many(rows, "track", event="Order Completed", progress=False)
-    assert result.accepted == 3 and result.invalid == 1 and result.problems[0].row == 2
+    result = client.send_many(source, "track", event="Order Completed", progress=False)
+    assert [p.row for p in result.problems] == [2, 3]
+    assert result.accepted == 2 and result.invalid == 2
     assert "properties.currency" in result.problems[0].reason
+    assert "properties.products[0].quantity" in result.problems[1].reason
+    assert {e["properties"]["order_id"] for e in collector.events()} == {"o0", "o1"}
     client.plan_mode = "warn"
-    result = client.send_many(rows, "track", event="Order Completed", progress=False)
-    assert result.ok and result.accepted == 4 and result.plan_violations == 1
+    result = client.send_many(source, "track", event="Order Completed", progress=False)
+    assert result.ok and result.accepted == 4 and result.plan_violations == 2
 
 
 def test_magics_plan_modes_and_history(ip, collector):

@@ -249,7 +249,7 @@ class BulkSender:
                 events[name] = 1
             objection = None
             if check is not None:
-                objection = _objection(check(built.message))
+                objection = _objection(check(built.as_sent()))
                 if objection is not None:
                     result.plan_violations += 1
                     if block:

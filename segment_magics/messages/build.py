@@ -51,6 +51,13 @@ class Built(NamedTuple):
     def size(self) -> int:
         return len(self.encoded)
 
+    def as_sent(self) -> dict[str, Any]:
+        """The message as the wire carries it. A table's fast path puts bodies and
+        nested cells in as JSON text (orjson fragments), which a plan cannot read;
+        read back, they are plain values, and a plan checks exactly what is sent."""
+        sent: dict[str, Any] = _loads(self.encoded)
+        return sent
+
     @property
     def message_id(self) -> str:
         return str(self.message["messageId"])
@@ -173,8 +180,11 @@ try:  # orjson writes the same compact UTF-8 JSON about ten times faster
         """
         return orjson.dumps(message, option=_STRICT)
 
+    _loads: Callable[[bytes], Any] = orjson.loads
+
 except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
     serialize = _serialize_stdlib
+    _loads = json.loads
 
 
 def _unknown(kind: str, name: str) -> ValidationError:
