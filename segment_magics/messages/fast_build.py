@@ -117,6 +117,14 @@ class ChunkBuilder:
         if any(not _has_all(self.consts, [w]) for w in self.required if w in self.consts):
             self.usable = False  # an empty default: the careful path names it
 
+    def _written_context(self) -> Any:
+        """The context every row shares, as JSON written once (orjson copies it into
+        each message: writing it again per row was a tenth of a row's time)."""
+        try:
+            return orjson.Fragment(serialize(self.context))
+        except TypeError:  # not plain JSON: each message's serialize says so
+            return self.context
+
     def _default(self, call: Call, name: str, value: Any, consts: dict[str, Any]) -> None:
         """A value every row shares, converted once (or the fast path steps aside)."""
         if name not in call.names:
@@ -207,7 +215,7 @@ class ChunkBuilder:
         rows: Iterator[tuple[Any, ...]] = (
             zip(*(values[c] for c in dense), strict=True) if dense else iter([()] * chunk.count)
         )
-        label, context, default_body = call.label_wire, self.context, self.default_body
+        label, context, default_body = call.label_wire, self._written_context(), self.default_body
         new, gap, fragment = tuple.__new__, _GAP, orjson.Fragment
         for i, body_row in enumerate(rows):
             if careful[i]:
