@@ -252,3 +252,48 @@ def test_an_arrow_tables_chunks_carry_only_their_own_nested_values():
                 k: v for k, v in rows[i].items() if k in ("total", "products") and v is not None
             }
             assert fast[i]["properties"] == want
+
+
+def _period_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"userId": ["a", "b"], "p": pd.period_range("2024-01", periods=2, freq="M")}
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(_period_frame, id="pandas period"),
+        pytest.param(lambda: pa.Table.from_pandas(_period_frame()), id="arrow from pandas period"),
+        pytest.param(
+            lambda: pd.DataFrame({"userId": ["a", "b"], "p": pd.interval_range(0, 2)}),
+            id="pandas interval",
+        ),
+        pytest.param(
+            lambda: pl.DataFrame(
+                {"userId": ["a", "b"], "p": pl.Series([2**100, 5], dtype=pl.Int128)}
+            ),
+            id="polars int128",
+        ),
+    ],
+)
+def test_a_table_says_of_a_value_what_a_list_of_dicts_says(collector, make):
+    """A column whose storage is not its meaning (a period's ordinal, an interval's
+    pair) or whose JSON no parser reads as a number (beyond 64 bits) is named on its
+    rows, as the same values in a list of dicts are; the rest goes out as it would."""
+    from segment_magics import SegmentClient
+
+    table = make()
+    if isinstance(table, pa.Table):  # its Python values are pandas' objects
+        rows = table.to_pandas().to_dict("records")
+    else:
+        rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else table.to_dicts()
+    client = SegmentClient(endpoint=collector.url)
+    said = {}
+    for name, source in (("table", table), ("list", rows)):
+        result = client.send_many(source, "track", event=name, progress=False)
+        said[name] = [(p.row, p.reason) for p in result.problems]
+    assert said["table"] == said["list"] and said["table"]
+    assert "properties.p" in said["table"][0][1]
+    sent = {e["event"]: e["properties"] for e in collector.events()}
+    assert sent.get("table") == sent.get("list")

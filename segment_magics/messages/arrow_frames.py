@@ -9,6 +9,7 @@ conversion to Python objects costs more than the rest of a message.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -86,6 +87,8 @@ def arrow_column(
     missing = (
         column.is_null().to_numpy(zero_copy_only=False).tolist() if column.null_count else None
     )
+    if isinstance(kind, pa.ExtensionType):
+        return extension_cells(column), missing, None, None
     odd = None
     if pa.types.is_floating(kind):
         nan = pc.is_nan(column)
@@ -112,6 +115,24 @@ def arrow_column(
             None,
         )
     return column.to_pylist(), missing, odd, None
+
+
+def extension_cells(column: Any) -> list[Any]:
+    """An extension column's values as what they stand for. Its storage is not: a
+    pandas period column stores ordinals (2024-01 is 648) and an interval column
+    (left, right) pairs. pandas' own types become pandas' objects again, which the
+    careful path names (as it names a Period in a list of dicts); others, such as
+    Arrow's uuid, give what ``as_py`` gives."""
+    if str(column.type.extension_name).startswith("pandas."):
+        with contextlib.suppress(Exception):  # pandas missing, or the type unregistered
+            return list(column.to_pandas().tolist())
+    return list(column.to_pylist())
+
+
+def is_extension(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(kind, pa.ExtensionType)
 
 
 def _is_timestamp(kind: Any) -> bool:

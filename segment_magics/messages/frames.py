@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .arrow_frames import ChunkStream, arrow_chunk, arrow_column, arrow_slice
+from .arrow_frames import ChunkStream, arrow_chunk, arrow_column, arrow_slice, is_extension
 from .chunks import CHUNK_ROWS, Chunk, wire_times
 from .polars_frames import polars_chunks
 
@@ -107,9 +107,11 @@ def pandas_column(series: Any) -> tuple[list[Any], list[bool] | None, list[bool]
     kind = getattr(series.dtype, "kind", "")
     arrow = getattr(series.array, "__arrow_array__", None)
     if arrow is not None and kind != "M":  # Arrow-backed (pandas' str dtype): read as Arrow
-        values, missing, odd, texts = arrow_column(arrow())
-        if texts is None:
-            return values, missing, odd
+        converted = arrow()
+        if not is_extension(converted.type):  # periods, intervals: pandas' objects below
+            values, missing, odd, texts = arrow_column(converted)
+            if texts is None:
+                return values, missing, odd
     if kind == "M":
         if getattr(series.dt, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)

@@ -77,16 +77,30 @@ def _chunk(part: Any, start: int, other: list[str], body: list[str], expression:
     chunk.lazy_cell = lambda name, row: lazy_cell(part, name, row)
     for name in body:
         series = part.get_column(name)
-        odd = None
-        if series.dtype.is_float():
-            infinite = series.is_infinite()
-            odd = infinite.to_list() if infinite.any() else None
+        flags = _odd_cells(series)
+        odd = flags.to_list() if flags is not None and flags.any() else None
         chunk.names.append(name)
         chunk.values.append([])
         chunk.missing.append(None)  # the JSON leaves missing cells out itself
         chunk.odd.append(odd)
         chunk.lazy_columns.add(len(chunk.names) - 1)
     return chunk
+
+
+def _odd_cells(series: Any) -> Any | None:
+    """The cells whose JSON Polars would write but Python would not send as it is:
+    infinity, and integers beyond 64 bits (Int128), which JSON parsers and Segment
+    cannot read as numbers. Their rows take the careful path, which names them."""
+    import polars as pl
+
+    if series.dtype.is_float():
+        return series.is_infinite()
+    if series.dtype in (pl.Int128, pl.UInt128):
+        return (series > _U64_MAX) | (series < _I64_MIN)
+    return None
+
+
+_U64_MAX, _I64_MIN = 2**64 - 1, -(2**63)  # what orjson writes as a JSON number
 
 
 def _body_expression(frame: Any, body: list[str]) -> Any:
