@@ -62,6 +62,37 @@ def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_p
     assert truth.messages - 2_000 < report.messages < truth.messages + 2
 
 
+def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts(tmp_path):
+    """A line longer than DuckDB's line limit, bytes that are not UTF-8, a line that
+    is JSON but no object, a byte order mark, Windows line ends: DuckDB stops on the
+    first two with an error; each such file is set aside and read line by line. The
+    audit says of every file what the row checker says, line numbers included."""
+    from segment_magics.plan.audit import _audit_files_by_rows, find_files
+
+    write_export(tmp_path, 3_000, per_file=1_000)
+    good = json.dumps({"type": "track", "event": "Event 01", "userId": "u", "messageId": "m",
+                       "timestamp": "2024-01-02T00:00:00Z", "properties": {"id": "a-1"}})  # fmt: skip
+    odd = {
+        "long.gz": good[:-2] + ', "blob": "' + "x" * 3_000_000 + '"}}\n' + good + "\n",
+        "latin1.gz": good + "\n" + good[:-2] + ', "n": "caf\xe9"}}\n',
+        "array.gz": good + "\n[1, 2]\n\n" + good + "\n",
+        "bom.gz": "\ufeff" + good + "\n",
+        "crlf.gz": good + "\r\n" + good + "\r\n",
+    }
+    for name, text in odd.items():
+        encoding = "latin-1" if name == "latin1.gz" else "utf-8"
+        (tmp_path / name).write_bytes(gzip.compress(text.encode(encoding)))
+    report = audit(sample_plan(), str(tmp_path))
+    window = Window(None, None, None)
+    plan = load_plan(sample_plan())
+    rows = _audit_files_by_rows(plan, str(tmp_path), *find_files(str(tmp_path), window), window)
+    assert report.messages == rows.messages == 3_000 + 8
+    assert groups(report) == groups(rows)
+    assert sorted(report.tally.bad) == sorted(rows.tally.bad)
+    listed = {(Path(where).name, line, why.split(" (")[0]) for where, line, why in report.tally.bad}
+    assert listed == {("latin1.gz", 2, "not JSON"), ("array.gz", 2, "not a message object")}
+
+
 def test_since_until_and_events_narrow_it(tmp_path):
     write_export(tmp_path, 8_000, days=8)
     plan = sample_plan()
@@ -237,6 +268,11 @@ def test_parquet_files_are_audited_as_their_rows_read(tmp_path):
     assert by_columns.messages == by_rows.messages == 300
     assert groups(by_columns) == groups(by_rows)
     assert len(groups(by_rows)) >= 5  # enum, minimum, maximum, pattern, unplanned event
+    (tmp_path / "c.parquet").write_bytes(b"PAR1 and then nothing a Parquet reader wants")
+    with_bad = audit(sample_plan(), str(tmp_path))
+    assert groups(with_bad) == groups(by_rows) and with_bad.tally.bad_files == 1
+    ((where, _, why),) = with_bad.tally.bad
+    assert where.endswith("c.parquet") and why.startswith("not a Parquet file DuckDB can read")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda s: getattr(s, "stem", s))

@@ -22,7 +22,6 @@ import datetime as dt
 import glob
 import re
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
+from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally
 from .audit_sql import Compiled, compile_plan, sql_text
@@ -199,7 +199,7 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
         while batch := cursor.fetchmany(BATCH):
             yield from (orjson.loads(line) for (line,) in batch)
     for name in text:
-        lines, _ = _file_lines(name)
+        lines, _ = file_lines(name)
         for line in lines:
             if not line.strip():
                 continue
@@ -269,36 +269,6 @@ def _threads() -> int:
     return os.cpu_count() or 1
 
 
-def _file_lines(name: str) -> tuple[list[bytes], str]:
-    """A file's lines, decompressed once when it is gzip, and what went wrong ("" when
-    nothing did): of a gzip file cut short or damaged, only the complete lines."""
-    data = Path(name).read_bytes()
-    if not name.endswith(".gz"):
-        return data.split(b"\n"), ""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data)
-    except zlib.error as exc:
-        return [], f"bad gzip ({exc})"
-    if inflater.eof:
-        return out.split(b"\n"), ""
-    return [line for line in out.split(b"\n")[:-1] if line.strip()], "the file is cut short"
-
-
-def _check_line(
-    line: bytes, where: str, number: int, tally: Tally, validator: PlanValidator, window: Window
-) -> None:
-    try:
-        message = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        tally.bad_line(where, number, f"not JSON ({str(exc).split(':', 1)[0]})")
-        return
-    if not isinstance(message, dict):
-        tally.bad_line(where, number, "not a message object")
-    elif window.takes(message):
-        tally.observe(message, validator.check(message))
-
-
 def _audit_files_by_rows(
     plan: Plan, source: str, text: list[str], parquet: list[str], window: Window
 ) -> AuditReport:
@@ -310,12 +280,7 @@ def _audit_files_by_rows(
     tally = Tally()
     validator = PlanValidator(plan)
     for name in text:
-        lines, why = _file_lines(name)
-        if why:
-            tally.bad_file(name, why)
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                _check_line(line, name, number, tally, validator, window)
+        file_by_rows(name, tally, validator, window)
     return AuditReport(plan.name, source, tally, engine="checked row by row (no DuckDB)")
 
 
@@ -350,21 +315,50 @@ def _duckdb_pass(
     budget = PASS_BYTES_ROWS if others or compiled.by_rows or compiled.rows_for_all else PASS_BYTES
     try:
         for chunk in _passes(files, budget):
-            while chunk:  # a file cut short stops DuckDB: it is set aside, the rest read again
-                query = pass_sql(compiled, _source_sql(chunk, kind), window.sql(), others)
+            pending = [chunk]
+            while pending:  # a file DuckDB cannot read is set aside, the rest read again
+                part = pending.pop()
+                query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others)
                 try:
                     rows = con.execute(query).fetchall()
-                except duckdb.IOException as exc:
-                    broken = next((f for f in chunk if f in str(exc)), None)
-                    if broken is None:
-                        raise
-                    chunk = [f for f in chunk if f != broken]
-                    _salvaged(broken, tally, validator, window)
+                except duckdb.InterruptException:
+                    raise
+                except duckdb.Error as exc:
+                    pending += _set_aside(exc, part, kind, tally, validator, window)
                     continue
                 _fold(rows, compiled, validator, tally)
-                break
     finally:
         con.close()
+
+
+def _set_aside(
+    exc: Exception, files: list[str], kind: str, tally: Tally, validator: PlanValidator,
+    window: Window,
+) -> list[list[str]]:  # fmt: skip
+    """What DuckDB could not read: a file cut short or not gzip (listed, and its
+    complete lines checked row by row), or one with a line DuckDB refuses (not UTF-8,
+    longer than its line limit), which the row checker reads line by line; a Parquet
+    file DuckDB cannot read is listed. The file
+    named in DuckDB's error is set aside; unnamed, the files are halved until it is
+    found. Returns the files still to read."""
+    import duckdb
+
+    text = str(exc)
+    named = re.search(r"^\s*file = (.+?)\s*$", text, re.MULTILINE)
+    culprit = named.group(1) if named and named.group(1) in files else None
+    if culprit is None:
+        culprit = next((f for f in files if f in text), None)
+    if culprit is None and len(files) > 1:
+        return [files[: len(files) // 2], files[len(files) // 2 :]]
+    culprit = culprit or files[0]
+    if kind == "parquet":
+        tally.bad_file(culprit, f"not a Parquet file DuckDB can read ({text.splitlines()[0]})")
+    elif isinstance(exc, duckdb.IOException):
+        salvaged(culprit, tally, validator, window)
+    else:
+        file_by_rows(culprit, tally, validator, window)
+    rest = [f for f in files if f != culprit]
+    return [rest] if rest else []
 
 
 def _passes(files: list[str], budget: int) -> Iterator[list[str]]:
@@ -396,6 +390,9 @@ def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValida
             bad_files.add(where)
         elif route == ROWS:
             message = orjson.loads(raw)
+            if not isinstance(message, dict) and where:
+                bad_files.add(where)  # listed with their line numbers below
+                continue
             for _ in range(count):
                 if isinstance(message, dict):
                     tally.observe(message, validator.check(message))
@@ -424,7 +421,7 @@ def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValida
                 _note(tally, label, day, f"{body}.{key}", "unplanned property", count, first,
                       last, examples)  # fmt: skip
     for name in sorted(bad_files):
-        _list_bad_lines(name, tally)  # rare: find where the bad lines are, to list them
+        list_bad_lines(name, tally)  # rare: find where the bad lines are, to list them
 
 
 def _note(tally: Tally, label: str, day: str, field_: str, kind: str, count: int, first: str,
@@ -434,15 +431,6 @@ def _note(tally: Tally, label: str, day: str, field_: str, kind: str, count: int
     group.note(last, "", count=0)
     group.examples = (group.examples + [e for e in examples or () if e])[:5]
     tally.per_day[(label, day)] += count
-
-
-def _salvaged(name: str, tally: Tally, validator: PlanValidator, window: Window) -> None:
-    """A file DuckDB could not read to its end: listed, and its complete lines checked
-    row by row."""
-    lines, why = _file_lines(name)
-    tally.bad_file(name, f"{why or 'the file could not be read'} after line {len(lines)}")
-    for number, line in enumerate(lines, 1):
-        _check_line(line, name, number, tally, validator, window)
 
 
 def _source_sql(files: list[str], kind: str) -> str:
@@ -462,14 +450,3 @@ def _others_need_rows(validator: PlanValidator) -> bool:
     """Messages other than track events need the row checker when the plan has rules
     for them (identify, group, page, screen)."""
     return any(kind != EVENT_RULE for kind, _ in validator._rules)
-
-
-def _list_bad_lines(name: str, tally: Tally) -> None:
-    lines, _ = _file_lines(name)
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            tally.bad_line(name, number, f"not JSON ({str(exc).split(':', 1)[0]})")

@@ -1,0 +1,90 @@
+"""An export's files read line by line: for the row checker, and for the files and
+lines DuckDB cannot read (cut short, not gzip, not UTF-8, over its line limit).
+
+The lines are numbered as a text editor numbers them, so that what an audit lists
+can be found; a UTF-8 byte order mark at a file's start is skipped, as DuckDB skips it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .audit_report import Tally
+from .validate import PlanValidator
+
+
+class Takes(Protocol):
+    """What an audit asks for (:class:`.audit.Window`)."""
+
+    def takes(self, message: dict[str, Any]) -> bool: ...
+
+
+def file_lines(name: str) -> tuple[list[bytes], str]:
+    """A file's lines, decompressed once when it is gzip, and what went wrong ("" when
+    nothing did): of a gzip file cut short or damaged, only the complete lines."""
+    data = Path(name).read_bytes()
+    if not name.endswith(".gz"):
+        return data.removeprefix(_BOM).split(b"\n"), ""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data).removeprefix(_BOM)
+    except zlib.error as exc:
+        return [], f"bad gzip ({exc})"
+    if inflater.eof:
+        return out.split(b"\n"), ""
+    return out.split(b"\n")[:-1], "the file is cut short"  # the last line is incomplete
+
+
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which DuckDB skips at a file's start too
+
+
+def file_by_rows(name: str, tally: Tally, validator: PlanValidator, window: Takes) -> None:
+    """Every line of a file through the row checker; what is not JSON is listed."""
+    lines, why = file_lines(name)
+    if why:
+        tally.bad_file(name, why)
+    _check_lines(name, lines, tally, validator, window)
+
+
+def salvaged(name: str, tally: Tally, validator: PlanValidator, window: Takes) -> None:
+    """A file DuckDB could not read to its end: listed, and its complete lines checked
+    row by row."""
+    lines, why = file_lines(name)
+    tally.bad_file(name, f"{why or 'the file could not be read'} after line {len(lines)}")
+    _check_lines(name, lines, tally, validator, window)
+
+
+def list_bad_lines(name: str, tally: Tally) -> None:
+    """List a file's lines that are not messages (DuckDB counted them, without their
+    line numbers)."""
+    lines, _ = file_lines(name)
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            _message(line, name, number, tally)
+
+
+def _check_lines(
+    name: str, lines: list[bytes], tally: Tally, validator: PlanValidator, window: Takes
+) -> None:
+    for number, line in enumerate(lines, 1):
+        message = _message(line, name, number, tally) if line.strip() else None
+        if message is not None and window.takes(message):
+            tally.observe(message, validator.check(message))
+
+
+def _message(line: bytes, where: str, number: int, tally: Tally) -> dict[str, Any] | None:
+    """The message on a line; None, and the line listed, when it is not JSON or not an
+    object."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        tally.bad_line(where, number, f"not JSON ({str(exc).split(':', 1)[0]})")
+        return None
+    if not isinstance(message, dict):
+        tally.bad_line(where, number, "not a message object")
+        return None
+    return message
