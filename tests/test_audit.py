@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from segment_magics.plan import audit, load_plan
 from segment_magics.plan.audit import Window, audit_messages
 from segment_magics.plan.audit_sql import compile_plan
+from segment_magics.plan.compact import parse_compact
 from segment_magics.plan.sample_export import sample_plan, write_export
 from segment_magics.plan.templates import TEMPLATES
 
@@ -105,6 +106,26 @@ def test_since_until_and_events_narrow_it(tmp_path):
     assert narrow.messages == expected.messages > 0
     assert groups(narrow) == groups(expected)
     assert {g.event for g in narrow.groups} <= {"Event 01", "Event 02"}
+
+
+def test_timestamps_with_offsets_are_windowed_and_dated_by_their_utc_instant(tmp_path):
+    """``2024-01-02T01:00:00+05:00`` happened on January 1st (UTC): its text sorts and
+    dates it a day late. Both checkers read such timestamps as the instant they are."""
+    plan = parse_compact("Signed Up\n  plan: string!\n")
+    stamps = ["2024-01-02T01:00:00+05:00", "2024-01-01T22:00:00-05:00", "2024-01-02T12:00:00Z",
+              "2024-01-03T00:30:00+01:00", "2024-01-03T00:30:00+00:00"]  # fmt: skip
+    messages = [{"type": "track", "event": "Signed Up", "userId": "u", "messageId": f"m{n}",
+                 "timestamp": stamp, "properties": {}} for n, stamp in enumerate(stamps)]  # fmt: skip
+    path = tmp_path / "messages.ndjson"
+    path.write_text("\n".join(json.dumps(m) for m in messages) + "\n")
+    by_columns = audit(plan, str(path), since="2024-01-02", until="2024-01-02")
+    by_rows = audit_messages(plan, messages, "rows", Window("2024-01-02", "2024-01-02", None))
+    for report in (by_columns, by_rows):
+        assert report.messages == 3
+        ((group),) = report.groups
+        assert (group.first, group.last) == ("2024-01-02T03:00:00.000Z", "2024-01-02T23:30:00.000Z")
+        assert sorted(group.examples) == ["m1", "m2", "m3"]
+        assert dict(report.tally.per_day) == {("Signed Up", "2024-01-02"): 3}
 
 
 # -- the column checks and the row checker agree ----------------------------------------------

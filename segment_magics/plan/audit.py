@@ -32,7 +32,7 @@ from ..errors import ValidationError
 from ..messages import EVENT_RULE
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
-from .audit_report import AuditReport, Tally
+from .audit_report import AuditReport, Tally, utc_stamp
 from .audit_sql import Compiled, compile_plan, sql_text
 from .load import PlanSource, load_plan
 from .model import Plan
@@ -92,7 +92,7 @@ class Window:
         self.events = tuple(events or ())
 
     def takes(self, message: dict[str, Any]) -> bool:
-        stamp = str(message.get("timestamp") or "")
+        stamp = utc_stamp(str(message.get("timestamp") or ""))
         if self.since and stamp < self.since:
             return False
         if self.until and stamp >= self.until:

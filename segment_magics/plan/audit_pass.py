@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..messages import TRACK
+from .audit_report import OFFSET_STAMP
 from .audit_sql import (
     ALL_KINDS,
     ARRAY,
@@ -213,7 +214,7 @@ class _Pass:
                                 THEN {UNPLANNED}
                                 ELSE {SQL} END AS route
                     FROM (
-                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, coalesce(h[3], '') AS ts,
+                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, {_utc_ts("h[3]")} AS ts,
                              coalesce(h[4], '') AS mid
                       FROM (SELECT f, l, try(json_extract_string(l, ['$.event', '$.type',
                                         '$.timestamp', '$.messageId'])) AS h  -- NULL: not JSON
@@ -306,6 +307,17 @@ class _Pass:
             for names, events in by_names.items()
         )  # fmt: skip
         return f"nullif(CASE {branches} END, []::VARCHAR[])"
+
+
+def _utc_ts(stamp: str) -> str:
+    """A timestamp with an offset as its UTC instant (:func:`.audit_report.utc_stamp`,
+    the same forms the same way); the rest as they are. The cheap tests go first: a
+    CASE tests the pattern only on the rows they leave."""
+    utc = f"strftime(timezone('UTC', try_cast({stamp} AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%S.%gZ')"
+    return (f"coalesce(CASE WHEN substr({stamp}, -6, 1) IN ('+', '-') "
+            f"AND NOT suffix({stamp}, '00:00') "
+            f"AND regexp_full_match({stamp}, {sql_text(OFFSET_STAMP)}) "
+            f"THEN coalesce({utc}, {stamp}) ELSE {stamp} END, '')")  # fmt: skip
 
 
 def _text_list(texts: tuple[str, ...]) -> str:

@@ -8,6 +8,7 @@ analyst reads: a table in the house style, ``to_pandas()``, and a per-day plot.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +20,26 @@ from ..display import Cell, Rendered, Table, plural
 EXAMPLES = 5  # example messageIds a group keeps
 BAD_LISTED = 100  # bad lines (and files) listed with where they are
 _INDEX = re.compile(r"\[\d+\]")
+
+
+# A timestamp with an offset other than UTC's, which text order and its first ten
+# characters (the day) would misplace: read as the UTC instant it is. The column checks
+# (:mod:`.audit_pass`) convert the same forms the same way.
+OFFSET_STAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}:\d{2}"
+_OFFSET_STAMP = re.compile(OFFSET_STAMP)
+
+
+def utc_stamp(text: str) -> str:
+    """A message's timestamp as the text an audit orders, windows and dates it by:
+    as it is, or, when it carries an offset (``+05:30``), its UTC instant written
+    ``2024-01-01T18:30:00.000Z``."""
+    if text[-6:-5] not in ("+", "-") or text.endswith("00:00") or not _OFFSET_STAMP.fullmatch(text):
+        return text
+    try:
+        moment = dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc)
+    except ValueError:  # no such day or hour: left as it is
+        return text
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def group_path(path: str) -> str:
@@ -86,7 +107,7 @@ class Tally:
     def observe(self, message: dict[str, Any], violations: Iterable[Any]) -> None:
         """One message and the row checker's violations of it."""
         event = _label(message)
-        stamp = str(message.get("timestamp") or "")
+        stamp = utc_stamp(str(message.get("timestamp") or ""))
         message_id = str(message.get("messageId") or "")
         self.messages += 1
         self.volume[event] += 1
