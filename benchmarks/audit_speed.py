@@ -38,6 +38,8 @@ def contender(name: str, root: str) -> dict[str, Any]:
     from segment_magics.plan import PlanValidator, audit, check_messages
     from segment_magics.plan.sample_export import sample_plan
 
+    if name == "audit":  # imported before the clock starts, as the others' libraries are
+        import duckdb  # noqa: F401
     files = sorted(Path(root).rglob("*.gz"))
     started = time.perf_counter()
     count = 0
