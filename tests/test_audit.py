@@ -92,6 +92,12 @@ def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts
     assert sorted(report.tally.bad) == sorted(rows.tally.bad)
     listed = {(Path(where).name, line, why.split(" (")[0]) for where, line, why in report.tally.bad}
     assert listed == {("latin1.gz", 2, "not JSON"), ("array.gz", 2, "not a message object")}
+    narrow = Window(None, None, ["Event 02"])  # what is not a message is listed all the same
+    report = audit(sample_plan(), str(tmp_path), events=["Event 02"])
+    rows = _audit_files_by_rows(plan, str(tmp_path), *find_files(str(tmp_path), narrow), narrow)
+    assert report.messages == rows.messages and groups(report) == groups(rows)
+    assert sorted(report.tally.bad) == sorted(rows.tally.bad) and len(report.tally.bad) == 2
+    assert "skipped: 2 lines not a message (not JSON, or not an object)" in str(report)
 
 
 def test_since_until_and_events_narrow_it(tmp_path):

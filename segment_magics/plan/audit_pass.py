@@ -219,7 +219,9 @@ class _Pass:
                       FROM (SELECT f, l, try(json_extract_string(l, ['$.event', '$.type',
                                         '$.timestamp', '$.messageId'])) AS h  -- NULL: not JSON
                             FROM ({source_sql}))
+                      -- what is not a message is listed, whatever the window
                       WHERE h IS NULL OR ({window_sql})
+                            OR NOT starts_with(ltrim(l, ' \t\r'), '{{')
                     ) LEFT JOIN {table} ON ty = {track} AND ev = pe_name
                   )
                 )
