@@ -359,6 +359,12 @@ def test_the_magic_audits_an_export_and_infers_a_plan_from_it(make_shell, tmp_pa
     assert rule is not None and "count" in rule.body_schema.get("required", [])
     bad = run(shell, '%segment_plan audit "/no/such/place/*.gz"')
     assert bad.error is not None and "no files" in str(bad.error)
+    as_percent = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" '
+                            "--required-share 90% -o percent")  # fmt: skip
+    assert as_percent.error is None and shell.user_ns["percent"].rule_for(
+        "TRACK", "Event 03").body_schema == rule.body_schema  # fmt: skip
+    wrong = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" --required-share 150')
+    assert wrong.error is not None and "e.g. 0.95 or 95%" in str(wrong.error)
 
 
 def test_the_plot_draws_violations_per_day(tmp_path):

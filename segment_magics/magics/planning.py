@@ -55,7 +55,7 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     validate a list of messages / a DataFrame without sending;
                                     flat rows are track calls unless a type column or --kind
                                     (identify, group, page, screen, alias) says otherwise
-%segment_plan infer [--from SOURCE] [--required-share 0.95] [-o VAR] [--use]
+%segment_plan infer [--from SOURCE] [--required-share 0.95|95%] [-o VAR] [--use]
                                     a plan from observed events (default: this session's history;
                                     SOURCE can also be an export: a path, a glob or a directory)
 %segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [-o VAR]
@@ -256,12 +256,15 @@ def _share(command: PlanCommand) -> float:
     if token is None:
         return 1.0
     try:
-        share = float(resolve_scalar(token, command.ns, "--required-share"))
+        value = resolve_scalar(token, command.ns, "--required-share")
+        text = str(value).strip()
+        share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
     except (TypeError, ValueError):
         share = -1.0
     if not 0 < share <= 1:
         raise SegmentUsageError(
-            "%segment_plan infer --required-share: a share from 0 to 1, e.g. 0.95"
+            "%segment_plan infer --required-share: a share from 0 to 1 or a percentage, "
+            "e.g. 0.95 or 95%"
         )
     return share
 
