@@ -131,6 +131,21 @@ def test_a_backfill_without_ids_is_refused_before_anything_is_sent(ip, collector
     assert ok.error is None and {e["userId"] for e in collector.events()} == {"c1", "c2"}
 
 
+def test_a_table_with_two_columns_of_one_name_is_refused(ip, collector):
+    """pandas and Arrow allow two columns of one name (or 1 and '1'); a message cannot
+    hold both, and the second silently overwrote the first."""
+    import pyarrow as pa
+
+    ip.user_ns["df"] = pd.DataFrame([["u1", 1, 2]], columns=["userId", 1, "1"])
+    cell = run(ip, '%segment_track "Order Completed" --from df --no-progress')
+    assert cell.error is not None and "more than one column named '1'" in str(cell.error)
+    assert "rename them first" in str(cell.error) and collector.count() == 0
+    table = pa.table([pa.array(["u1"]), pa.array([1]), pa.array([2])], names=["userId", "a", "a"])
+    result = SegmentClient(endpoint=collector.url).send_many(table, "track", event="E")
+    assert not result.ok and "more than one column named 'a'" in result.error_message
+    assert collector.count() == 0
+
+
 def test_anonymous_generates_ids_that_a_rerun_repeats(collector, outbox_path):
     client = SegmentClient(endpoint=collector.url, outbox=outbox_path)
     rows = [{"event": "A", "n": i} for i in range(3)]

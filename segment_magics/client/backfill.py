@@ -95,6 +95,14 @@ def _prepared(
             f"a {engine} DataFrame's rows are records: name the call, e.g. "
             "send_many(frame, kind, event='Order Completed')",
         )
+    twice = repeated_column(rows)
+    if twice is not None:
+        return None, to.refused(
+            options,
+            f"the table has more than one column named {twice!r}; each would overwrite the "
+            "other in the message: rename them first",
+            twice,
+        )
     try:
         mapping = options.column_map()
         if engine is not None and mapping is not None:  # rows stay on the workers:
@@ -118,6 +126,25 @@ def _prepared(
     if problem is not None:
         return mapping, to.refused(options, problem, "executors")
     return mapping, None
+
+
+def repeated_column(rows: Any) -> str | None:
+    """The first name a table gives two columns (as text: 1 and '1' are one name), or
+    None. pandas, Arrow and Spark allow it; a message cannot hold both values."""
+    if isinstance(rows, dict | list | tuple):
+        return None
+    names = getattr(rows, "column_names", None)  # Arrow (whose .columns are the arrays)
+    if names is None:
+        names = getattr(rows, "columns", None)  # pandas, Polars, Spark, Dask
+    if names is None:
+        return None
+    seen: set[str] = set()
+    for name in names:
+        text = str(name)
+        if text in seen:
+            return text
+        seen.add(text)
+    return None
 
 
 def _begin_run(to: Destination, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:
