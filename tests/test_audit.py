@@ -339,6 +339,38 @@ def test_dataframes_with_nested_columns_or_json_text(tmp_path):
         assert groups(report) == {("Event 01", "properties.count", "value rule"): 3}
 
 
+def test_dataframes_with_datetime_and_decimal_columns_are_audited_as_sent(tmp_path):
+    """A DataFrame of stored history has datetime columns (and Decimals): read as the
+    wire's UTC text and numbers, as a send would write them, the same report as the
+    NDJSON of the same messages. They stopped the row checker ('Unsupported type')."""
+    import decimal
+
+    import pandas as pd
+    import polars as pl
+
+    plan = parse_compact("Signed Up\n  plan: string!\n  amount: number\n")
+    stamps = ["2024-01-01T23:00:00.000Z", "2024-01-02T01:00:00.000Z", "2024-01-03T00:00:00.000Z"]
+    bodies = [{"plan": 1, "amount": 2.5}, {"plan": "pro", "amount": 1.5}, None]  # None: none
+    messages = [{"type": "track", "event": "Signed Up", "userId": "u", "messageId": f"m{n}",
+                 "timestamp": stamp, **({"properties": body} if body else {})}
+                for n, (stamp, body) in enumerate(zip(stamps, bodies, strict=True))]  # fmt: skip
+    path = tmp_path / "messages.ndjson"
+    path.write_text("\n".join(json.dumps(m) for m in messages) + "\n")
+    expected = audit(plan, str(path), since="2024-01-02")
+    assert expected.messages == 2 and groups(expected)
+    frame = pd.DataFrame(messages)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).dt.tz_convert("Asia/Kolkata")
+    frame["properties"] = [body and {k: decimal.Decimal(str(v)) if k == "amount" else v
+                                     for k, v in body.items()} for body in bodies]  # fmt: skip
+    texts = [json.dumps(b) if b else None for b in bodies]
+    sources = [frame, pl.from_pandas(frame.assign(properties=texts)), frame.to_dict("records")]
+    for source in sources:
+        report = audit(plan, source, since="2024-01-02")
+        assert report.messages == expected.messages and groups(report) == groups(expected)
+        assert [(g.first, g.last) for g in report.groups] == [
+            (g.first, g.last) for g in expected.groups]  # fmt: skip
+
+
 def test_the_magic_audits_an_export_and_infers_a_plan_from_it(make_shell, tmp_path):
     truth = write_export(tmp_path / "export", 4_000, per_file=500)
     shell = make_shell()

@@ -30,6 +30,9 @@ import orjson
 
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
+from ..messages.build import serialize
+from ..messages.jsonsafe import to_json_safe
+from ..messages.naive_time import NaiveTime
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally, utc_stamp
@@ -181,8 +184,25 @@ def _frame_messages(source: Any) -> Iterator[Any]:
             elif value is not None and type(value).__module__ == "numpy":
                 value = value.tolist() if hasattr(value, "tolist") else value
             if value is not None and value == value:  # NaN: a missing cell
-                message[key] = value
+                message[key] = _json_value(value, key)
         yield message
+
+
+_AS_UTC = NaiveTime.of("UTC")  # stored history: a time without a zone is UTC's
+
+
+def _json_value(value: Any, key: str) -> Any:
+    """A cell as the JSON a message holds, so that the row checker can read it: a
+    datetime column (pandas, Polars, Spark) becomes the wire's UTC text, a Decimal a
+    number, as a send would make them; what no send takes is checked as its text."""
+    try:
+        serialize(value)
+    except TypeError:
+        try:
+            return to_json_safe(value, key, [], _AS_UTC)
+        except ValidationError:
+            return str(value)
+    return value
 
 
 def export_messages(source: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
