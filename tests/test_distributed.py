@@ -100,6 +100,25 @@ def test_spark_rows_are_sent_by_the_workers_with_stable_ids(spark, faults, outbo
     assert "Order Completed (4,000 rows)" in str(result) and "Partitions" in str(result)
 
 
+def test_spark_rows_with_nested_columns_are_checked_against_the_plan(spark, faults, outbox_path):
+    """The executors check each message as sent: a nested column arrives as JSON text,
+    which the plan read as an object it could not handle (the task failed)."""
+    from segment_magics.plan.compact import parse_compact
+
+    plan = parse_compact(
+        "Order Completed\n  products: array!\n    sku: string\n    quantity: integer 1..100\n"
+    )
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path, plan=plan,
+                           plan_mode="block")  # fmt: skip
+    frame = orders(spark, rows=400, partitions=2).selectExpr(
+        "userId", "array(named_struct('sku', 'a', 'quantity', "
+        "CASE WHEN n % 4 = 0 THEN 500 ELSE 1 END)) as products")  # fmt: skip
+    result = client.send_many(frame, "track", event="Order Completed", progress=False)
+    assert (result.rows_read, result.invalid, result.accepted) == (400, 100, 300)
+    assert "properties.products[0].quantity" in result.problems[0].reason
+    assert len(set(faults.stored)) == len(faults.stored) == 300  # each message once
+
+
 def test_a_retried_task_resends_the_same_ids(spark, faults, outbox_path):
     from pyspark import TaskContext
 
