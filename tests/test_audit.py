@@ -134,6 +134,40 @@ def test_timestamps_with_offsets_are_windowed_and_dated_by_their_utc_instant(tmp
         assert dict(report.tally.per_day) == {("Signed Up", "2024-01-02"): 3}
 
 
+def test_parquet_timestamps_are_read_alike_in_every_time_zone(tmp_path):
+    """A Parquet file's timestamp columns (with a zone or without) are dated, ordered
+    and windowed by their UTC instant, whatever TZ the machine has; the same messages
+    as NDJSON give the same report."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    utc = dt.timezone.utc
+    moments = [dt.datetime(2024, 1, 1, 23, 30, tzinfo=utc), dt.datetime(2024, 1, 2, 1, tzinfo=utc),
+               dt.datetime(2024, 1, 2, 23, 59, tzinfo=utc)]  # fmt: skip
+    plan = parse_compact("Signed Up\n  plan: string!\n")
+    rows = [{"type": "track", "event": "Signed Up", "userId": "u", "messageId": f"m{n}",
+             "timestamp": moment, "properties": {"plan": 5}} for n, moment in enumerate(moments)]  # fmt: skip
+    naive = [{**r, "timestamp": r["timestamp"].replace(tzinfo=None)} for r in rows]
+    zoned = pa.Table.from_pylist(rows)  # timestamp[us, tz=UTC]
+    pq.write_table(zoned.set_column(4, "timestamp", zoned["timestamp"].cast(
+        pa.timestamp("us", tz="Asia/Kolkata"))), tmp_path / "zoned.parquet")  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(naive), tmp_path / "naive.parquet")
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "m.ndjson").write_text("\n".join(json.dumps(
+        {**r, "timestamp": r["timestamp"].isoformat()}) for r in rows) + "\n")  # fmt: skip
+    expected = audit(plan, str(text), since="2024-01-02")
+    assert expected.messages == 2
+    for name in ("zoned.parquet", "naive.parquet"):
+        report = audit(plan, str(tmp_path / name), since="2024-01-02")
+        assert report.messages == 2 and groups(report) == groups(expected)
+        ((group),) = report.groups
+        assert (group.first, group.last) == ("2024-01-02T01:00:00.000Z", "2024-01-02T23:59:00.000Z")
+        assert dict(report.tally.per_day) == {("Signed Up", "2024-01-02"): 2}
+
+
 # -- the column checks and the row checker agree ----------------------------------------------
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 5), st.floats(-5, 5, allow_nan=False),

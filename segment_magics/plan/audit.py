@@ -328,6 +328,7 @@ def _duckdb_pass(
 
     others = _others_need_rows(validator)
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
+    con.execute("SET TimeZone = 'UTC'")  # Parquet's timestamps written, and read, alike anywhere
     known = {name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
     off = ",".join(name for name in KEEP_SEPARATE if name in known)
     if off:

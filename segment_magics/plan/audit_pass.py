@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..messages import TRACK
-from .audit_report import OFFSET_STAMP
+from .audit_report import STAMP
 from .audit_sql import (
     ALL_KINDS,
     ARRAY,
@@ -312,13 +312,13 @@ class _Pass:
 
 
 def _utc_ts(stamp: str) -> str:
-    """A timestamp with an offset as its UTC instant (:func:`.audit_report.utc_stamp`,
-    the same forms the same way); the rest as they are. The cheap tests go first: a
-    CASE tests the pattern only on the rows they leave."""
+    """A timestamp in the wire's UTC form (:func:`.audit_report.utc_stamp`: the same
+    forms the same way; the connection reads times without a zone as UTC). Those
+    already in it (``T`` and ``Z``: Segment's exports) are left alone before the
+    pattern is tried: a CASE tests it only on the rows the cheap test leaves."""
     utc = f"strftime(timezone('UTC', try_cast({stamp} AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%S.%gZ')"
-    return (f"coalesce(CASE WHEN substr({stamp}, -6, 1) IN ('+', '-') "
-            f"AND NOT suffix({stamp}, '00:00') "
-            f"AND regexp_full_match({stamp}, {sql_text(OFFSET_STAMP)}) "
+    return (f"coalesce(CASE WHEN NOT (substr({stamp}, 11, 1) = 'T' AND suffix({stamp}, 'Z')) "
+            f"AND regexp_full_match({stamp}, {sql_text(STAMP)}) "
             f"THEN coalesce({utc}, {stamp}) ELSE {stamp} END, '')")  # fmt: skip
 
 

@@ -22,23 +22,27 @@ BAD_LISTED = 100  # bad lines (and files) listed with where they are
 _INDEX = re.compile(r"\[\d+\]")
 
 
-# A timestamp with an offset other than UTC's, which text order and its first ten
-# characters (the day) would misplace: read as the UTC instant it is. The column checks
+# A timestamp written another way than the wire's UTC form (``...T10:00:00.000Z``): with
+# an offset (``+05:30``, which text order and the first ten characters, the day, would
+# misplace), without a zone (read as UTC, as stored history is), or as DuckDB writes a
+# Parquet file's timestamps (``2024-01-01 04:30:00+00``). The column checks
 # (:mod:`.audit_pass`) convert the same forms the same way.
-OFFSET_STAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}:\d{2}"
-_OFFSET_STAMP = re.compile(OFFSET_STAMP)
+STAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2})?)?"
+_STAMP = re.compile(STAMP)
 
 
 def utc_stamp(text: str) -> str:
     """A message's timestamp as the text an audit orders, windows and dates it by:
-    as it is, or, when it carries an offset (``+05:30``), its UTC instant written
-    ``2024-01-01T18:30:00.000Z``."""
-    if text[-6:-5] not in ("+", "-") or text.endswith("00:00") or not _OFFSET_STAMP.fullmatch(text):
+    as it is when it is already UTC's (``T`` and ``Z``) or no timestamp at all, else
+    its UTC instant written ``2024-01-01T18:30:00.000Z``."""
+    if (text[10:11] == "T" and text.endswith("Z")) or not _STAMP.fullmatch(text):
         return text
     try:
-        moment = dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc)
+        moment = dt.datetime.fromisoformat(text)
     except ValueError:  # no such day or hour: left as it is
         return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
