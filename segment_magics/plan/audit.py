@@ -213,9 +213,9 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
         import duckdb
 
         listed = "[" + ", ".join(sql_text(f) for f in parquet) + "]"
-        cursor = duckdb.connect().execute(
-            f"SELECT to_json(t)::VARCHAR FROM read_parquet({listed}) AS t"
-        )
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")  # (ICU is built in, but not yet at connect)
+        cursor = con.execute(f"SELECT to_json(t)::VARCHAR FROM read_parquet({listed}) AS t")
         while batch := cursor.fetchmany(BATCH):
             yield from (orjson.loads(line) for (line,) in batch)
     for name in text:
