@@ -60,7 +60,11 @@ class FaultServer:
                 pass
 
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender died mid-request (kill -9): nothing kept
+                    self.close_connection = True
+                    return
                 with outer.lock:
                     outer.received.append(
                         Received(self.path, dict(self.headers.items()), json.loads(raw or b"{}"))
