@@ -87,7 +87,7 @@ def arrow_column(
     missing = (
         column.is_null().to_numpy(zero_copy_only=False).tolist() if column.null_count else None
     )
-    if isinstance(kind, pa.ExtensionType):
+    if is_extension(kind):
         return extension_cells(column), missing, None, None
     odd = None
     if pa.types.is_floating(kind):

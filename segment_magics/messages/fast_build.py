@@ -116,14 +116,7 @@ class ChunkBuilder:
         self.consts = {wire: const for wire, _, column, const in self.steps if column is None}
         if any(not _has_all(self.consts, [w]) for w in self.required if w in self.consts):
             self.usable = False  # an empty default: the careful path names it
-
-    def _written_context(self) -> Any:
-        """The context every row shares, as JSON written once (orjson copies it into
-        each message: writing it again per row was a tenth of a row's time)."""
-        try:
-            return orjson.Fragment(serialize(self.context))
-        except TypeError:  # not plain JSON: each message's serialize says so
-            return self.context
+        self.written_context = _written(self.context)
 
     def _default(self, call: Call, name: str, value: Any, consts: dict[str, Any]) -> None:
         """A value every row shares, converted once (or the fast path steps aside)."""
@@ -215,7 +208,7 @@ class ChunkBuilder:
         rows: Iterator[tuple[Any, ...]] = (
             zip(*(values[c] for c in dense), strict=True) if dense else iter([()] * chunk.count)
         )
-        label, context, default_body = call.label_wire, self._written_context(), self.default_body
+        label, context, default_body = call.label_wire, self.written_context, self.default_body
         new, gap, fragment = tuple.__new__, _GAP, orjson.Fragment
         for i, body_row in enumerate(rows):
             if careful[i]:
@@ -250,6 +243,15 @@ class ChunkBuilder:
                 yield None
                 continue
             yield new(Built, (msg, (), encoded, dated, msg.get(label, "") if label else ""))
+
+
+def _written(context: Mapping[str, Any]) -> Any:
+    """The context every row shares, as JSON written once (orjson copies it into each
+    message: writing it again per row was a tenth of a row's time)."""
+    try:
+        return orjson.Fragment(serialize(context))
+    except TypeError:  # not plain JSON: each message's serialize says so
+        return context
 
 
 _GAP = object()  # a missing cell: the field is left out

@@ -205,11 +205,14 @@ class AuditReport(Rendered):
             notes.append(f"{len(unplanned)} unplanned events, by volume: {listed}")
         if t.bad_lines or t.bad_files:
             where = "; ".join(f"{f}:{n}" if n else f for f, n, _ in t.bad[:5])
-            parts = [f"{plural(t.bad_lines, 'line')} not a message (not JSON, or not an object)"]
+            parts = []
+            if t.bad_lines:
+                parts.append(
+                    f"{plural(t.bad_lines, 'line')} not a message (not JSON, or not an object)"
+                )
             if t.bad_files:
                 parts.append(f"{plural(t.bad_files, 'file')} cut short or unreadable")
-            notes.append(f"skipped: {' and '.join(parts) if t.bad_lines else parts[-1]} "
-                         f"({where}); all: report.tally.bad")  # fmt: skip
+            notes.append(f"skipped: {' and '.join(parts)} ({where}); all: report.tally.bad")
         if self.row_checked:
             notes.append("checked row by row: " + "; ".join(self.row_checked[:5]))
         notes.append(f"{self.engine}, {self.elapsed:.1f} s · report.to_pandas(), report.plot()")
