@@ -100,6 +100,29 @@ def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts
     assert "skipped: 2 lines not a message (not JSON, or not an object)" in str(report)
 
 
+def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path):
+    """``cat a.gz b.gz > c.gz`` is one gzip file of two members: every line of it is
+    audited, and a bad line in the second member is listed with its own line number."""
+    from segment_magics.plan.audit import _audit_files_by_rows, find_files
+
+    write_export(tmp_path / "first", 1_000, per_file=1_000)
+    write_export(tmp_path / "second", 1_000, per_file=1_000, seed=8)
+    (one,), (two,) = sorted((tmp_path / "first").rglob("*.gz")), sorted(
+        (tmp_path / "second").rglob("*.gz"))  # fmt: skip
+    joined = tmp_path / "joined.gz"
+    joined.write_bytes(one.read_bytes() + two.read_bytes() + gzip.compress(b"not json\n"))
+    one.unlink(), two.unlink()
+    window = Window(None, None, None)
+    plan = load_plan(sample_plan())
+    report = audit(sample_plan(), str(tmp_path))
+    rows = _audit_files_by_rows(plan, str(tmp_path), *find_files(str(tmp_path), window), window)
+    assert report.messages == rows.messages == 2_000
+    assert groups(report) == groups(rows)
+    assert sorted(report.tally.bad) == sorted(rows.tally.bad)
+    assert [(Path(w).name, n, why[:8]) for w, n, why in report.tally.bad] == [
+        ("joined.gz", 2_001, "not JSON")]  # fmt: skip
+
+
 def test_since_until_and_events_narrow_it(tmp_path):
     write_export(tmp_path, 8_000, days=8)
     plan = sample_plan()

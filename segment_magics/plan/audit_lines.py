@@ -29,14 +29,28 @@ def file_lines(name: str) -> tuple[list[bytes], str]:
     data = Path(name).read_bytes()
     if not name.endswith(".gz"):
         return data.removeprefix(_BOM).split(b"\n"), ""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data).removeprefix(_BOM)
-    except zlib.error as exc:
-        return [], f"bad gzip ({exc})"
-    if inflater.eof:
-        return out.split(b"\n"), ""
-    return out.split(b"\n")[:-1], "the file is cut short"  # the last line is incomplete
+    text, why = _inflated(data)
+    lines = text.removeprefix(_BOM).split(b"\n")
+    if why == "the file is cut short":
+        return lines[:-1], why  # the last line is incomplete
+    return (lines, why) if text or not why else ([], why)
+
+
+def _inflated(data: bytes) -> tuple[bytes, str]:
+    """Every member of a gzip file (``cat a.gz b.gz`` makes one file of two, which
+    DuckDB and ``gzip -d`` read whole), and what stopped the reading, if anything."""
+    parts: list[bytes] = []
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            parts.append(inflater.decompress(data))
+        except zlib.error as exc:
+            return b"".join(parts), f"bad gzip ({exc})"
+        if not inflater.eof:
+            parts.append(inflater.flush())
+            return b"".join(parts), "the file is cut short"
+        data = inflater.unused_data.lstrip(b"\0")  # gzip allows zeros after a member
+    return b"".join(parts), ""
 
 
 _BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which DuckDB skips at a file's start too
