@@ -123,6 +123,30 @@ def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path)
         ("joined.gz", 2_001, "not JSON")]  # fmt: skip
 
 
+def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):
+    """An audit that could only say "no messages read" says why instead, before reading."""
+    from segment_magics.errors import ValidationError
+
+    write_export(tmp_path / "export", 100)
+    for since, until in (
+        ("2024-02-01", "2024-01-01"),
+        ("2024-01-02T05:00+05:00", "2024-01-01T23:30:00Z"),
+    ):
+        with pytest.raises(ValidationError, match=r"until: .* is not after since="):
+            audit(sample_plan(), str(tmp_path / "export"), since=since, until=until)
+    assert audit(sample_plan(), str(tmp_path / "export"), since="2024-01-01",
+                 until="2024-01-01").messages == 100  # one whole day  # fmt: skip
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.md").write_text("not an export")
+    with pytest.raises(ValidationError, match=r"source: no export files at .*notes.* \(1 other"):
+        audit(sample_plan(), str(tmp_path / "notes"))
+    shell = make_shell()
+    shell.run_cell("%segment_plan load ecommerce")
+    outcome = run(shell, f"%segment_plan audit {tmp_path / 'export'} --since 2024-03-01 "
+                         "--until 2024-02-01")  # fmt: skip
+    assert outcome.error is not None and "is not after since=" in str(outcome.error)
+
+
 def test_since_until_and_events_narrow_it(tmp_path):
     write_export(tmp_path, 8_000, days=8)
     plan = sample_plan()

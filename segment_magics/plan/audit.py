@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from ..display import plural
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
 from ..messages.build import serialize
@@ -93,6 +94,12 @@ class Window:
         self.since = _instant(since, "since") if since else ""
         self.until = _instant(until, "until", end=True) if until else ""
         self.events = tuple(events or ())
+        if self.since and self.until and _moment(self.since) >= _moment(self.until):
+            raise ValidationError(
+                "until",
+                f"{until!r} is not after since={since!r}: nothing could be audited; "
+                "give the earlier date as since",
+            )
 
     def takes(self, message: dict[str, Any]) -> bool:
         stamp = utc_stamp(str(message.get("timestamp") or ""))
@@ -122,6 +129,10 @@ class Window:
             listed = ", ".join(sql_text(e) for e in self.events)
             parts.append(f"(ev IN ({listed}) OR ty IN ({listed}))")
         return " AND ".join(parts) or "TRUE"
+
+
+def _moment(instant: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(instant)
 
 
 def _instant(text: str, name: str, end: bool = False) -> str:
@@ -245,17 +256,21 @@ def find_files(source: str, window: Window) -> tuple[list[str], list[str]]:
         found = [f for f in found if Path(f).is_file()]
     if not found:
         raise ValidationError("source", f"no files at {source!r}")
+    usable = [f for f in found if f.endswith((*TEXT_SUFFIXES, ".parquet")) or not Path(f).suffix]
+    if not usable:
+        raise ValidationError(
+            "source",
+            f"no export files at {source!r} ({plural(len(found), 'other file')}); "
+            f"an export's files end in {', '.join(TEXT_SUFFIXES)} or .parquet",
+        )
     text, parquet = [], []
-    for name in found:
+    for name in usable:
         folder = Path(name).parent.name
         if _DAY_FOLDER.match(folder):
             day = dt.datetime.fromtimestamp(int(folder) / 1000, dt.timezone.utc).date()
             if not window.takes_day(day):
                 continue
-        if name.endswith(".parquet"):
-            parquet.append(name)
-        elif name.endswith(TEXT_SUFFIXES) or not Path(name).suffix:
-            text.append(name)
+        (parquet if name.endswith(".parquet") else text).append(name)
     return text, parquet
 
 
