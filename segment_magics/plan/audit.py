@@ -263,7 +263,8 @@ def find_files(source: str, window: Window) -> tuple[list[str], list[str]]:
             f"no export files at {source!r} ({plural(len(found), 'other file')}); "
             f"an export's files end in {', '.join(TEXT_SUFFIXES)} or .parquet",
         )
-    text, parquet = [], []
+    text: list[str] = []
+    parquet: list[str] = []
     for name in usable:
         folder = Path(name).parent.name
         if _DAY_FOLDER.match(folder):
