@@ -480,6 +480,42 @@ def test_the_magic_audits_an_export_and_infers_a_plan_from_it(make_shell, tmp_pa
     assert wrong.error is not None and "e.g. 0.95 or 95%" in str(wrong.error)
 
 
+def test_infer_is_narrowed_like_audit_and_no_option_is_silently_ignored(make_shell, tmp_path):
+    """--since/--until/--events narrow infer as they narrow audit (files, Parquet and
+    variables alike); an option a command does not read is refused, naming what it takes."""
+    import pandas as pd
+
+    write_export(tmp_path / "export", 4_000, per_file=500, days=8)
+    lines = [json.loads(line) for f in sorted((tmp_path / "export").rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    plain = [{**m, "properties": {"id": str(m["properties"].get("id"))}} for m in lines]
+    pd.json_normalize(plain, max_level=0).to_parquet(tmp_path / "messages.parquet")
+    shell = make_shell()
+    shell.user_ns["messages"] = lines
+    for source in (f'"{tmp_path / "export"}"', f'"{tmp_path / "messages.parquet"}"', "messages"):
+        cell = run(shell, f'%segment_plan infer --from {source} --events "Event 03,Event 04" '
+                          "--since 2024-01-02 --until 2024-01-05 -o narrow")  # fmt: skip
+        assert cell.error is None, cell.error
+        narrow = shell.user_ns["narrow"]
+        assert sorted(r.key for r in narrow.rules) == ["Event 03", "Event 04"], source
+        expected = sum(1 for m in lines if m["event"] in ("Event 03", "Event 04")
+                       and "2024-01-02" <= m["timestamp"][:10] <= "2024-01-05")  # fmt: skip
+        assert f"Inferred from {expected:,} messages" in cell.html, source
+    upside_down = run(shell, "%segment_plan infer --from messages --since 2024-02-01 "
+                             "--until 2024-01-01")  # fmt: skip
+    assert "is not after since=" in str(upside_down.error)
+    for line, words in (
+        ("%segment_plan check messages --since 2024-01-02", "check: --since does not apply"),
+        ("%segment_plan load ecommerce --use", "load: --use does not apply here; it takes --merge"),
+        ("%segment_plan show --required-share 0.5", "show: --required-share does not apply"),
+    ):
+        refused = run(shell, line)
+        assert refused.error is not None and words in str(refused.error), line
+    shell.run_cell("%segment_plan load ecommerce")
+    audited = run(shell, f'%segment_plan audit --from "{tmp_path / "export"}" -o by_from')
+    assert audited.error is None and shell.user_ns["by_from"].messages == 4_000
+
+
 def test_the_plot_draws_violations_per_day(tmp_path):
     import matplotlib
 

@@ -38,7 +38,7 @@ from ..plan import (
     save_plan,
     to_send,
 )
-from ..plan.audit import export_messages
+from ..plan.audit import Window, export_messages
 from ..session import SegmentSession
 from .errors import SegmentUsageError
 from .parsing import MagicSpec, Option, Parsed, Token
@@ -57,7 +57,8 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     (identify, group, page, screen, alias) says otherwise
 %segment_plan infer [--from SOURCE] [--required-share 0.95|95%] [-o VAR] [--use]
                                     a plan from observed events (default: this session's history;
-                                    SOURCE can also be an export: a path, a glob or a directory)
+                                    SOURCE can also be an export: a path, a glob or a directory);
+                                    --since, --until and --events narrow it, as for audit
 %segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [-o VAR]
                                     months of history against the active plan: Segment's S3/GCS
                                     export (gzipped NDJSON), NDJSON or Parquet files, or a pandas,
@@ -105,9 +106,9 @@ SPEC = MagicSpec(
         Option(("--replace",), "replace", "push: make Segment's plan exactly this one", "flag"),
         Option(("--dry-run",), "dry_run", "push: show what would change, send nothing", "flag"),
         Option(("--api",), "api", "pull/push: us, eu or an https URL (default: public_api)"),
-        Option(("--since",), "since", "audit: from this date or time (ISO)"),
-        Option(("--until",), "until", "audit: up to this date or time (ISO, inclusive)"),
-        Option(("--events",), "events", "audit: only these events or call types (a,b,c)"),
+        Option(("--since",), "since", "audit/infer: from this date or time (ISO)"),
+        Option(("--until",), "until", "audit/infer: up to this date or time (ISO, inclusive)"),
+        Option(("--events",), "events", "audit/infer: only these events or call types (a,b,c)"),
         Option(
             ("--required-share",),
             "required_share",
@@ -240,10 +241,16 @@ def _check(command: PlanCommand) -> Outcome:
 
 def _infer(command: PlanCommand) -> Outcome:
     share = _share(command)
+    window = _window(command, "infer")
     source = _export_path(command)
-    messages = (export_messages(source) if source is not None
-                else iter_messages(command.events("infer"), command.kind("infer")))  # fmt: skip
-    inferred = infer_plan(messages, required_share=share)
+    try:
+        messages = (export_messages(source, window) if source is not None
+                    else iter_messages(command.events("infer"), command.kind("infer")))  # fmt: skip
+        if source is None and window is not None:
+            messages = (m for m in messages if window.takes(m))
+        inferred = infer_plan(messages, required_share=share)
+    except ValidationError as exc:
+        raise SegmentUsageError(f"%segment_plan infer: {exc}") from None
     if not inferred.plan.rules:
         raise SegmentUsageError("%segment_plan infer: no events to infer from")
     if command.flag("use"):
@@ -284,14 +291,25 @@ def _export_path(command: PlanCommand) -> str | None:
 
 def _audit(command: PlanCommand) -> Outcome:
     plan = command.active("audit")
-    if len(command.args) != 1:
+    given = command.parsed.values["source"]  # --from SOURCE, as infer takes it, works too
+    if len(command.args) + (given is not None) != 1:
         raise SegmentUsageError(
             "%segment_plan audit SOURCE: a path, glob or directory of exports, or a DataFrame"
         )
     path = _export_path(command)
     source: Any = path
     if path is None:
-        source = resolve_object(command.args[0], command.ns, "%segment_plan audit")
+        source = resolve_object(given or command.args[0], command.ns, "%segment_plan audit")
+    since, until, events = _narrowing(command)
+    try:
+        report = audit(plan, source, since=since, until=until, events=events)
+    except ValidationError as exc:
+        raise SegmentUsageError(f"%segment_plan audit: {exc}") from None
+    return report, report
+
+
+def _narrowing(command: PlanCommand) -> tuple[str | None, str | None, list[str] | None]:
+    """``--since``, ``--until`` and ``--events`` as given (None when not)."""
     values = command.parsed.values
     text = {
         name: str(resolve_scalar(values[name], command.ns, f"--{name}"))
@@ -300,11 +318,18 @@ def _audit(command: PlanCommand) -> Outcome:
         for name in ("since", "until", "events")
     }
     events = [e.strip() for e in (text["events"] or "").split(",") if e.strip()] or None
+    return text["since"], text["until"], events
+
+
+def _window(command: PlanCommand, verb: str) -> Window | None:
+    """The messages ``--since``/``--until``/``--events`` keep; None when all of them."""
+    since, until, events = _narrowing(command)
+    if since is None and until is None and events is None:
+        return None
     try:
-        report = audit(plan, source, since=text["since"], until=text["until"], events=events)
+        return Window(since, until, events)
     except ValidationError as exc:
-        raise SegmentUsageError(f"%segment_plan audit: {exc}") from None
-    return report, report
+        raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
 
 
 def _diff(command: PlanCommand) -> Outcome:
@@ -384,6 +409,37 @@ COMMANDS: dict[str, Callable[[PlanCommand], Outcome]] = {
 }
 
 
+# The options each command reads (-o/--output: every one); any other is refused, so that
+# an option never appears to work where it is ignored.
+_NARROW = ("since", "until", "events")
+TAKES: dict[str, tuple[str, ...]] = {
+    "load": ("merge",),
+    "clear": (),
+    "show": (),
+    "export": (),
+    "check": ("source", "kind"),
+    "infer": ("source", "kind", "use", "required_share", *_NARROW),
+    "audit": ("source", *_NARROW),
+    "diff": ("source", "kind"),
+    "pull": ("merge", "api"),
+    "push": ("update", "replace", "dry_run", "api"),
+    "cell": ("merge",),
+}
+
+
+def _only_its_options(command: PlanCommand, verb: str) -> None:
+    values = command.parsed.values
+    given = [o for o in SPEC.options if o.dest != "output" and values[o.dest] not in (None, False)]
+    extra = [o for o in given if o.dest not in TAKES[verb]]
+    if extra:
+        named = "%%segment_plan" if verb == "cell" else f"%segment_plan {verb}"
+        takes = [o.flags[-1] for o in SPEC.options if o.dest in TAKES[verb]]
+        raise SegmentUsageError(
+            f"{named}: {', '.join(o.flags[-1] for o in extra)} does not apply here; "
+            f"it takes {', '.join([*takes, '-o VAR'])}"
+        )
+
+
 def run_plan_line(command: PlanCommand) -> Outcome:
     """Route ``%segment_plan <command> ...`` to its function."""
     if not command.args:
@@ -396,11 +452,13 @@ def run_plan_line(command: PlanCommand) -> Outcome:
         raise SegmentUsageError(
             f"%segment_plan: unknown command {name!r}; use one of {', '.join(COMMANDS)}"
         )
+    _only_its_options(command, name)
     return handler(replace(command, args=command.args[1:]))
 
 
 def run_plan_cell(command: PlanCommand, cell: str) -> Outcome:
     """``%%segment_plan``: the cell body is a plan in the compact notation."""
+    _only_its_options(command, "cell")
     name = " ".join(t.text for t in command.args) or "notebook plan"
     return activate(command, _plan_error(lambda: parse_compact(cell, name=name)))
 

@@ -97,7 +97,7 @@ class Window:
         if self.since and self.until and _moment(self.since) >= _moment(self.until):
             raise ValidationError(
                 "until",
-                f"{until!r} is not after since={since!r}: nothing could be audited; "
+                f"{until!r} is not after since={since!r}: the window holds nothing; "
                 "give the earlier date as since",
             )
 
@@ -228,7 +228,10 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
         con.execute("SET TimeZone = 'UTC'")  # (ICU is built in, but not yet at connect)
         cursor = con.execute(f"SELECT to_json(t)::VARCHAR FROM read_parquet({listed}) AS t")
         while batch := cursor.fetchmany(BATCH):
-            yield from (orjson.loads(line) for (line,) in batch)
+            for (line,) in batch:
+                message = orjson.loads(line)
+                if window is None or window.takes(message):
+                    yield message
     for name in text:
         lines, _ = file_lines(name)
         for line in lines:
