@@ -140,6 +140,30 @@ def test_unknown_option_suggests_the_closest(ip):
     assert "unknown option '--propertes'" in str(out.error)
 
 
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("%segment_track Viewed --user-id u --run-id r1", "--run-id only applies with --from"),
+        ("%segment_track Viewed --anonymous", "--anonymous only applies with --from"),
+        ("%segment_identify u --no-progress --max-rate 5", "--no-progress, --max-rate only"),
+        ("%segment_page Home --user-id u --user-id-col uid", "--user-id-col only applies with"),
+        (
+            "%segment_alias new --previous-id old --anonymous-id a",
+            "--anonymous-id does not apply: alias takes no anonymousId",
+        ),
+        ("%segment_alias --from rows --anonymous", "--anonymous does not apply: alias takes no"),
+    ],
+)
+def test_an_option_that_would_do_nothing_is_refused_and_nothing_is_sent(ip, collector, line,
+                                                                         words):  # fmt: skip
+    """Backfill options on a single call, and an anonymousId for alias, would be silently
+    ignored: the cell fails instead, naming the option."""
+    ip.user_ns["rows"] = [{"userId": "new", "previousId": "old"}]
+    out = run(ip, line)
+    assert isinstance(out.error, SegmentUsageError) and words in str(out.error), out.error
+    assert collector.count() == 0
+
+
 def test_help_shows_usage(ip):
     doc = ip.find_line_magic("segment_track").__doc__
     assert "%segment_track" in doc and "--user-id" in doc and "--properties" in doc

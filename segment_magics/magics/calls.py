@@ -54,6 +54,7 @@ class SegmentMagics(SegmentSettings, MagicsBase):
                 raise SegmentUsageError(f"%%{spec.name}: --from takes no cell body")
             result: Outcome = self._bulk(kind, parsed, ns, fields, dry)
         else:
+            _no_backfill_options(spec, parsed)
             result = self.session.send(kind, dry_run=dry, **fields)
         return self._finish(result, parsed.values["output"], spec.name, line)
 
@@ -173,6 +174,21 @@ def _call_magic(kind: str) -> Callable[..., Outcome | None]:
     magic.__doc__ = CALL_SPECS[kind].help
     decorated = no_var_expand(needs_local_scope(line_cell_magic(boundary(magic))))
     return cast("Callable[..., Outcome | None]", decorated)
+
+
+def _no_backfill_options(spec: MagicSpec, parsed: Parsed) -> None:
+    """A single call refuses what only a backfill reads, rather than ignore it."""
+    given = [
+        o.flags[-1]
+        for o in spec.options
+        if (o in BULK_OPTIONS or o.dest.endswith(COLUMN_SUFFIX))
+        and parsed.values[o.dest] not in (None, o.kind == "off")
+    ]
+    if given:
+        raise SegmentUsageError(
+            f"%{spec.name}: {', '.join(given)} only applies with --from (one call per row of "
+            "a DataFrame); this is a single call, so drop it or add --from ROWS"
+        )
 
 
 def _option_value(dest: str, token: Token, ns: Namespace) -> Any:

@@ -139,9 +139,11 @@ class MagicSpec:
         positional: str | None = None,
         positional_help: str = "",
         epilog: str = "",
+        refused: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.options = options
+        self.refused = refused or {}  # options other magics take, and why this one does not
         self.positional = positional
         self.parser = _Parser(
             prog=f"%{name}",
@@ -204,6 +206,8 @@ class MagicSpec:
             flag for option in self.options for flag in option.flags if flag.startswith("--")
         ]
         guess = shown.split("=", 1)[0].replace("_", "-")
+        if guess in self.refused:
+            raise SegmentUsageError(f"%{self.name}: {guess} {self.refused[guess]}")
         close = difflib.get_close_matches(guess, choices, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else f"; see %{self.name}? for the options"
         what = "unknown option" if shown.startswith("-") else "unexpected argument"

@@ -90,6 +90,12 @@ def column_options(call: Call) -> list[Option]:
     ]
 
 
+def bulk_options(call: Call) -> list[Option]:
+    """The backfill options that mean something for this call (alias has no anonymousId
+    to generate)."""
+    return [o for o in BULK_OPTIONS if o.dest != "anonymous" or call.takes_anonymous_id]
+
+
 def call_spec(call: Call) -> MagicSpec:
     epilog = VALUE_FORMS
     if call.body:
@@ -100,11 +106,20 @@ def call_spec(call: Call) -> MagicSpec:
     return MagicSpec(
         f"segment_{call.kind}",
         f"{call.summary}\nExample: %segment_{call.kind} {call.example}",
-        [*field_options(call), *RUN_OPTIONS, *BULK_OPTIONS, *column_options(call)],
+        [*field_options(call), *RUN_OPTIONS, *bulk_options(call), *column_options(call)],
         positional=" ".join(call.positional),
         positional_help=positional_help,
         epilog=epilog + FAILURE,
+        refused=_refused(call),
     )
+
+
+def _refused(call: Call) -> dict[str, str]:
+    if call.takes_anonymous_id:
+        return {}
+    why = (f"does not apply: {call.kind} takes no anonymousId "
+           f"({' and '.join(call.field(n).flag for n in call.required)} only)")  # fmt: skip
+    return {"--anonymous-id": why, "--anonymous": why}
 
 
 CALL_SPECS: dict[str, MagicSpec] = {kind: call_spec(call) for kind, call in CALLS.items()}
