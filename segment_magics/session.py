@@ -231,10 +231,12 @@ class SegmentSession:
     def send_many(self, rows: Any, options: BulkOptions) -> BulkResult:
         """A bulk send with this session's settings (dry run; rows without ids get the
         session's anonymous id when ``anonymous_id = "session"``)."""
+        call = CALLS.get(options.kind or "")
+        takes = call is None or call.takes_anonymous_id  # (Segment dicts: per row's type)
         options = replace(
             options,
             dry_run=self._dry(options.dry_run),
-            anonymous_id=options.anonymous_id or self._fallback_id(),
+            anonymous_id=options.anonymous_id or (self._fallback_id() if takes else None),
         )
         return self._made(self._ready().backfill(rows, options))
 

@@ -293,9 +293,29 @@ def test_session_anonymous_id_reaches_bulk_rows_and_dry_run_applies(ip, collecto
     by_user = {e.get("userId"): e for e in collector.events()}
     assert by_user[None]["anonymousId"] == get_session(ip).anonymous_id
     assert "anonymousId" not in by_user["u-7"]
+    ip.user_ns["links"] = [{"userId": "u-7", "previousId": "guest-1"}]
+    linked = run(ip, "%segment_alias --from links --no-progress")  # alias: no anonymousId
+    assert linked.error is None and collector.count() == 3
+    assert "anonymousId" not in collector.events()[0]
     run(ip, "%config SegmentMagics.dry_run = True")
     out = run(ip, "%segment_track --from rows --no-progress")
-    assert out.error is None and "dry run" in out.text and collector.count() == 2
+    assert out.error is None and "dry run" in out.text and collector.count() == 3
+
+
+def test_an_anonymous_id_for_an_alias_backfill_is_refused_in_python_too(collector):
+    from segment_magics import SegmentClient
+
+    client = SegmentClient(endpoint=collector.url, write_key="k")
+    links = [{"userId": "u-7", "previousId": "guest-1"}]
+    for given, name in (
+        ({"anonymous": True}, "anonymous"),
+        ({"anonymous_id": "a"}, "anonymous_id"),
+    ):
+        result = client.send_many(links, "alias", progress=False, **given)
+        assert result.accepted == 0 and result.error_message == (
+            f"alias calls do not take an anonymousId; leave out {name}")  # fmt: skip
+    assert collector.count() == 0
+    assert client.send_many(links, "alias", progress=False).accepted == 1
 
 
 def test_history_filters_and_truncates(ip):

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ValidationError
-from ..messages import ColumnMap
+from ..messages import CALLS, ColumnMap
 from ..messages.ids import new_run_id
 from .builders import make_builder
 from .bulk import BulkSender, Resume
@@ -94,6 +94,14 @@ def _prepared(
             options,
             f"a {engine} DataFrame's rows are records: name the call, e.g. "
             "send_many(frame, kind, event='Order Completed')",
+        )
+    call = CALLS.get(options.kind or "")
+    if call is not None and not call.takes_anonymous_id and (
+        options.anonymous or options.anonymous_id is not None
+    ):
+        name = "anonymous_id" if options.anonymous_id is not None else "anonymous"
+        return None, to.refused(
+            options, f"{call.kind} calls do not take an anonymousId; leave out {name}", name
         )
     twice = repeated_column(rows)
     if twice is not None:
