@@ -115,6 +115,9 @@ def test_5xx_until_retries_run_out_is_500(faults):
     assert result.status_code == 500 and result.original_status_code == 502
     assert len(faults.received) == 3
     assert "gave up after 3 attempts" in result.error_message
+    once = fast_client(faults.url, max_retries=0).track("e", user_id="u")
+    assert "gave up after 1 attempt" in once.error_message
+    assert "1 attempts" not in once.error_message
 
 
 @pytest.mark.parametrize("status", [501, 505])

@@ -112,6 +112,23 @@ def test_the_magic_takes_a_problems_path(ip, collector, tmp_path):
     assert out.error is not None and len(path.read_text().splitlines()) == 3
 
 
+def test_a_refused_run_shows_why_in_its_table_not_only_in_the_magics_error(collector):
+    """A Python user who displays the result of a run refused up front sees the reason,
+    the fix and the rows given; not a page of zero counts."""
+    from segment_magics import SegmentClient
+
+    client = SegmentClient(endpoint=collector.url, write_key="k")
+    result = client.send_many([{"n": i} for i in range(5)], "track", event="E", progress=False)
+    text, html = str(result), result._repr_html_()
+    assert result.refused and result.status_code == -1 and collector.count() == 0
+    assert "refused: nothing was sent" in text and "E (5 rows)" in text
+    assert "ErrorMessage" in text and "no row has a userId or anonymousId" in text
+    assert "anonymous=True" in text and "no row has a userId" in html
+    assert "Acknowledged" not in text and "Events/s" not in text
+    sent = client.send_many([{"userId": "u", "n": 1}], "track", event="E", progress=False)
+    assert not sent.refused and "ErrorMessage" not in str(sent) and "Acknowledged" in str(sent)
+
+
 def test_in_an_outage_the_bar_shows_no_delivered_events(dead_url, capsys):
     client = fast_client(dead_url, max_retries=0)
     result = client.send_many([{"event": "E", "userId": f"u{i}"} for i in range(3000)], "track")

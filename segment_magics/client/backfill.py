@@ -54,6 +54,8 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     )
     mapping, refused = _prepared(to, rows, options, engine)
     if refused is not None:
+        if engine is None and hasattr(rows, "__len__"):  # (a Spark count would run a job)
+            refused.rows_total = len(rows)
         return refused
     if engine is not None:
         assert mapping is not None
@@ -96,8 +98,10 @@ def _prepared(
             "send_many(frame, kind, event='Order Completed')",
         )
     call = CALLS.get(options.kind or "")
-    if call is not None and not call.takes_anonymous_id and (
-        options.anonymous or options.anonymous_id is not None
+    if (
+        call is not None
+        and not call.takes_anonymous_id
+        and (options.anonymous or options.anonymous_id is not None)
     ):
         name = "anonymous_id" if options.anonymous_id is not None else "anonymous"
         return None, to.refused(

@@ -76,7 +76,8 @@ class BulkResult(Outcome):
     def label(self) -> str:
         """The event(s) and how many rows: ``Order Completed (5 rows)``,
         ``Order Completed, Signed Up +3 more (1,200 rows)``."""
-        rows = plural(self.rows_read, "row")
+        rows = plural(self.rows_total if self.refused and self.rows_total else self.rows_read,
+                      "row")  # fmt: skip
         names = [self.context_label] if self.context_label else [e for e in self.events if e]
         if not names:
             return rows
@@ -134,7 +135,16 @@ class BulkResult(Outcome):
         return plural(self.plan_violations, "row") + " with violations"
 
     @property
+    def refused(self) -> bool:
+        """The run never started: the rows, the options or the connection cannot work
+        (``error_message`` says why and how to fix it); nothing was read or sent."""
+        return (not self.ok and not self.rows_read and bool(self.error_message)
+                and not self.interrupted and not self.unsent)  # fmt: skip
+
+    @property
     def outcome(self) -> str:
+        if self.refused:
+            return "refused: nothing was sent"
         if self.dry_run and self.ok:
             return "dry run: validated, nothing sent"
         if self.ok:
@@ -173,6 +183,15 @@ class BulkResult(Outcome):
             acknowledged += f" ({with_violations:,} with plan violations)"
         rows: list[list[Any]] = [
             ["Outcome", Cell(f"{mark} {self.outcome}", status="ok" if self.ok else "fail")],
+        ]
+        if self.refused or self.unsent:  # the reason shows nowhere else in the table
+            rows.append(["ErrorMessage", Cell(self.error_message, status="fail")])
+        if self.refused:  # no counts: nothing was read
+            if self.rows_total:
+                rows.append(["Rows", f"{self.rows_total:,} (none read)"])
+            rows.extend(self._next_rows(style))
+            return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows)
+        rows += [
             ["Rows read", read],
             ["Acknowledged" if not self.dry_run else "Validated", acknowledged],
         ]

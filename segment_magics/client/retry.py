@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..display import plural
+
 NEVER_RETRIED_5XX = frozenset({501, 505})
 
 
@@ -92,11 +94,11 @@ class RetryState:
         """(seconds to wait before the next attempt, "") or (0, why we give up)."""
         policy = self.policy
         if self.attempts > policy.max_retries:
-            return 0.0, f"gave up after {self.attempts} attempts"
+            return 0.0, f"gave up after {plural(self.attempts, 'attempt')}"
         wait = policy.wait(self.attempts, retry_after)
         if self.elapsed + wait > policy.total_budget:
             return 0.0, (
-                f"gave up after {self.attempts} attempts "
+                f"gave up after {plural(self.attempts, 'attempt')} "
                 f"(next wait {wait:.1f} s would pass the {policy.total_budget:g} s budget)"
             )
         return wait, ""
