@@ -420,6 +420,81 @@ def test_dataframes_with_nested_columns_or_json_text(tmp_path):
         assert groups(report) == {("Event 01", "properties.count", "value rule"): 3}
 
 
+def test_every_table_and_a_list_of_paths_is_audited_alike(tmp_path):
+    """A Polars LazyFrame, Arrow tables, batches and streams, a generator of messages and
+    a list of paths (what glob.glob gives) are audited, not refused or read as nothing;
+    tables are turned into dicts a slice at a time."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    from segment_magics.errors import ValidationError
+
+    truth = write_export(tmp_path, 3_000, per_file=1_000)
+    files = sorted(str(f) for f in tmp_path.rglob("*.gz"))
+    lines = [json.loads(line) for f in files for line in gzip.decompress(Path(f).read_bytes())
+             .splitlines()]  # fmt: skip
+    as_text = [{**m, "properties": json.dumps(m["properties"])} for m in lines]
+    expected = dict(truth.groups)
+    for source in (
+        files,
+        [Path(f) for f in files[:2]] + [files[2]],
+        (m for m in lines),
+        pd.DataFrame(lines),
+        pl.DataFrame(as_text).lazy(),
+        pa.Table.from_pylist(as_text),
+        pa.RecordBatch.from_pylist(as_text),
+        pa.Table.from_pylist(as_text).to_reader(max_chunksize=700),
+    ):
+        report = audit(sample_plan(), source)
+        assert report.messages == 3_000 and groups(report) == expected, type(source)
+    assert audit(sample_plan(), files).source == f"{files[0]} and 2 more"
+    for wrong in ({"type": "track"}, 5, None):
+        with pytest.raises(ValidationError, match="cannot read messages from a value of type"):
+            audit(sample_plan(), wrong)
+
+
+def test_check_infer_and_diff_read_every_table_the_audit_reads(tmp_path, make_shell):
+    """A LazyFrame raised a TypeError from our code, and Arrow or Polars tables with the
+    export's JSON text in ``properties`` gave "invalid" rows (check) or nothing at all
+    (infer, diff): each now reads as the list of messages it holds."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    from segment_magics.plan import PlanValidator, check_messages, diff_plan, infer_plan
+    from segment_magics.plan.check import iter_messages
+
+    write_export(tmp_path, 2_000, per_file=1_000)
+    lines = [json.loads(line) for f in sorted(tmp_path.rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    as_text = [{**m, "properties": json.dumps(m["properties"])} for m in lines]
+    validator = PlanValidator(sample_plan())
+    reference = check_messages(validator, lines)
+    inferred = infer_plan(iter_messages(lines)).plan
+    differences = diff_plan(sample_plan(), iter_messages(lines))
+    for source in (pl.DataFrame(as_text), pl.DataFrame(as_text).lazy(),
+                   pa.Table.from_pylist(as_text), pd.DataFrame(as_text)):  # fmt: skip
+        checked = check_messages(validator, source)
+        assert (checked.checked, checked.valid, checked.invalid_rows) == (
+            reference.checked, reference.valid, []), type(source)  # fmt: skip
+        assert infer_plan(iter_messages(source)).plan == inferred, type(source)
+        assert diff_plan(sample_plan(), iter_messages(source)) == differences, type(source)
+    labelled = check_messages(validator, pd.DataFrame(lines, index=[f"r{i}" for i in range(2_000)]))
+    assert {str(label)[0] for label, _ in labelled.violations} == {"r"}  # its own labels
+    shell = make_shell()
+    shell.user_ns["lazy"] = pl.DataFrame(as_text).lazy()
+    shell.run_cell("%segment_plan load ecommerce")
+    cell = run(shell, "%segment_plan check lazy")
+    assert cell.error is None and "2,000" in cell.text
+    shell.user_ns["paths"] = sorted(str(f) for f in tmp_path.rglob("*.gz"))  # as glob gives
+    cell = run(shell, "%segment_plan infer --from paths -o from_paths")
+    assert cell.error is None and shell.user_ns["from_paths"] == inferred
+    shell.user_ns["number"] = 5
+    wrong = run(shell, "%segment_plan check number")
+    assert "number is of type int; pass a list of messages or a DataFrame" in str(wrong.error)
+
+
 def test_dataframes_with_datetime_and_decimal_columns_are_audited_as_sent(tmp_path):
     """A DataFrame of stored history has datetime columns (and Decimals): read as the
     wire's UTC text and numbers, as a send would write them, the same report as the

@@ -410,3 +410,14 @@ def test_spark_and_dask_frames_are_audited_where_they_live(spark, dask_client, t
         got = {(g.event, g.field, g.kind): g.count for g in report.groups}
         assert report.messages == truth.messages, report.engine
         assert got == expected, report.engine
+    # the same frames are what a plan is inferred from, checked against and diffed with
+    from segment_magics.plan import PlanValidator, check_messages, diff_plan, infer_plan
+    from segment_magics.plan.check import iter_messages
+
+    for frame in (spark_frame, dask_frame):
+        inferred = infer_plan(iter_messages(frame))
+        assert len(inferred.plan.rules) == 21  # 20 planned events and the unplanned one
+        checked = check_messages(PlanValidator(plan), frame)
+        assert checked.checked == truth.messages and not checked.invalid_rows
+        assert checked.checked - checked.valid == truth.broken
+        assert diff_plan(plan, iter_messages(frame)) is not None

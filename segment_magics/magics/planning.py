@@ -170,9 +170,9 @@ class PlanCommand:
             history = reversed(list(self.session.history))
             return [r.message for r in history if isinstance(r, Result) and r.message is not None]
         value = resolve_object(token, self.ns, f"%segment_plan {command}")
-        if isinstance(value, Mapping) or not hasattr(value, "__iter__"):
+        if isinstance(value, Mapping | str | bytes | int | float) or value is None:
             raise SegmentUsageError(
-                f"%segment_plan {command}: {token.text} is a {type(value).__name__}; "
+                f"%segment_plan {command}: {token.text} is of type {type(value).__name__}; "
                 "pass a list of messages or a DataFrame"
             )
         return value
@@ -233,19 +233,33 @@ def _check(command: PlanCommand) -> Outcome:
     source = command.events("check")
     if validator is None:
         raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
-    report: CheckReport = check_messages(
-        validator, source, display_limit=command.display_limit, kind=command.kind("check")
+    kind = command.kind("check")
+    report: CheckReport = _readable(
+        lambda: check_messages(validator, source, display_limit=command.display_limit, kind=kind),
+        "check",
     )
     return report, report
+
+
+def _readable(make: Callable[[], T], verb: str) -> T:
+    """What reads the source's rows, with a source it cannot read named as a usage error."""
+    try:
+        return make()
+    except ValidationError as exc:
+        raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
 
 
 def _infer(command: PlanCommand) -> Outcome:
     share = _share(command)
     window = _window(command, "infer")
-    source = _export_path(command)
+    source: str | list[str] | None = _export_path(command)
+    if source is None:
+        rows = command.events("infer")
+        if isinstance(rows, list | tuple) and rows and all(isinstance(r, str | Path) for r in rows):
+            source = [str(r) for r in rows]  # a list of paths, as glob.glob gives
     try:
         messages = (export_messages(source, window) if source is not None
-                    else iter_messages(command.events("infer"), command.kind("infer")))  # fmt: skip
+                    else iter_messages(rows, command.kind("infer")))  # fmt: skip
         if source is None and window is not None:
             messages = (m for m in messages if window.takes(m))
         inferred = infer_plan(messages, required_share=share)
@@ -335,7 +349,7 @@ def _window(command: PlanCommand, verb: str) -> Window | None:
 def _diff(command: PlanCommand) -> Outcome:
     plan = command.active("diff")
     messages = iter_messages(command.events("diff"), command.kind("diff"))
-    view = DiffView(diff_plan(plan, messages), command.display_limit)
+    view = DiffView(_readable(lambda: diff_plan(plan, messages), "diff"), command.display_limit)
     return view, view
 
 

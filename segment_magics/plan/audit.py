@@ -17,7 +17,6 @@ short are counted and listed (file and line); they never stop an audit.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import glob
 import re
@@ -31,15 +30,13 @@ import orjson
 from ..display import plural
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
-from ..messages.build import serialize
-from ..messages.jsonsafe import to_json_safe
-from ..messages.naive_time import NaiveTime
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally, utc_stamp
 from .audit_sql import Compiled, compile_plan, sql_text
 from .load import PlanSource, load_plan
 from .model import Plan
+from .tables import message_rows
 from .validate import PlanValidator
 
 TEXT_SUFFIXES = (".gz", ".json", ".ndjson", ".jsonl", ".txt")
@@ -77,10 +74,11 @@ def audit(
     for prefix, engine in _ENGINES.items():
         if module.startswith(prefix):
             return engine(the_plan, source, window=window)
-    if isinstance(source, str | Path):
-        report = _audit_files(the_plan, str(source), window)
+    paths = _paths(source)
+    if paths is not None:
+        report = _audit_files(the_plan, paths, window)
     else:
-        report = audit_messages(the_plan, _frame_messages(source), str(type(source).__name__),
+        report = audit_messages(the_plan, message_rows(source), str(type(source).__name__),
                                 window)  # fmt: skip
     report.elapsed = time.monotonic() - started
     return report
@@ -168,55 +166,23 @@ def audit_messages(
     return AuditReport(plan.name, source, tally, engine="checked row by row")
 
 
-def _frame_messages(source: Any) -> Iterator[Any]:
-    """The messages of a pandas or Polars DataFrame (or a list of dicts): nested
-    columns, or JSON text in the object columns (``properties``, ``context``...)."""
-    if hasattr(source, "to_dicts"):  # Polars
-        rows: Iterable[Any] = source.to_dicts()
-    elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # pandas
-        rows = source.to_dict(orient="records")
-    elif isinstance(source, list | tuple):
-        rows = source
-    else:
-        raise ValidationError(
-            "source",
-            f"cannot audit a {type(source).__name__}: give a path, a glob or a directory of "
-            "exports, NDJSON or Parquet files, or a pandas, Polars, Spark or Dask DataFrame",
-        )
-    for row in rows:
-        if not isinstance(row, dict):
-            yield row
-            continue
-        message = {}
-        for key, value in row.items():
-            if isinstance(value, str) and value[:1] in "{[" and key not in ("event", "name"):
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    value = orjson.loads(value)
-            elif value is not None and type(value).__module__ == "numpy":
-                value = value.tolist() if hasattr(value, "tolist") else value
-            if value is not None and value == value:  # NaN: a missing cell
-                message[key] = _json_value(value, key)
-        yield message
+def _paths(source: Any) -> str | list[str] | None:
+    """A source that names files: a path, glob or directory, or a list of them (what
+    ``glob.glob`` returns); None for anything else."""
+    if isinstance(source, str | Path):
+        return str(source)
+    if (
+        isinstance(source, list | tuple)
+        and source
+        and all(isinstance(item, str | Path) for item in source)
+    ):
+        return [str(item) for item in source]
+    return None
 
 
-_AS_UTC = NaiveTime.of("UTC")  # stored history: a time without a zone is UTC's
-
-
-def _json_value(value: Any, key: str) -> Any:
-    """A cell as the JSON a message holds, so that the row checker can read it: a
-    datetime column (pandas, Polars, Spark) becomes the wire's UTC text, a Decimal a
-    number, as a send would make them; what no send takes is checked as its text."""
-    try:
-        serialize(value)
-    except TypeError:
-        try:
-            return to_json_safe(value, key, [], _AS_UTC)
-        except ValidationError:
-            return str(value)
-    return value
-
-
-def export_messages(source: str, window: Window | None = None) -> Iterator[dict[str, Any]]:
+def export_messages(
+    source: str | list[str], window: Window | None = None
+) -> Iterator[dict[str, Any]]:
     """The messages of an export's files, one at a time (for inferring a plan from it):
     lines that are not JSON objects are left out."""
     text, parquet = find_files(source, window or Window(None, None, None))
@@ -246,9 +212,20 @@ def export_messages(source: str, window: Window | None = None) -> Iterator[dict[
 
 
 # -- files ---------------------------------------------------------------------------------
-def find_files(source: str, window: Window) -> tuple[list[str], list[str]]:
-    """The text (NDJSON, gzipped or not) and Parquet files a source names; export day
-    folders outside the window are not opened."""
+def _listed(sources: list[str]) -> str:
+    """A list of paths as a report names it."""
+    return sources[0] if len(sources) == 1 else f"{sources[0]} and {len(sources) - 1} more"
+
+
+def find_files(source: str | list[str], window: Window) -> tuple[list[str], list[str]]:
+    """The text (NDJSON, gzipped or not) and Parquet files a source (or each of a list
+    of them) names; export day folders outside the window are not opened."""
+    if not isinstance(source, str):
+        every: tuple[dict[str, None], dict[str, None]] = ({}, {})  # in order, once each
+        for one in source:
+            for found_, into in zip(find_files(one, window), every, strict=True):
+                into.update(dict.fromkeys(found_))
+        return list(every[0]), list(every[1])
     path = Path(source).expanduser()
     if path.is_dir():
         found = [str(p) for p in sorted(path.rglob("*")) if p.is_file()]
@@ -278,8 +255,9 @@ def find_files(source: str, window: Window) -> tuple[list[str], list[str]]:
     return text, parquet
 
 
-def _audit_files(plan: Plan, source: str, window: Window) -> AuditReport:
-    text, parquet = find_files(source, window)
+def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditReport:
+    text, parquet = find_files(sources, window)
+    source = sources if isinstance(sources, str) else _listed(sources)
     try:
         import duckdb  # noqa: F401 - an optional extra: the row checker reads without it
     except ImportError:

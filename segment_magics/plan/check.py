@@ -13,9 +13,9 @@ from ..messages import (
     ColumnMap,
     build_from_segment_dict,
     build_message,
-    iter_rows,
 )
 from .report import CheckReport
+from .tables import message_rows
 from .validate import PlanValidator
 
 MAX_LISTED = 1_000
@@ -51,8 +51,9 @@ def _nested(row: Mapping[str, Any], call: str) -> bool:
 
 
 def iter_messages(source: Any, kind: str | None = None) -> Iterator[dict[str, Any]]:
-    """Messages from a source, skipping rows that are not valid messages."""
-    for _, row in iter_rows(source)[0]:
+    """Messages from a source (any table :func:`.tables.table_rows` reads, a list of
+    dicts), skipping rows that are not valid messages."""
+    for row in message_rows(source):
         try:
             yield as_message(row, kind)
         except ValidationError:
@@ -69,7 +70,10 @@ def check_messages(
 
     ``kind`` reads every flat row as that call (identify rows: columns are traits)."""
     report = CheckReport(display_limit=display_limit)
-    for label, row in iter_rows(source)[0]:
+    pandas = type(source).__module__.startswith("pandas") and hasattr(source, "iloc")
+    index = getattr(source, "index", None) if pandas else None
+    for position, row in enumerate(message_rows(source)):
+        label = index[position] if index is not None else position  # pandas: its labels
         try:
             message = as_message(row, kind)
         except ValidationError as exc:

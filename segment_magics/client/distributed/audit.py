@@ -17,8 +17,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ...plan import Plan
-from ...plan.audit import Window, _frame_messages, register_engine
+from ...plan.audit import Window, register_engine
 from ...plan.audit_report import AuditReport, Tally
+from ...plan.tables import message_rows
 from ...plan.validate import PlanValidator
 
 
@@ -26,7 +27,7 @@ def tally_partition(plan: Plan, window: Window, rows: Iterable[Any]) -> Tally:
     """One partition's messages (dicts, or a pandas DataFrame) through the row checker."""
     validator = PlanValidator(plan)
     tally = Tally()
-    for position, message in enumerate(_frame_messages(rows)):
+    for position, message in enumerate(message_rows(rows)):
         if not isinstance(message, dict):
             tally.bad_line("partition", position + 1, "not a message object")
         elif window.takes(message):

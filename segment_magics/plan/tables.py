@@ -1,0 +1,106 @@
+"""Tables of messages as dicts, a slice at a time: for audits, checks and inference.
+
+pandas, Polars (eager or lazy), Arrow (tables, batches, streams), Spark and Dask
+DataFrames, and lists or iterators of dicts. An exported message's nested values
+may be columns of structs or JSON text; both read as the objects they hold, and
+datetime and Decimal cells as the JSON a send writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from ..errors import ValidationError
+from ..messages.build import serialize
+from ..messages.jsonsafe import to_json_safe
+from ..messages.naive_time import NaiveTime
+
+SLICE_ROWS = 10_000  # rows of a table turned into dicts at a time (memory stays flat)
+
+
+def table_rows(source: Any) -> Iterator[Any]:
+    """The rows of a table as dicts, a slice at a time: pandas, Polars (eager or lazy),
+    Arrow (a table, a batch or a stream of batches), Spark and Dask (a partition at a
+    time, on this machine); a list or an iterator of messages as they are."""
+    module = type(source).__module__
+    if module.startswith("pyspark"):
+        for row in source.toLocalIterator():
+            yield row.asDict(recursive=True)
+    elif module.startswith("dask"):
+        for part in source.to_delayed():
+            yield from table_rows(part.compute())
+    elif module.startswith("polars"):
+        if hasattr(source, "collect_batches"):  # a LazyFrame, run in batches
+            for frame in source.collect_batches(chunk_size=SLICE_ROWS):
+                yield from frame.to_dicts()
+        else:
+            for frame in source.iter_slices(SLICE_ROWS):
+                yield from frame.to_dicts()
+    elif module.startswith("pyarrow"):
+        if hasattr(source, "to_batches"):  # a table
+            batches = source.to_batches(SLICE_ROWS)
+        elif hasattr(source, "to_pylist"):  # one record batch
+            batches = (source.slice(at, SLICE_ROWS) for at in range(0, len(source), SLICE_ROWS))
+        else:  # a stream of record batches
+            batches = source
+        for batch in batches:
+            yield from batch.to_pylist()
+    elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # pandas
+        for start in range(0, len(source), SLICE_ROWS):
+            yield from source.iloc[start : start + SLICE_ROWS].to_dict(orient="records")
+    elif hasattr(source, "to_dict") and hasattr(source, "index"):  # a pandas Series of dicts
+        yield from source.tolist()
+    elif isinstance(source, list | tuple) or (
+        hasattr(source, "__next__") and not isinstance(source, str | bytes)
+    ):
+        yield from source
+    else:
+        raise ValidationError(
+            "source",
+            f"cannot read messages from a value of type {type(source).__name__}: give a "
+            "path, a glob or a directory of exports, NDJSON or Parquet files, a pandas, "
+            "Polars, Arrow, Spark or Dask DataFrame, or a list of messages",
+        )
+
+
+def message_rows(source: Any) -> Iterator[Any]:
+    """The messages of a table (or a list of dicts): nested columns, or JSON text in
+    the object columns (``properties``, ``context``...) of rows that are messages (they
+    have a ``type``; a flat row's text is sent as text, and read so)."""
+    for row in table_rows(source):
+        if not isinstance(row, dict):
+            yield row
+            continue
+        message = {}
+        parse = "type" in row
+        for key, value in row.items():
+            if (parse and isinstance(value, str) and value[:1] in "{["
+                    and key not in ("event", "name")):  # fmt: skip
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    value = orjson.loads(value)
+            elif value is not None and type(value).__module__ == "numpy":
+                value = value.tolist() if hasattr(value, "tolist") else value
+            if value is not None and value == value:  # NaN: a missing cell
+                message[key] = _json_value(value, key)
+        yield message
+
+
+_AS_UTC = NaiveTime.of("UTC")  # stored history: a time without a zone is UTC's
+
+
+def _json_value(value: Any, key: str) -> Any:
+    """A cell as the JSON a message holds, so that the row checker can read it: a
+    datetime column (pandas, Polars, Spark) becomes the wire's UTC text, a Decimal a
+    number, as a send would make them; what no send takes is checked as its text."""
+    try:
+        serialize(value)
+    except TypeError:
+        try:
+            return to_json_safe(value, key, [], _AS_UTC)
+        except ValidationError:
+            return str(value)
+    return value
