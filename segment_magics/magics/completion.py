@@ -18,8 +18,8 @@ from ..messages import CALLS, DEFAULT_KIND
 from ..plan import TEMPLATES, Plan
 from ..plan.fields import flatten
 from .parsing import MagicSpec, Option
+from .plan_spec import SPEC as PLAN_SPEC
 from .planning import COMMANDS as PLAN_COMMANDS
-from .planning import SPEC as PLAN_SPEC
 from .specs import CALL_SPECS, COLUMN_SUFFIX, CONNECT, HISTORY, RETRY
 
 SPECS: dict[str, MagicSpec] = {

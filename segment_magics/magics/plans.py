@@ -8,7 +8,8 @@ from typing import Any
 from IPython.core.magic import line_cell_magic, magics_class, needs_local_scope, no_var_expand
 
 from .base import MagicsBase, boundary
-from .planning import HELP, SPEC, PlanCommand, run_plan_cell, run_plan_line
+from .plan_spec import HELP, SPEC
+from .planning import PlanCommand, run_plan_cell, run_plan_line
 
 
 @magics_class
