@@ -19,6 +19,7 @@ from ..plan import TEMPLATES, Plan
 from ..plan.fields import flatten
 from .parsing import MagicSpec, Option
 from .plan_spec import SPEC as PLAN_SPEC
+from .plan_spec import TAKES
 from .planning import COMMANDS as PLAN_COMMANDS
 from .specs import CALL_SPECS, COLUMN_SUFFIX, CONNECT, HISTORY, RETRY
 
@@ -160,7 +161,13 @@ def suggest(
         return None
     args = tokens[1:]
     if fragment.startswith("-"):
-        flags = sorted({f for o in spec.options for f in o.flags if f.startswith(fragment)})
+        options = spec.options
+        if name == "segment_plan":  # only what the command reads (the rest is refused)
+            verb = "cell" if prefix.startswith("%%") else next(
+                (a for a in args if not a.startswith("-")), None)  # fmt: skip
+            if verb in TAKES:
+                options = [o for o in options if o.dest in (*TAKES[verb], "output")]
+        flags = sorted({f for o in options for f in o.flags if f.startswith(fragment)})
         return Suggestions(fragment, [(f, "option") for f in flags])
     if args and args[-1].startswith("-"):
         return _after_option(spec, args, fragment, plan, ns)
