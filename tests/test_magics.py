@@ -336,6 +336,12 @@ def test_history_filters_and_truncates(ip):
     assert list(frame.columns)[:3] == ["time", "type", "event/name"]
     for column in ("StatusCode", "OriginalStatusCode", "ErrorMessage", "messageId"):
         assert column in frame.columns
+    assert [r.type for r in run(ip, "%segment_history --type Page").result] == ["page"]
+    for line, words in (("--limit -3", "--limit: '-3' is not a whole number of 1 or more"),
+                        ("--limit few", "'few' is not a whole number"),
+                        ("--type pages", "--type: 'pages' is not a call; use one of track")):  # fmt: skip
+        refused = run(ip, f"%segment_history {line}")
+        assert refused.error is not None and words in str(refused.error), line
 
 
 def test_connect_local_starts_the_collector_and_shows_the_debugger(make_shell):

@@ -7,10 +7,14 @@ from IPython.core.magic import line_magic, magics_class, no_var_expand
 
 from ..client import BulkResult, HistoryView, Outcome
 from ..display import ConnectionSummary, plural
+from ..messages import CALL_KINDS
 from ..session import ConnectError
 from .base import MagicsBase, boundary
 from .errors import SegmentUsageError
 from .specs import CONNECT, HISTORY, RETRY
+
+# what --type can name: the calls, a backfill of Segment dicts, a resend of the outbox
+HISTORY_TYPES = (*CALL_KINDS, "messages", "resend")
 
 
 @magics_class
@@ -85,8 +89,18 @@ class SegmentConnectionMagics(MagicsBase):
             try:
                 limit = int(v["limit"].text)
             except ValueError:
-                raise SegmentUsageError("--limit needs a whole number") from None
-        kind = v["type"].text if v["type"] else None
+                limit = 0
+            if limit < 1:
+                raise SegmentUsageError(
+                    f"%segment_history --limit: {v['limit'].text!r} is not a whole number of "
+                    "1 or more, e.g. --limit 20"
+                )
+        kind = v["type"].text.lower() if v["type"] else None
+        if kind is not None and kind not in HISTORY_TYPES:
+            raise SegmentUsageError(
+                f"%segment_history --type: {kind!r} is not a call; use one of "
+                f"{', '.join(HISTORY_TYPES)}"
+            )
         event = v["event"].text if v["event"] else None
         if v["failed"]:
             view = self.session.failed(type=kind, event=event, limit=limit)
