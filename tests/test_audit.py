@@ -43,7 +43,7 @@ def test_an_export_is_audited_exactly_group_by_group(tmp_path):
     frame = report.to_pandas()
     assert set(frame.columns) >= {"event", "field", "kind", "count", "share", "first", "last"}
     assert int(frame["count"].sum()) == sum(truth.groups.values())
-    assert "unplanned events, by volume: Unplanned Event" in str(report)
+    assert "1 unplanned event, by volume: Unplanned Event" in str(report)
 
 
 def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path):
@@ -145,6 +145,36 @@ def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_pat
     outcome = run(shell, f"%segment_plan audit {tmp_path / 'export'} --since 2024-03-01 "
                          "--until 2024-02-01")  # fmt: skip
     assert outcome.error is not None and "is not after since=" in str(outcome.error)
+
+
+def test_the_table_never_says_all_clear_while_messages_break_the_plan(tmp_path):
+    """Only unplanned events: the table must not read "no violations" in green above
+    "100 % breaking the plan"; more groups than rows shown: it says how many there are."""
+    write_export(tmp_path, 1_000, per_file=1_000)
+    only_unplanned = audit(parse_compact("Somebody Else\n  id: string"), str(tmp_path))
+    html, text = only_unplanned._repr_html_(), str(only_unplanned)
+    assert "no violations of the planned events' rules" in text and 'class="sm-ok"' not in html
+    assert "21 unplanned events, by volume" in text  # with the export's Unplanned Event
+    clean = audit(sample_plan(), [m for m in _messages(tmp_path) if m["event"] == "Event 01"
+                                  and not _broken(m)])  # fmt: skip
+    assert "no violations" in str(clean) and 'class="sm-ok"' in clean._repr_html_()
+    many = parse_compact("\n".join(f"Event {i:02d}\n  a: string!\n  b: string!\n  c: string!"
+                                   for i in range(20)))  # three missing fields each  # fmt: skip
+    crowded = audit(many, str(tmp_path))  # every event breaks it in many ways
+    groups_found = len([g for g in crowded.groups if g.kind != "unplanned event"])
+    assert groups_found > 50 and f"showing the 50 largest of {groups_found:,} groups" in str(
+        crowded)  # fmt: skip
+
+
+def _messages(root):
+    return [json.loads(line) for f in sorted(Path(root).rglob("*.gz"))
+            for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+
+
+def _broken(message):
+    from segment_magics.plan import PlanValidator
+
+    return bool(PlanValidator(sample_plan()).check(message))
 
 
 def test_since_until_and_events_narrow_it(tmp_path):

@@ -151,6 +151,17 @@ class Tally:
         return self
 
 
+GROUPS_SHOWN = 50  # the table's rows; to_pandas() has every group
+
+
+def _nothing_found(broken: int) -> Cell:
+    """The table's one row when no planned event broke a rule: all clear only when no
+    message broke the plan at all (unplanned events are listed below the table)."""
+    if broken:
+        return Cell("no violations of the planned events' rules")
+    return Cell("no violations", status="ok")
+
+
 def _label(message: dict[str, Any]) -> str:
     """What a message is called in the report: its event, else its call type."""
     return str(message.get("event") or message.get("type") or "")
@@ -189,9 +200,8 @@ class AuditReport(Rendered):
     def table(self) -> Table:
         t = self.tally
         rows: list[list[Any]] = []
-        for g in self.groups[:50]:
-            if g.kind == "unplanned event":
-                continue
+        planned = [g for g in self.groups if g.kind != "unplanned event"]
+        for g in planned[:GROUPS_SHOWN]:
             seen = f"{g.first[:10]} … {g.last[:10]}"
             example = g.examples[0] if g.examples else ""
             rows.append([g.event, g.field, g.kind, f"{g.count:,}", f"{self.share(g):.1%}", seen,
@@ -199,10 +209,13 @@ class AuditReport(Rendered):
         broken = f"{plural(t.broken, 'message')} breaking the plan"
         notes = [f"{t.messages:,} messages, {broken} ({t.broken / t.messages:.1%})"
                  if t.messages else "no messages read"]  # fmt: skip
+        if len(planned) > GROUPS_SHOWN:
+            notes.append(f"showing the {GROUPS_SHOWN} largest of {len(planned):,} groups; "
+                         "all of them: report.to_pandas()")  # fmt: skip
         unplanned = self.unplanned_events
         if unplanned:
             listed = ", ".join(f"{name} ({count:,})" for name, count in unplanned[:8])
-            notes.append(f"{len(unplanned)} unplanned events, by volume: {listed}")
+            notes.append(f"{plural(len(unplanned), 'unplanned event')}, by volume: {listed}")
         if t.bad_lines or t.bad_files:
             where = "; ".join(f"{f}:{n}" if n else f for f, n, _ in t.bad[:5])
             parts = []
@@ -219,7 +232,7 @@ class AuditReport(Rendered):
         return Table(
             title=f"Audit of {self.source} against {self.plan!r}",
             columns=("event", "field", "kind", "count", "share", "first … last seen", "example"),
-            rows=rows or [[Cell("no violations", status="ok"), "", "", "", "", "", ""]],
+            rows=rows or [[_nothing_found(t.broken), "", "", "", "", "", ""]],
             notes=notes,
             wide=frozenset({1}),
         )
