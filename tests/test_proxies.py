@@ -5,7 +5,9 @@ the environment variables analysts set once for every tool. Everything on 127.0.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -19,6 +21,7 @@ from conftest import run
 
 from segment_magics import SegmentClient
 from segment_magics.client import Outbox
+from segment_magics.errors import ValidationError
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 pytestmark = pytest.mark.skipif(
@@ -188,6 +191,35 @@ def test_the_ca_bundle_comes_from_the_setting_or_the_environment(how, tls_server
         monkeypatch.setenv(how, str(tls_server.ca_file))
     client = SegmentClient(endpoint=tls_server.url, write_key="k", **kwargs)
     assert client.track("Trusted", user_id="u").ok
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"ca_bundle": "/no/such/ca.pem"}, "ca_bundle: '/no/such/ca.pem' does not exist"),
+        ({"ca_bundle": __file__}, "holds no PEM certificate"),
+        ({"proxy": "not a url"}, "proxy: 'not a url' is not a proxy URL; use e.g."),
+        ({"proxy": "http://proxy.example:31x8"}, "the port is not a number"),
+        ({"proxy": "socks5://127.0.0.1:1080"}, "a SOCKS proxy needs PySocks"),
+    ],
+)
+def test_a_bad_proxy_or_ca_setting_is_refused_when_the_client_is_made(settings, words):
+    """Not at the first request, as 'connection broken' or 'host unreachable'."""
+    if "socks" in str(settings) and importlib.util.find_spec("socks") is not None:
+        pytest.skip("PySocks is installed: a SOCKS proxy is fine")
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        SegmentClient(endpoint="https://api.segment.io", write_key="k", **settings)
+
+
+def test_a_bad_environment_is_named_by_its_variable(tls_server, monkeypatch, collector):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/ca.pem")
+    with pytest.raises(ValidationError, match=r"^\$REQUESTS_CA_BUNDLE: '/no/such/ca.pem' does"):
+        SegmentClient(endpoint=tls_server.url, write_key="k")
+    assert SegmentClient(endpoint=collector.url, write_key="k").track("Plain", user_id="u").ok
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca_file))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:notaport")
+    with pytest.raises(ValidationError, match=r"HTTPS_PROXY.*the port is not a number"):
+        SegmentClient(endpoint=tls_server.url, write_key="k")
 
 
 def test_an_untrusted_certificate_gets_one_line_naming_the_setting_and_is_kept(

@@ -42,9 +42,9 @@ class HttpSession:
 
     def __init__(self, network: Network, url: str, maxsize: int = 8) -> None:
         self._adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=maxsize, max_retries=0)
-        proxy = network.proxy_for(url)
+        proxy, bundle = network.checked_for(url)  # raises ValidationError naming the setting
         self._proxies = {"http": proxy, "https": proxy} if proxy else {}
-        self._verify: str | bool = network.verify() or True  # never False: always checked
+        self._verify: str | bool = bundle or True  # never False: always checked
         self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
 
     def request(

@@ -14,11 +14,16 @@ shown: only :meth:`Network.shown_proxy` is.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from requests.utils import get_environ_proxies, select_proxy, should_bypass_proxies
 
+from ..errors import ValidationError
 from .endpoints import display_url
 
 DIRECT = "direct"  # the proxy setting that means "no proxy, whatever the environment says"
@@ -36,6 +41,13 @@ class Network:
     proxy: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
 
+    def __post_init__(self) -> None:
+        """The settings given are checked now, not at the first request that fails."""
+        if self.proxy:
+            object.__setattr__(self, "proxy", checked_proxy(self.proxy))
+        if self.ca_bundle:
+            object.__setattr__(self, "ca_bundle", checked_ca_bundle(self.ca_bundle))
+
     def proxy_for(self, url: str) -> str | None:
         """The proxy for ``url``, or None to connect directly. ``NO_PROXY`` applies to the
         ``proxy`` setting as well, as it does to requests' ``proxies``."""
@@ -49,13 +61,31 @@ class Network:
 
     def verify(self) -> str | None:
         """The CA bundle to trust (a file or a directory); None: the system's store."""
+        return self.ca_source()[0]
+
+    def ca_source(self) -> tuple[str | None, str]:
+        """The CA bundle to trust and the setting it comes from (``ca_bundle`` or an
+        environment variable such as ``$REQUESTS_CA_BUNDLE``)."""
         if self.ca_bundle:
-            return self.ca_bundle
+            return self.ca_bundle, "ca_bundle"
         for name in CA_VARIABLES:
             value = os.environ.get(name, "").strip()
             if value:
-                return value
-        return None
+                return value, f"${name}"
+        return None, ""
+
+    def checked_for(self, url: str) -> tuple[str | None, str | None]:
+        """(proxy, CA bundle) for ``url``, each checked as the settings are, with the
+        environment variable it came from named (ValidationError): a bad
+        ``$HTTPS_PROXY`` or ``$REQUESTS_CA_BUNDLE`` is told as such, before a request
+        fails for a reason it cannot name. The CA bundle only matters for https."""
+        proxy = self.proxy_for(url)
+        if proxy and not self.proxy:
+            proxy = checked_proxy(proxy, "$HTTPS_PROXY/$HTTP_PROXY")
+        bundle, source = self.ca_source()
+        if bundle and source != "ca_bundle" and url.lower().startswith("https:"):
+            bundle = checked_ca_bundle(bundle, source)
+        return proxy, bundle
 
     def resolved(self, url: str) -> Network:
         """These settings with the environment read now, for tasks on other machines."""
@@ -65,6 +95,55 @@ class Network:
         """The proxy for ``url`` as it may be shown: no credentials ("" when direct)."""
         proxy = self.proxy_for(url)
         return display_url(proxy) if proxy else ""
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def checked_proxy(value: str, setting: str = "proxy") -> str:
+    """A proxy setting as it will be used (``host:port`` gains ``http://``), or
+    ValidationError naming the setting: not a URL, a port that is no number, a SOCKS
+    proxy without PySocks. "direct" and "" pass as they are."""
+    value = value.strip()
+    if not value or value.lower() in {DIRECT, "none"}:
+        return value
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise ValidationError(
+            setting, f"{display_url(value)!r}: the port is not a number from 1 to 65535"
+        ) from None
+    host = parts.hostname or ""
+    if parts.scheme not in PROXY_SCHEMES or not host or any(c.isspace() for c in host):
+        raise ValidationError(
+            setting,
+            f"{display_url(value)!r} is not a proxy URL; use e.g. 'http://proxy.example:3128', "
+            "or 'direct'",
+        )
+    if parts.scheme.startswith("socks") and importlib.util.find_spec("socks") is None:
+        raise ValidationError(setting, "a SOCKS proxy needs PySocks: pip install 'requests[socks]'")
+    return parts.geturl()
+
+
+def checked_ca_bundle(value: str, setting: str = "ca_bundle") -> str:
+    """A CA bundle setting as a path, or ValidationError naming the setting: no such
+    file or directory, or a file that holds no PEM certificate."""
+    path = Path(value.strip()).expanduser()
+    if not path.exists():
+        raise ValidationError(
+            setting, f"{value!r} does not exist; give your organisation's CA certificate file"
+        )
+    if path.is_file():
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except (ssl.SSLError, OSError, ValueError):
+            raise ValidationError(
+                setting,
+                f"{value!r} holds no PEM certificate; give the CA certificate file "
+                "(-----BEGIN CERTIFICATE----- ...)",
+            ) from None
+    return str(path)
 
 
 def proxy_refusal(status: int, shown_proxy: str) -> str:

@@ -7,15 +7,14 @@ the client is built from rebuilds it on the next call.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from ..client import PLAN_MODES, WriteKey, display_url, resolve_endpoint
 from ..client.endpoints import endpoint_credentials
+from ..client.network import checked_ca_bundle, checked_proxy
 from ..display import VIEWS
 from ..errors import ValidationError
 from ..messages.naive_time import NaiveTime
@@ -118,28 +117,20 @@ class SegmentSettings(Configurable):
 
     @validate("proxy")
     def _check_proxy(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).strip()
-        if value and value.lower() not in {"direct", "none"}:
-            parts = urlsplit(value if "://" in value else f"http://{value}")
-            try:
-                parts.port  # noqa: B018 - raises for a port that is not a number
-            except ValueError as exc:
-                raise TraitError(f"proxy: {exc}") from None
-            if parts.scheme not in {"http", "https", "socks5", "socks5h"} or not parts.hostname:
-                raise TraitError(
-                    f"proxy: {display_url(value)!r} is not a proxy URL; use e.g. "
-                    "'http://proxy.example:3128', or 'direct'"
-                )
-            value = parts.geturl()
+        try:
+            value = checked_proxy(str(proposal["value"]))
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
         self._proxy_url = value
         return display_url(value) if value else ""
 
     @validate("ca_bundle")
     def _check_ca_bundle(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
-        if value and not Path(value).expanduser().exists():
-            raise TraitError(f"ca_bundle: {value!r} does not exist; give a CA certificate file")
-        return str(Path(value).expanduser()) if value else ""
+        try:
+            return checked_ca_bundle(value) if value else ""
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
 
     @property
     def url_key(self) -> WriteKey | None:
