@@ -24,7 +24,7 @@ ALLOWED = {
     "private_files": set(),
     "messages": {"errors", "_version"},
     "display": set(),
-    "plan": {"messages", "display", "errors"},
+    "plan": {"messages", "display", "errors", "private_files"},  # (it writes plans: 0600)
     "client": {"messages", "plan", "display", "errors", "_version", "private_files"},
     "collector": {"messages", "plan", "errors", "_version", "private_files"},
     "session": {"client", "collector", "display", "plan", "messages", "errors"},

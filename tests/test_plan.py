@@ -281,6 +281,23 @@ def test_plan_load_show_export_and_load_back(ip, tmp_path):
     assert "unknown command 'lod'" in str(run(ip, "%segment_plan lod x").error)
 
 
+def test_an_exported_plan_is_private_and_a_bad_path_gets_one_line(ip, tmp_path):
+    import stat
+
+    from segment_magics.magics import SegmentUsageError
+
+    run(ip, "%segment_plan load ecommerce")
+    target = tmp_path / "new folder" / "plan.json"
+    assert run(ip, f'%segment_plan export "{target}"').error is None
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and target.stat().st_size > 1_000
+    (tmp_path / "a file").write_text("not a folder")  # (root may write anywhere else)
+    for path, words in ((tmp_path, "is a folder; give a file name in it"),
+                        (tmp_path / "a file" / "plan.json", "cannot write")):  # fmt: skip
+        out = run(ip, f'%segment_plan export "{path}"')
+        assert isinstance(out.error, SegmentUsageError) and words in str(out.error), out.error
+        assert "internal error" not in str(out.error)
+
+
 def test_plan_check_on_a_dataframe_and_a_list(ip):
     run(ip, f"%%segment_plan\n{PLAN}")
     ip.user_ns["events"] = pd.DataFrame(

@@ -149,7 +149,7 @@ def _export(command: PlanCommand) -> Outcome:
     plan = command.active("export")
     token = command.one("export needs a file path")
     target = Path(str(resolve_scalar(token, command.ns, "export"))).expanduser()
-    save_plan(plan, target)
+    _readable(lambda: save_plan(plan, target), "export")
     print(f"wrote {len(plan.rules)} rules (Segment Public API JSON) to {target.name}")
     return None, target
 

@@ -29,6 +29,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..messages import CALL_OF_RULE, COMMON_RULE, EVENT_RULE
+from ..private_files import make_private
 from .model import BODY_OF, RULE_TYPES, Plan, Rule, rule_schema
 from .templates import TEMPLATES
 
@@ -236,6 +237,19 @@ def load_plan(source: PlanSource) -> Plan:
 
 
 def save_plan(plan: Plan, path: str | Path) -> Path:
+    """Write ``plan`` as Segment Public API JSON to a private file (0600; a missing folder
+    is made); ValidationError naming the path when it cannot be written."""
     target = Path(path).expanduser()
-    target.write_bytes(orjson.dumps(plan.to_segment(), option=orjson.OPT_INDENT_2) + b"\n")
+    if target.is_dir():
+        raise ValidationError("path", f"{str(target)!r} is a folder; give a file name in it, "
+                              f"e.g. {str(target / 'plan.json')!r}")  # fmt: skip
+    try:
+        make_private(target)
+        target.write_bytes(orjson.dumps(plan.to_segment(), option=orjson.OPT_INDENT_2) + b"\n")
+    except OSError as exc:
+        raise ValidationError(
+            "path",
+            f"cannot write {str(target)!r} ({exc.strerror or exc}); give a file path "
+            "in a folder you can write",
+        ) from None
     return target
