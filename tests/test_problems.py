@@ -129,6 +129,59 @@ def test_a_refused_run_shows_why_in_its_table_not_only_in_the_magics_error(colle
     assert not sent.refused and "ErrorMessage" not in str(sent) and "Acknowledged" in str(sent)
 
 
+def test_a_problems_path_that_cannot_be_written_refuses_the_run_before_sending(collector,
+                                                                            tmp_path):  # fmt: skip
+    from segment_magics import SegmentClient
+
+    client = SegmentClient(endpoint=collector.url, write_key="k")
+    (tmp_path / "a file").write_text("not a folder")
+    for path, words in (
+        (tmp_path, "is a folder"),
+        (tmp_path / "a file" / "p.jsonl", "cannot write"),
+    ):
+        result = client.send_many([{"userId": "u"}, {"n": 1}], "track", event="E",
+                                  progress=False, problems_path=str(path))  # fmt: skip
+        assert result.refused and words in result.error_message, result.error_message
+        assert result.error_message.startswith("problems_path: ")
+    assert collector.count() == 0
+
+
+FULL_DISK = """
+import resource, signal, sys
+from segment_magics import SegmentClient
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+url, path, outbox = sys.argv[1:4]
+client = SegmentClient(endpoint=url, write_key="k", outbox=outbox)
+client.track("Warm", user_id="u")
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+rows = [{"n": i} if i % 2 else {"userId": f"u{i}", "n": i} for i in range(20_000)]
+result = client.send_many(rows, "track", event="E", progress=False, problems_path=path)
+frame = result.to_pandas()
+print(result.accepted, result.invalid, len(result.problems), (frame.status == "invalid").sum(),
+      len(set(p.position for p in result.problems)))
+print(str(result))
+"""
+
+
+def test_a_problems_file_that_fills_up_never_stops_the_run(collector, tmp_path):
+    """A full disk (here: a file size limit, a real EFBIG) half-way through a run: every
+    row is still sent or counted, the problem rows left go to memory, and it says so."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, collector.url, str(tmp_path / "p.jsonl"),
+         str(tmp_path / "outbox.sqlite")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, *text = done.stdout.splitlines()
+    assert counts == "10000 10000 10000 10000 10000"  # every problem row, once
+    assert collector.count() == 10_001 and "Traceback" not in done.stderr
+    assert any("problem rows stopped going to a file" in line and "File too large" in line
+               for line in text)  # fmt: skip
+
+
 def test_in_an_outage_the_bar_shows_no_delivered_events(dead_url, capsys):
     client = fast_client(dead_url, max_retries=0)
     result = client.send_many([{"event": "E", "userId": f"u{i}"} for i in range(3000)], "track")

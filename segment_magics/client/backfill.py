@@ -36,6 +36,7 @@ from .distributed.worker import WorkerConfig
 from .identities import columns_refusal, refusal
 from .outbox_contract import OutboxUnavailable
 from .owners import current_owner, owner_alive
+from .problems import unwritable
 from .rate import RateBudget
 from .remedies import Remedy
 from .result import SYSTEM_ERROR
@@ -107,6 +108,10 @@ def _prepared(
         return None, to.refused(
             options, f"{call.kind} calls do not take an anonymousId; leave out {name}", name
         )
+    if options.problems_path:
+        why = unwritable(options.problems_path)
+        if why:
+            return None, to.refused(options, f"problems_path: {why}", "problems_path")
     twice = repeated_column(rows)
     if twice is not None:
         return None, to.refused(

@@ -246,6 +246,9 @@ class BulkResult(Outcome):
 
     def _notes(self) -> list[str]:
         notes = []
+        if self.problems.write_error:
+            notes.append(f"problem rows stopped going to a file ({self.problems.write_error}); "
+                         "the rest are in result.problems")  # fmt: skip
         if self.missing_ids:
             notes.append(
                 f"{plural(self.missing_ids, 'row')} had no userId or anonymousId: not sent"

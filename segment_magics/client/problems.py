@@ -11,6 +11,7 @@ own values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -86,6 +87,7 @@ class ProblemLog(Sequence[Problem]):
         self.path: Path | None = Path(path).expanduser() if path else None
         self._file: Any = None
         self._spooled = False  # rows went to a file of ours (not one the user named)
+        self.write_error = ""  # why the file stopped taking rows (the rest are in memory)
         if self.path is not None:
             self._open(self.path)
 
@@ -104,13 +106,27 @@ class ProblemLog(Sequence[Problem]):
                 group.message_ids.append(problem.message_id)
         self._count += 1
         self.by_status[problem.status] = self.by_status.get(problem.status, 0) + 1
-        if self._file is None and len(self._rows) >= KEPT_IN_MEMORY:
+        row = (problem, grouped[1])
+        if self._file is None and len(self._rows) >= KEPT_IN_MEMORY and not self.write_error:
             self._spool()
         if self._file is not None:
-            self._file.write(_line(problem, grouped[1]))
-        else:
+            try:
+                self._file.add(row)
+                return
+            except OSError as exc:
+                self._failed(exc)
+        self._rows.append(problem)
+        self._keys.append(grouped[1])
+
+    def _failed(self, exc: OSError) -> None:
+        """The disk refused a chunk (full, or a size limit): the file keeps its whole rows,
+        the chunk's rows and every later one stay in memory, and the run goes on."""
+        assert self._file is not None
+        self.write_error = f"{self.path}: {exc.strerror or exc}"
+        for problem, key in self._file.close():
             self._rows.append(problem)
-            self._keys.append(grouped[1])
+            self._keys.append(key)
+        self._file = None
 
     def merge_file(self, path: str | Path, relabel: Any = None) -> int:
         """Add every row of a problem file (a partition's), relabelled by
@@ -124,22 +140,40 @@ class ProblemLog(Sequence[Problem]):
         return added
 
     def _open(self, path: Path) -> None:
-        make_private(path)
-        self._file = path.open("wb")
+        self._file = _RowFile(path)
 
     def _spool(self) -> None:
         """Too many rows for memory: they go on in a private file (deleted with the log)."""
-        handle, name = tempfile.mkstemp(prefix="segment-problems-", suffix=".jsonl")
-        os.close(handle)
-        self.path = Path(name)
-        self._spooled = True
-        self._open(self.path)
-        for problem, key in zip(self._rows, self._keys, strict=True):
-            self._file.write(_line(problem, key))
+        try:
+            handle, name = tempfile.mkstemp(prefix="segment-problems-", suffix=".jsonl")
+            os.close(handle)
+            self._open(Path(name))
+        except OSError as exc:  # no room even for that: they stay in memory
+            self.write_error = f"a spool file: {exc.strerror or exc}"
+            return
+        self.path, self._spooled = Path(name), True
+        rows = list(zip(self._rows, self._keys, strict=True))
         self._rows, self._keys = [], []
+        for index, row in enumerate(rows):
+            try:
+                self._file.add(row)
+            except OSError as exc:
+                self._failed(exc)  # (this row was the chunk's last: it is back in memory)
+                for problem, key in rows[index + 1 :]:
+                    self._rows.append(problem)
+                    self._keys.append(key)
+                break
+
+    def _flushed(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._failed(exc)
 
     def close(self) -> None:
         """The run is over: flush the file (it stays readable)."""
+        self._flushed()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -163,10 +197,10 @@ class ProblemLog(Sequence[Problem]):
         if self.path is None:
             yield from list(self._rows)
             return
-        if self._file is not None:
-            self._file.flush()
+        self._flushed()
         for problem, _ in read_problems(self.path):
             yield problem
+        yield from list(self._rows)  # (after the file's: those the disk did not take)
 
     @overload
     def __getitem__(self, index: int) -> Problem: ...
@@ -191,6 +225,69 @@ class ProblemLog(Sequence[Problem]):
 
     def __repr__(self) -> str:
         return f"<ProblemLog {self._count:,} rows in {len(self._groups):,} groups>"
+
+
+class _RowFile:
+    """Problem rows appended to a private file a chunk at a time. A chunk the disk
+    refuses is cut off again, so the file holds whole rows only, and :meth:`close`
+    hands back the rows it did not take."""
+
+    CHUNK = 256 << 10
+
+    def __init__(self, path: Path) -> None:
+        make_private(path)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        self._size = 0  # bytes of whole rows written
+        self._lines: list[bytes] = []
+        self._rows: list[tuple[Problem, str]] = []
+        self._pending = 0
+
+    def add(self, row: tuple[Problem, str]) -> None:
+        line = _line(*row)
+        self._lines.append(line)
+        self._rows.append(row)
+        self._pending += len(line)
+        if self._pending >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending rows (OSError: none of them is in the file)."""
+        if not self._lines or self._fd is None:
+            return
+        data = memoryview(b"".join(self._lines))
+        try:
+            done = 0
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no half row stays
+            raise
+        self._size += len(data)
+        self._lines, self._rows, self._pending = [], [], 0
+
+    def close(self) -> list[tuple[Problem, str]]:
+        """Close the file; the rows it has not taken."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        left, self._lines, self._rows = self._rows, [], []
+        return left
+
+
+def unwritable(path: str | Path) -> str:
+    """Why problem rows cannot go to ``path`` ("" when they can): checked before a run
+    sends anything. The file is created private (0600), or emptied."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        return f"{str(target)!r} is a folder; give a file name in it, e.g. problems.jsonl"
+    try:
+        make_private(target)
+        with target.open("wb"):
+            pass
+    except OSError as exc:
+        return f"cannot write {str(target)!r} ({exc.strerror or exc}); give a file you can write"
+    return ""
 
 
 def _line(problem: Problem, key: str) -> bytes:
