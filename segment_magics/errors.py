@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class SegmentError(Exception):
     """Base class for every error segment-magics raises on purpose."""
@@ -18,3 +21,17 @@ class ValidationError(SegmentError, ValueError):
 
 class PlanWarning(UserWarning):
     """Part of a tracking plan cannot be checked (the plan is still used for the rest)."""
+
+
+class MissingDependency(SegmentError, ImportError):
+    """An optional library a feature needs is not installed; the message says how."""
+
+
+def require(module: str, feature: str, extra: str) -> ModuleType:
+    """Import ``module`` for ``feature``, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(
+            f"{feature} needs {module.split('.')[0]}: pip install 'segment-magics[{extra}]'"
+        ) from None

@@ -629,3 +629,32 @@ def test_the_plot_draws_violations_per_day(tmp_path):
     figure = audit(sample_plan(), str(tmp_path)).plot()
     axes = figure.axes[0]
     assert axes.get_lines() and "per day" in axes.get_title()
+
+
+def test_a_missing_optional_library_is_named_with_the_extra_that_installs_it():
+    """A lean install (no pandas, no matplotlib) audits a list; what needs them says so."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+for name in ("pandas", "matplotlib", "matplotlib.pyplot"):
+    sys.modules[name] = None  # as if not installed
+from segment_magics.plan import audit
+from segment_magics.plan.sample_export import sample_plan
+report = audit(sample_plan(), [{"type": "track", "event": "Event 01", "userId": "u"}])
+print(report.messages)
+for call in (report.plot, report.to_pandas):
+    try:
+        call()
+    except ImportError as exc:
+        print(exc)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "1",
+        "report.plot() needs matplotlib: pip install 'segment-magics[audit]'",
+        "report.to_pandas() needs pandas: pip install 'segment-magics[audit]'",
+    ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..display import PLAIN, Cell, Style, Table, plural
+from ..errors import require
 from .problems import NOT_SENT, Problem, ProblemGroup, ProblemLog, ProblemStatus
 from .result import OK, Outcome
 
@@ -120,8 +121,7 @@ class BulkResult(Outcome):
         """One row per row read: ``status`` is accepted, sent with violations, skipped,
         invalid, failed, rejected or not sent (or dry run); ``violations`` is what the
         tracking plan said of the row ("" when nothing), whatever became of it."""
-        import pandas as pd
-
+        pd = require("pandas", "result.to_pandas()", "audit")
         columns = ["row", "status", "reason", "violations", "messageId"]
         return pd.DataFrame(self.outcomes(), columns=columns)
 

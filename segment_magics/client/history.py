@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..display import PLAIN, Cell, CellStatus, Rendered, Style, Table, plural
+from ..errors import require
 from .bulk_result import BulkResult
 from .remedies import Remedy, next_steps
 from .result import Outcome, Result
@@ -161,10 +162,7 @@ class HistoryView(Rendered):
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame of the rows (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas is in the test extras
-            raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
+        pd = require("pandas", "to_pandas()", "audit")
         return pd.DataFrame(self.records(), columns=list(COLUMNS))
 
     to_dataframe = to_pandas

@@ -22,6 +22,7 @@ from typing import Any, Literal, overload
 
 import orjson
 
+from ..errors import require
 from ..private_files import make_private
 
 ProblemStatus = Literal[
@@ -215,7 +216,7 @@ class ProblemLog(Sequence[Problem]):
 
     def to_pandas(self) -> Any:
         """One row per problem row (needs pandas)."""
-        import pandas as pd
+        pd = require("pandas", "result.problems.to_pandas()", "audit")
 
         columns = ["row", "status", "reason", "violations", "messageId"]
         return pd.DataFrame(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..display import Cell, Rendered, Table, plural
+from ..errors import require
 
 EXAMPLES = 5  # example messageIds a group keeps
 BAD_LISTED = 100  # bad lines (and files) listed with where they are
@@ -239,7 +240,7 @@ class AuditReport(Rendered):
 
     def to_pandas(self) -> Any:
         """One row per group: event, field, kind, count, share, first, last, examples."""
-        import pandas as pd
+        pd = require("pandas", "report.to_pandas()", "audit")
 
         return pd.DataFrame(
             [
@@ -260,7 +261,7 @@ class AuditReport(Rendered):
 
     def per_day(self) -> Any:
         """Violations per day (rows) and event (columns), as a pandas DataFrame."""
-        import pandas as pd
+        pd = require("pandas", "report.per_day()", "audit")
 
         frame = pd.Series(self.tally.per_day, dtype="int64")
         if frame.empty:
@@ -270,7 +271,7 @@ class AuditReport(Rendered):
 
     def plot(self, top: int = 8) -> Any:
         """Violations per day for the ``top`` events with the most (matplotlib)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", "report.plot()", "audit")
 
         table = self.per_day()
         figure, axes = plt.subplots(figsize=(9, 3.5))
