@@ -68,8 +68,12 @@ SPEC = MagicSpec(
         Option(("--replace",), "replace", "push: make Segment's plan exactly this one", "flag"),
         Option(("--dry-run",), "dry_run", "push: show what would change, send nothing", "flag"),
         Option(("--api",), "api", "pull/push: us, eu or an https URL (default: public_api)"),
-        Option(("--since",), "since", "audit/infer: from this date or time (ISO)"),
-        Option(("--until",), "until", "audit/infer: up to this date or time (ISO, inclusive)"),
+        Option(
+            ("--since",),
+            "since",
+            "audit/infer: from this date or time (ISO; UTC unless it has an offset)",
+        ),
+        Option(("--until",), "until", "audit/infer: up to this date or time (inclusive; UTC too)"),
         Option(("--events",), "events", "audit/infer: only these events or call types (a,b,c)"),
         Option(
             ("--required-share",),

@@ -64,7 +64,8 @@ def audit(
 ) -> AuditReport:
     """Check every message of ``source`` against ``plan``; see the module's docstring.
 
-    ``since``/``until`` (ISO dates or times, ``until`` inclusive) and ``events`` (event
+    ``since``/``until`` (ISO dates or times, ``until`` inclusive, UTC unless they carry an
+    offset) and ``events`` (event
     names, or call types such as ``identify``) narrow the audit.
     """
     started = time.monotonic()
