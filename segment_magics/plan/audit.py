@@ -65,8 +65,9 @@ def audit(
     """Check every message of ``source`` against ``plan``; see the module's docstring.
 
     ``since``/``until`` (ISO dates or times, ``until`` inclusive, UTC unless they carry an
-    offset) and ``events`` (event
-    names, or call types such as ``identify``) narrow the audit.
+    offset) and ``events`` (event names, or call types such as ``identify``) narrow it.
+    ``source``: a path, glob or directory of files (or a list of them), a table of
+    messages (pandas, Polars, Arrow, Spark, Dask) or a list of messages.
     """
     started = time.monotonic()
     the_plan = load_plan(plan)
