@@ -55,9 +55,7 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     )
     mapping, refused = _prepared(to, rows, options, engine)
     if refused is not None:
-        if engine is None and hasattr(rows, "__len__"):  # (a Spark count would run a job)
-            refused.rows_total = len(rows)
-        return refused
+        return _given(refused, rows, engine)
     if engine is not None:
         assert mapping is not None
         return _send_distributed(to, engine, rows, options)
@@ -67,9 +65,9 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
         try:
             resume = _begin_run(to, run_id, options.what, _label(rows, options), rows)
         except ValidationError as exc:
-            return to.refused(options, str(exc), exc.field)
+            return _given(to.refused(options, str(exc), exc.field), rows, engine)
         except OutboxUnavailable as exc:
-            return outbox_failed(to.refused(options, ""), exc)
+            return _given(outbox_failed(to.refused(options, ""), exc), rows, engine)
     build, who = make_builder(options, run_id, mapping)
     sender = BulkSender(
         to.transport, to.outbox, to.outbox_key, workers=options.workers,
@@ -85,6 +83,14 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     result.context_label = options.event or ""
     result.endpoint = to.shown_endpoint
     return result
+
+
+def _given(refused: BulkResult, rows: Any, engine: Engine | None) -> BulkResult:
+    """A refused run, with the number of rows it was given when that is cheap to know
+    (a Spark count would run a job)."""
+    if engine is None and hasattr(rows, "__len__"):
+        refused.rows_total = len(rows)
+    return refused
 
 
 def _prepared(

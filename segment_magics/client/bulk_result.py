@@ -77,13 +77,20 @@ class BulkResult(Outcome):
     def label(self) -> str:
         """The event(s) and how many rows: ``Order Completed (5 rows)``,
         ``Order Completed, Signed Up +3 more (1,200 rows)``."""
-        rows = plural(self.rows_total if self.refused and self.rows_total else self.rows_read,
-                      "row")  # fmt: skip
+        refused = self.refused
+        rows = plural(self.rows_total if refused and self.rows_total else self.rows_read, "row")
         names = [self.context_label] if self.context_label else [e for e in self.events if e]
+        if refused and self.rows_total is None:  # never read: how many is not known
+            return ", ".join(names[:2])
         if not names:
             return rows
         shown = ", ".join(names[:2]) + (f" +{len(names) - 2} more" if len(names) > 2 else "")
         return f"{shown} ({rows})"
+
+    @property
+    def _title(self) -> str:
+        label = self.label
+        return f"Segment bulk {self.type}" + (f" · {label}" if label else "")
 
     @property
     def events_per_second(self) -> float:
@@ -190,7 +197,7 @@ class BulkResult(Outcome):
             if self.rows_total:
                 rows.append(["Rows", f"{self.rows_total:,} (none read)"])
             rows.extend(self._next_rows(style))
-            return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows)
+            return Table(title=self._title, rows=rows)
         rows += [
             ["Rows read", read],
             ["Acknowledged" if not self.dry_run else "Validated", acknowledged],
@@ -241,7 +248,7 @@ class BulkResult(Outcome):
         if self.problems.path is not None and not self.problems._spooled:
             rows.append(["Problem rows", f"every one in {self.problems.path}"])
         rows.extend(self._next_rows(style))
-        return Table(title=f"Segment bulk {self.type} · {self.label}", rows=rows,
+        return Table(title=self._title, rows=rows,
                      notes=self._notes())  # fmt: skip
 
     def _notes(self) -> list[str]:
