@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 
 import numpy as np
 import pandas as pd
@@ -292,3 +293,29 @@ def test_dataframe_rows_build_the_same_messages_as_their_records(collector):
             assert event.get(key) == other.get(key), (mid, key)
     assert from_frame["d0"]["timestamp"] == "2024-03-01T08:00:00.000Z"
     assert from_frame["d1"]["properties"] == {"tags": [], "nested": {"y": None}}
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"max_rate": 0}, "max_rate: 0 is not a number of events per second above 0"),
+        ({"max_rate": "fast"}, "max_rate: 'fast' is not a number"),
+        ({"max_rate": -5}, "max_rate: -5 is not"),
+        ({"workers": 0}, "workers: 0 is not a number of requests in flight from 1 to 32"),
+        ({"workers": 1000}, "workers: 1000 is not"),
+        ({"workers": 2.5}, "workers: 2.5 is not"),
+    ],
+)
+def test_a_rate_or_worker_count_that_cannot_work_is_refused_before_anything_is_sent(
+    collector, options, words
+):
+    """It was a raw TypeError ('fast'), a ValueError (-5), or quietly another number."""
+    from segment_magics.errors import ValidationError
+
+    client = SegmentClient(endpoint=collector.url, write_key="k")
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        client.send_many([{"userId": "u"}], "track", event="E", progress=False, **options)
+    if "workers" in options:
+        with pytest.raises(ValidationError, match=re.escape(words)):
+            client.retry_outbox(**options)
+    assert collector.count() == 0

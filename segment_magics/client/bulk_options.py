@@ -8,12 +8,16 @@ transport settings.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ValidationError
 from ..messages import ColumnMap
 from ..messages.naive_time import NaiveTime
+
+MAX_WORKERS = 32  # requests in flight: more only queue at the server and hold memory
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,22 @@ class BulkOptions:
     problems_path: str | None = None  # every problem row, written as JSON lines
     naive: NaiveTime | None = None  # how datetimes without a zone are read (the client's)
 
+    def __post_init__(self) -> None:
+        """The numbers that steer a run are checked before it starts (ValidationError)."""
+        if self.max_rate is not None:
+            try:
+                rate = float(self.max_rate)
+            except (TypeError, ValueError):
+                rate = 0.0
+            if not 0 < rate < math.inf:
+                raise ValidationError(
+                    "max_rate",
+                    f"{self.max_rate!r} is not a number of events per second "
+                    "above 0, e.g. 500 (None: no limit)",
+                )
+            object.__setattr__(self, "max_rate", rate)
+        checked_workers(self.workers)
+
     @property
     def what(self) -> str:
         """The call the rows make, or ``messages`` for Segment dicts of any type."""
@@ -65,3 +85,12 @@ class BulkOptions:
         columns = dict(self.columns)
         body = list(self.body_columns) if self.body_columns is not None else None
         return ColumnMap(self.kind, columns, body, self.fixed).checked_defaults([])
+
+
+def checked_workers(workers: Any) -> int:
+    """Requests in flight, from 1 to :data:`MAX_WORKERS` (ValidationError otherwise)."""
+    if type(workers) is not int or not 1 <= workers <= MAX_WORKERS:
+        raise ValidationError(
+            "workers", f"{workers!r} is not a number of requests in flight from 1 to {MAX_WORKERS}"
+        )
+    return workers

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .builders import stored_builder
 from .bulk import BulkSender
-from .bulk_options import BulkOptions
+from .bulk_options import BulkOptions, checked_workers
 from .bulk_result import BulkResult
 from .delivery import outbox_failed
 from .destination import Destination
@@ -61,6 +61,7 @@ def resend(
 ) -> BulkResult:
     """Resend what the outbox keeps for this endpoint (``kept_for``: also what waits for
     that other one, or ``all``), with the original messageIds and timestamps."""
+    checked_workers(workers)
     missing = to.missing_key()
     if missing:
         return BulkResult(type="resend", status_code=VALIDATION_ERROR, error_message=missing,
