@@ -336,10 +336,11 @@ class SegmentSession:
 
     def _prompt_for_key(self, url: str) -> None:
         env = self.config.write_key_env
-        typed = getpass.getpass(f"Segment write key for {display_url(url)} (${env} is not set): ")
-        if not typed.strip():
+        typed = _asked(f"Segment write key for {display_url(url)} (${env} is not set): ")
+        if typed is None or not typed.strip():
             raise ConnectError(
                 f"%segment_connect: no write key given; set ${env} or type it at the prompt"
+                f"{NO_PROMPT if typed is None else ''}"
             )
         self._typed_key = WriteKey(typed.strip(), "typed at the getpass prompt")
         self.rebuild()
@@ -355,11 +356,11 @@ class SegmentSession:
         return PublicApi(token, where or self.config.public_api or "us", network=network)
 
     def _prompt_for_token(self) -> ApiToken:
-        typed = getpass.getpass(f"Segment Public API token (${TOKEN_ENV_VAR} is not set): ")
-        if not typed.strip():
+        typed = _asked(f"Segment Public API token (${TOKEN_ENV_VAR} is not set): ")
+        if typed is None or not typed.strip():
             raise ConnectError(
                 f"%segment_plan: no Public API token given; set ${TOKEN_ENV_VAR} or type it "
-                "at the prompt"
+                f"at the prompt{NO_PROMPT if typed is None else ''}"
             )
         self._api_token = ApiToken(typed.strip(), "typed at the getpass prompt")
         return self._api_token
@@ -369,3 +370,15 @@ class SegmentSession:
         if self.collector is not None:
             self.collector.stop()
             self.collector = None
+
+
+NO_PROMPT = " (this kernel cannot prompt: it has no input, as under nbconvert or papermill)"
+
+
+def _asked(prompt: str) -> str | None:
+    """What the user typed at a getpass prompt; None when there is no one to ask (no
+    stdin, or a frontend without input)."""
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, NotImplementedError, OSError):  # (IPython's StdinNotImplementedError)
+        return None

@@ -658,3 +658,15 @@ for call in (report.plot, report.to_pandas):
         "report.plot() needs matplotlib: pip install 'segment-magics[audit]'",
         "report.to_pandas() needs pandas: pip install 'segment-magics[audit]'",
     ]
+
+
+def test_infer_leaves_out_a_parquet_file_it_cannot_read(tmp_path, make_shell):
+    import pandas as pd
+
+    pd.DataFrame([{"type": "track", "event": "Seen", "userId": "u",
+                   "properties": {"a": 1}}]).to_parquet(tmp_path / "good.parquet")  # fmt: skip
+    (tmp_path / "bad.parquet").write_text("not parquet at all")
+    shell = make_shell()
+    cell = run(shell, f'%segment_plan infer --from "{tmp_path}" -o guess')
+    assert cell.error is None, cell.error
+    assert [r.key for r in shell.user_ns["guess"].rules] == ["Seen"]

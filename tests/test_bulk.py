@@ -319,3 +319,27 @@ def test_a_rate_or_worker_count_that_cannot_work_is_refused_before_anything_is_s
         with pytest.raises(ValidationError, match=re.escape(words)):
             client.retry_outbox(**options)
     assert collector.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "defaults"),
+    [
+        ("identify", {"traits": 5}),
+        ("track", {"event": "E", "properties": "abc"}),
+        ("track", {"event": "E", "context": [1]}),
+    ],
+)
+def test_a_default_that_should_be_a_dict_is_refused_before_anything_is_sent(
+    collector, ip, kind, defaults
+):
+    """It was a raw TypeError ('int' object is not a mapping) from the magic and Python."""
+    client = SegmentClient(endpoint=collector.url, write_key="k")
+    field = next(k for k in defaults if k != "event")
+    result = client.send_many([{"userId": "u"}], kind, defaults=defaults, progress=False)
+    assert result.refused and result.error_message.startswith(
+        f"{field}: a value for every row must be a dict")  # fmt: skip
+    ip.user_ns.update(rows=[{"userId": "u"}], value=defaults[field])
+    extra = " --event E" if kind == "track" else ""
+    out = run(ip, f"%segment_{kind} --from rows --{field} $value{extra}")
+    assert out.error is not None and "a value for every row must be a dict" in str(out.error)
+    assert "internal error" not in str(out.error) and collector.count() == 0

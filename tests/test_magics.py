@@ -382,6 +382,36 @@ def test_connect_prompts_with_getpass_when_no_env_key(make_shell, monkeypatch):
     assert get_session(shell).client.key_source == "typed at the getpass prompt"
 
 
+NO_INPUT = """
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_cell("%load_ext segment_magics")
+for line in ("%segment_connect us", "%segment_plan pull tp_123"):
+    result = shell.run_cell(line)
+    print(type(result.error_in_exec).__name__, result.error_in_exec)
+"""
+
+
+def test_a_prompt_where_no_one_can_answer_says_so_and_fails_the_cell(tmp_path):
+    """nbconvert, papermill, a script: getpass meets no input (EOFError). It was an
+    'internal error'; now the cell fails with the variable to set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SEGMENT_WRITE_KEY", "SEGMENT_PUBLIC_API_TOKEN")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", NO_INPUT], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path, check=False)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("Segment")]
+    assert len(lines) == 2, done.stdout + done.stderr
+    assert lines[0].startswith("SegmentUsageError") and "set $SEGMENT_WRITE_KEY" in lines[0]
+    assert lines[1].startswith("SegmentUsageError") and "$SEGMENT_PUBLIC_API_TOKEN" in lines[1]
+    assert all("this kernel cannot prompt" in line for line in lines)
+    assert "internal error" not in done.stdout
+
+
 def test_magics_share_one_client(ip):
     run(ip, "%segment_track A --user-id u")
     client = get_session(ip).client

@@ -79,7 +79,21 @@ class ColumnMap:
             )
 
     def checked_defaults(self, warnings: list[str]) -> ColumnMap:
-        """The same mapping with dict defaults checked once for every row to share."""
+        """The same mapping with dict defaults checked once for every row to share (a
+        default for an object field, e.g. ``traits``, that is no dict: ValidationError)."""
+        call = CALLS[self.kind]
+        for key, value in self.defaults.items():
+            if (
+                key in call.names
+                and call.field(key).kind == "object"
+                and value is not None
+                and (not isinstance(value, Mapping))
+            ):
+                raise ValidationError(
+                    key,
+                    f"a value for every row must be a dict, got {type(value).__name__}; "
+                    "e.g. {'key': 'value'}",
+                )
         defaults = {
             key: checked(value, key, warnings) if isinstance(value, Mapping) else value
             for key, value in self.defaults.items()

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from ..display import plural
-from ..errors import ValidationError
+from ..errors import ValidationError, require
 from ..messages import EVENT_RULE
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
@@ -189,17 +189,21 @@ def export_messages(
     lines that are not JSON objects are left out."""
     text, parquet = find_files(source, window or Window(None, None, None))
     if parquet:
-        import duckdb
-
-        listed = "[" + ", ".join(sql_text(f) for f in parquet) + "]"
+        duckdb = require("duckdb", "reading Parquet files", "audit")
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")  # (ICU is built in, but not yet at connect)
-        cursor = con.execute(f"SELECT to_json(t)::VARCHAR FROM read_parquet({listed}) AS t")
-        while batch := cursor.fetchmany(BATCH):
-            for (line,) in batch:
-                message = orjson.loads(line)
-                if window is None or window.takes(message):
-                    yield message
+        for name in parquet:  # one at a time: a file DuckDB cannot read is left out
+            try:
+                cursor = con.execute(
+                    f"SELECT to_json(t)::VARCHAR FROM read_parquet({sql_text(name)}) AS t"
+                )
+                while batch := cursor.fetchmany(BATCH):
+                    for (line,) in batch:
+                        message = orjson.loads(line)
+                        if window is None or window.takes(message):
+                            yield message
+            except duckdb.Error:
+                continue
     for name in text:
         lines, _ = file_lines(name)
         for line in lines:
