@@ -670,3 +670,23 @@ def test_infer_leaves_out_a_parquet_file_it_cannot_read(tmp_path, make_shell):
     cell = run(shell, f'%segment_plan infer --from "{tmp_path}" -o guess')
     assert cell.error is None, cell.error
     assert [r.key for r in shell.user_ns["guess"].rules] == ["Seen"]
+
+
+def test_a_type_in_capitals_is_checked_alike_by_both_checkers(tmp_path):
+    """{"type": "TRACK"}: the row checker reads a type in any case, and DuckDB's column
+    checks compared it as written, so such messages broke nothing there."""
+    from segment_magics.plan.audit import _audit_files_by_rows, find_files
+
+    messages = [
+        {"type": kind, "event": "Event 01", "userId": "u", "messageId": f"m{i}",
+         "timestamp": "2024-01-02T00:00:00Z", "properties": {"count": "many"}}
+        for i, kind in enumerate(["TRACK", "Track", "track"])
+    ] + [{"type": "TRACK", "userId": "u", "properties": {}}]  # fmt: skip
+    (tmp_path / "messages.ndjson").write_text("\n".join(json.dumps(m) for m in messages) + "\n")
+    window = Window(None, None, None)
+    report = audit(sample_plan(), str(tmp_path))
+    rows = _audit_files_by_rows(load_plan(sample_plan()), str(tmp_path),
+                                *find_files(str(tmp_path), window), window)  # fmt: skip
+    assert groups(report) == groups(rows)
+    assert groups(report)[("Event 01", "properties.count", "wrong type")] == 3
+    assert groups(report)[("TRACK", "event", "unplanned event")] == 1

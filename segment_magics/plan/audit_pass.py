@@ -161,7 +161,7 @@ class _Pass:
         table, has = self.plan_table()
         track = sql_text(TRACK)
         everything = "TRUE" if self.c.rows_for_all else "FALSE"
-        non_track = f"ty IS DISTINCT FROM {track}" if self.others else "FALSE"
+        non_track = f"tl IS DISTINCT FROM {track}" if self.others else "FALSE"
         governs = "TRUE" if self.c.governs_track else "FALSE"
         facts = ["x[1] AS b", "coalesce((ascii(x[1]) = 123)::UTINYINT, 0) AS obj"]
         codes = [f"(CASE WHEN b IS NULL THEN (CASE WHEN pe_br THEN {BODY_MISSING} ELSE 0 END) "
@@ -208,13 +208,14 @@ class _Pass:
                            CASE WHEN h IS NULL
                                 THEN (CASE WHEN trim(l) = '' THEN {BLANK} ELSE {BAD} END)
                                 WHEN {everything} OR {non_track} OR ty IS NULL
-                                     OR (ty = {track} AND (ev IS NULL OR ev = '' OR pe_rows))
+                                     OR (tl = {track} AND (ev IS NULL OR ev = '' OR pe_rows))
                                 THEN {ROWS}
-                                WHEN {governs} AND ty = {track} AND pe_name IS NULL
+                                WHEN {governs} AND tl = {track} AND pe_name IS NULL
                                 THEN {UNPLANNED}
                                 ELSE {SQL} END AS route
                     FROM (
-                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, {_utc_ts("h[3]")} AS ts,
+                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, lower(h[2]) AS tl,  -- a type in any case
+                             {_utc_ts("h[3]")} AS ts,
                              coalesce(h[4], '') AS mid
                       FROM (SELECT f, l, try(json_extract_string(l, ['$.event', '$.type',
                                         '$.timestamp', '$.messageId'])) AS h  -- NULL: not JSON
@@ -222,7 +223,7 @@ class _Pass:
                       -- what is not a message is listed, whatever the window
                       WHERE h IS NULL OR ({window_sql})
                             OR NOT starts_with(ltrim(l, ' \t\r'), '{{')
-                    ) LEFT JOIN {table} ON ty = {track} AND ev = pe_name
+                    ) LEFT JOIN {table} ON tl = {track} AND ev = pe_name
                   )
                 )
               )
