@@ -268,12 +268,14 @@ def _messages_for(plan, draw_values):
                     values[name] = value
             if variant == 2:
                 values["not_in_plan"] = 1
-            out.append({"type": "track", "event": rule.key, "userId": "u",
+            kind = ("track", "Track", "TRACK")[variant]  # a type is read in any case
+            out.append({"type": kind, "event": rule.key, "userId": "u",
                         "messageId": f"m{n}-{variant}", "timestamp": f"2024-01-0{variant + 1}T00:00:00Z",
                         "properties": values})  # fmt: skip
     out.append({"type": "track", "event": "Nobody Planned This", "userId": "u",
                 "timestamp": "2024-01-01T00:00:00Z", "properties": {}})  # fmt: skip
     out.append({"type": "identify", "userId": "u", "traits": {"email": 5}})
+    out.append({"type": "IDENTIFY", "userId": "u", "traits": {"email": 5}})
     return out
 
 
