@@ -214,7 +214,7 @@ class _Pass:
                                 THEN {UNPLANNED}
                                 ELSE {SQL} END AS route
                     FROM (
-                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, lower(h[2]) AS tl,  -- a type in any case
+                      SELECT f, l, h, h[1] AS ev, h[2] AS ty, lower(h[2]) AS tl,  -- any case
                              {_utc_ts("h[3]")} AS ts,
                              coalesce(h[4], '') AS mid
                       FROM (SELECT f, l, try(json_extract_string(l, ['$.event', '$.type',
