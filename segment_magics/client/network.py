@@ -89,7 +89,8 @@ class Network:
 
     def resolved(self, url: str) -> Network:
         """These settings with the environment read now, for tasks on other machines."""
-        return Network(self.proxy_for(url) or DIRECT, self.verify())
+        https = url.lower().startswith("https:")  # (a CA bundle means nothing to http)
+        return Network(self.proxy_for(url) or DIRECT, self.verify() if https else None)
 
     def shown_proxy(self, url: str) -> str:
         """The proxy for ``url`` as it may be shown: no credentials ("" when direct)."""
