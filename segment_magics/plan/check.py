@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+import orjson
 
 from ..errors import ValidationError
 from ..messages import (
@@ -13,6 +16,7 @@ from ..messages import (
     ColumnMap,
     build_from_segment_dict,
     build_message,
+    iter_rows,
 )
 from .report import CheckReport
 from .tables import message_rows
@@ -53,11 +57,47 @@ def _nested(row: Mapping[str, Any], call: str) -> bool:
 def iter_messages(source: Any, kind: str | None = None) -> Iterator[dict[str, Any]]:
     """Messages from a source (any table :func:`.tables.table_rows` reads, a list of
     dicts), skipping rows that are not valid messages."""
-    for row in message_rows(source):
+    for _, row in labelled_rows(source):
         try:
             yield as_message(row, kind)
         except ValidationError:
             continue
+
+
+def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
+    """(label, row) pairs: the rows as a send reads them (:func:`iter_rows`, with a
+    DataFrame's own labels), or, for what only :func:`.tables.message_rows` reads (a
+    LazyFrame, Arrow batches, Spark, Dask), by position. In a table, a message's object
+    fields given as JSON text (as exports hold them) are read as the objects they are."""
+    module = type(source).__module__
+    lazy = module.startswith("polars") and hasattr(source, "collect_batches")
+    batches = module.startswith("pyarrow") and not hasattr(source, "to_batches")  # not a Table
+    if module.startswith(("pyspark", "dask")) or lazy or batches:
+        pairs: Iterator[tuple[Any, Any]] = enumerate(message_rows(source))
+    else:
+        pairs = iter_rows(source)[0]
+    if not module.startswith(("pandas", "polars", "pyarrow", "pyspark", "dask")):
+        yield from pairs  # messages built in Python: as they are (the checks' own speed)
+        return
+    for label, row in pairs:
+        yield label, _objects_read(row)
+
+
+def _objects_read(row: Any) -> Any:
+    """A message-shaped row whose object fields are JSON text, with them parsed."""
+    if not isinstance(row, Mapping) or "type" not in row:
+        return row
+    texts = [k for k in OBJECT_FIELDS if isinstance(row.get(k), str) and row[k][:1] == "{"]
+    if not texts:
+        return row
+    row = dict(row)
+    for key in texts:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            row[key] = orjson.loads(row[key])
+    return row
+
+
+OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 
 
 def check_messages(
@@ -70,10 +110,7 @@ def check_messages(
 
     ``kind`` reads every flat row as that call (identify rows: columns are traits)."""
     report = CheckReport(display_limit=display_limit)
-    pandas = type(source).__module__.startswith("pandas") and hasattr(source, "iloc")
-    index = getattr(source, "index", None) if pandas else None
-    for position, row in enumerate(message_rows(source)):
-        label = index[position] if index is not None else position  # pandas: its labels
+    for label, row in labelled_rows(source):
         try:
             message = as_message(row, kind)
         except ValidationError as exc:
