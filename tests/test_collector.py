@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import socket
 import subprocess
@@ -116,6 +117,11 @@ def test_garbage_does_not_crash_the_server(collector):
             sock.recv(1024)
     response = post(collector, "/v1/track", b"\xff\xfe", headers={"Content-Encoding": "gzip"})
     assert response.status_code == 400
+    whole = gzip.compress(json.dumps({"event": "E", "userId": "u"}).encode())
+    cut = post(collector, "/v1/track", whole[: len(whole) // 2],
+               headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert cut.status_code == 400 and "cut short" in cut.text, cut.text
+    assert post(collector, "/v1/track", whole, headers={"Content-Encoding": "gzip"}).ok
     assert SegmentClient(endpoint=collector.url).track("still up", user_id="u").ok
 
 

@@ -55,6 +55,8 @@ def decode(raw: bytes, encoding: str = "") -> dict[str, Any]:
             raw = inflater.decompress(raw, MAX_BATCH_BYTES + 1)
         except zlib.error:
             raise bad("body is not valid gzip", "invalid_gzip") from None
+        if not inflater.eof and len(raw) <= MAX_BATCH_BYTES:  # (over the limit: too large)
+            raise bad("body is not valid gzip (it is cut short)", "invalid_gzip")
     elif encoding.strip() and encoding.strip().lower() != "identity":
         raise bad(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
     if len(raw) > MAX_BATCH_BYTES:
