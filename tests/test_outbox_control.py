@@ -210,3 +210,35 @@ def test_a_claim_by_a_dead_process_whose_pid_was_reused_is_taken_back(outbox_pat
     result = live.retry_outbox()
     assert result.accepted == len(ids)
     assert {e["messageId"] for e in collector.events(limit=100)} == ids
+
+
+def test_ctrl_c_during_the_closing_bookkeeping_still_gets_a_summary(
+    outbox_path, collector, monkeypatch
+):
+    """A real SIGINT while a resend counts what it delivered, and while a backfill notes
+    its run as finished: both used to run after the guard, so the KeyboardInterrupt
+    escaped (found by the timed test above, at 80 ms)."""
+    import os
+    import signal
+    import time
+
+    from segment_magics.client.outbox_ledger import RunLedger
+
+    live, ids = _stranded_client(outbox_path, collector)
+    waiting, finish = Outbox.waiting, RunLedger.finish_run
+
+    def interrupted(real):
+        def call(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal lands here
+            return real(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Outbox, "waiting", interrupted(waiting))
+    resent = _no_escape(live.retry_outbox)
+    assert resent.accepted == len(ids) and collector.count() == len(ids)
+    monkeypatch.setattr(RunLedger, "finish_run", interrupted(finish))
+    sent = _no_escape(lambda: live.send_many([{"userId": "u", "n": 1}], "track", event="E",
+                                             progress=False))  # fmt: skip
+    assert sent.accepted == 1 and collector.count() == len(ids) + 1

@@ -205,8 +205,8 @@ class BulkSender:
                     self._tick(state)
                     state.bar.close()
             result.interrupted = guard.interrupted
-        result.elapsed = time.monotonic() - start
-        self._conclude(state)
+            result.elapsed = time.monotonic() - start
+            self._conclude(state)  # (under the guard: a Ctrl-C now still gets the summary)
         return result
 
     def _produce(self, state: _RunState, source: Iterator[Item]) -> None:

@@ -92,13 +92,14 @@ def resend(
                 with contextlib.suppress(OutboxUnavailable):
                     to.outbox.release(to.outbox_key)  # what was not settled waits again
         result.interrupted = result.interrupted or guard.interrupted
-    result.run_id = ""
-    result.endpoint = to.shown_endpoint
-    try:
-        result.resent = _delivered(to, claimed)
-        waiting = to.outbox.counts()
-    except OutboxUnavailable:
-        waiting = {}
+        # the bookkeeping stays under the guard: a Ctrl-C now still gets the summary
+        result.run_id = ""
+        result.endpoint = to.shown_endpoint
+        try:
+            result.resent = _delivered(to, claimed)
+            waiting = to.outbox.counts()
+        except OutboxUnavailable:
+            waiting = {}
     for (endpoint, state), count in waiting.items():
         if endpoint != to.outbox_key:
             result.waiting_for[endpoint] = result.waiting_for.get(endpoint, 0) + count
