@@ -38,7 +38,8 @@ from ..plan import (
     save_plan,
     to_send,
 )
-from ..plan.audit import Window, export_messages
+from ..plan.audit import Window, export_messages, file_source
+from ..plan.infer import Inferred
 from ..session import SegmentSession
 from .errors import SegmentUsageError
 from .parsing import Parsed, Token
@@ -181,16 +182,17 @@ def _infer(command: PlanCommand) -> Outcome:
     source: str | list[str] | None = _export_path(command)
     if source is None:
         rows = command.events("infer")
-        if isinstance(rows, list | tuple) and rows and all(isinstance(r, str | Path) for r in rows):
-            source = [str(r) for r in rows]  # a list of paths, as glob.glob gives
-    try:
+        source = file_source(rows) if isinstance(rows, list | tuple) else None  # glob.glob's
+    kind = command.kind("infer")
+
+    def inferred_plan() -> Inferred:
         messages = (export_messages(source, window) if source is not None
-                    else iter_messages(rows, command.kind("infer")))  # fmt: skip
+                    else iter_messages(rows, kind))  # fmt: skip
         if source is None and window is not None:
             messages = (m for m in messages if window.takes(m))
-        inferred = infer_plan(messages, required_share=share)
-    except ValidationError as exc:
-        raise SegmentUsageError(f"%segment_plan infer: {exc}") from None
+        return infer_plan(messages, required_share=share)
+
+    inferred = _readable(inferred_plan, "infer")
     if not inferred.plan.rules:
         raise SegmentUsageError("%segment_plan infer: no events to infer from")
     if command.flag("use"):
@@ -241,10 +243,8 @@ def _audit(command: PlanCommand) -> Outcome:
     if path is None:
         source = resolve_object(given or command.args[0], command.ns, "%segment_plan audit")
     since, until, events = _narrowing(command)
-    try:
-        report = audit(plan, source, since=since, until=until, events=events)
-    except ValidationError as exc:
-        raise SegmentUsageError(f"%segment_plan audit: {exc}") from None
+    report = _readable(lambda: audit(plan, source, since=since, until=until, events=events),
+                       "audit")  # fmt: skip
     return report, report
 
 
@@ -266,10 +266,7 @@ def _window(command: PlanCommand, verb: str) -> Window | None:
     since, until, events = _narrowing(command)
     if since is None and until is None and events is None:
         return None
-    try:
-        return Window(since, until, events)
-    except ValidationError as exc:
-        raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
+    return _readable(lambda: Window(since, until, events), verb)
 
 
 def _diff(command: PlanCommand) -> Outcome:

@@ -76,7 +76,7 @@ def audit(
     for prefix, engine in _ENGINES.items():
         if module.startswith(prefix):
             return engine(the_plan, source, window=window)
-    paths = _paths(source)
+    paths = file_source(source)
     if paths is not None:
         report = _audit_files(the_plan, paths, window)
     else:
@@ -168,7 +168,7 @@ def audit_messages(
     return AuditReport(plan.name, source, tally, engine="checked row by row")
 
 
-def _paths(source: Any) -> str | list[str] | None:
+def file_source(source: Any) -> str | list[str] | None:
     """A source that names files: a path, glob or directory, or a list of them (what
     ``glob.glob`` returns); None for anything else."""
     if isinstance(source, str | Path):
