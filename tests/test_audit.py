@@ -123,6 +123,37 @@ def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path)
         ("joined.gz", 2_001, "not JSON")]  # fmt: skip
 
 
+def test_odd_files_get_the_row_checkers_verdicts(tmp_path):
+    """Blank and space-only lines, Windows line ends, no newline at the end, zeros after
+    a gzip member (which gzip allows, and DuckDB stumbles on), an empty file, a plain
+    .json file: counted, broken and listed exactly as the row checker does, and a file
+    is listed only when something in it is wrong."""
+    from segment_magics.plan.audit import _audit_files_by_rows, find_files
+
+    good = json.dumps({"type": "track", "event": "Event 01", "userId": "u", "messageId": "m",
+                       "timestamp": "2024-01-02T00:00:00Z", "properties": {"id": "a-1"}})  # fmt: skip
+    broken = good.replace('"a-1"', "5")
+    odd = {
+        "blank.gz": gzip.compress(f"\n{good}\n   \n\t\n \r\n{broken}\n\n".encode()),
+        "crlf_no_end.gz": gzip.compress(f"{good}\r\n{broken}\r\n{good}".encode()),
+        "zeros.gz": gzip.compress(f"{good}\n".encode()) + b"\0" * 8,
+        "empty.gz": gzip.compress(b""),
+        "plain.json": f"{good}\n{broken}\nnot json\n".encode(),
+        "nothing.ndjson": b"",
+    }
+    for name, data in odd.items():
+        (tmp_path / name).write_bytes(data)
+    window = Window(None, None, None)
+    plan = load_plan(sample_plan())
+    rows = _audit_files_by_rows(plan, str(tmp_path), *find_files(str(tmp_path), window), window)
+    assert rows.messages == 8 and groups(rows)["Event 01", "properties.id", "wrong type"] == 3
+    assert [(Path(w).name, n) for w, n, _ in rows.tally.bad] == [("plain.json", 3)]
+    report = audit(sample_plan(), str(tmp_path))
+    assert (report.messages, report.tally.broken) == (8, rows.tally.broken)
+    assert groups(report) == groups(rows)
+    assert sorted(report.tally.bad) == sorted(rows.tally.bad)
+
+
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):
     """An audit that could only say "no messages read" says why instead, before reading."""
     from segment_magics.errors import ValidationError

@@ -26,7 +26,10 @@ class Takes(Protocol):
 def file_lines(name: str) -> tuple[list[bytes], str]:
     """A file's lines, decompressed once when it is gzip, and what went wrong ("" when
     nothing did): of a gzip file cut short or damaged, only the complete lines."""
-    data = Path(name).read_bytes()
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:  # gone since it was listed, or not readable
+        return [], f"the file could not be read ({exc.strerror or exc})"
     if not name.endswith(".gz"):
         return data.removeprefix(_BOM).split(b"\n"), ""
     text, why = _inflated(data)
@@ -65,10 +68,12 @@ def file_by_rows(name: str, tally: Tally, validator: PlanValidator, window: Take
 
 
 def salvaged(name: str, tally: Tally, validator: PlanValidator, window: Takes) -> None:
-    """A file DuckDB could not read to its end: listed, and its complete lines checked
-    row by row."""
+    """A file DuckDB could not read to its end: listed when it is damaged (not when
+    only DuckDB stumbled, as on the zeros gzip allows after a member), and its complete
+    lines checked row by row."""
     lines, why = file_lines(name)
-    tally.bad_file(name, f"{why or 'the file could not be read'} after line {len(lines)}")
+    if why:
+        tally.bad_file(name, f"{why} after line {len(lines)}")
     _check_lines(name, lines, tally, validator, window)
 
 
