@@ -154,6 +154,17 @@ def test_odd_files_get_the_row_checkers_verdicts(tmp_path):
     assert sorted(report.tally.bad) == sorted(rows.tally.bad)
 
 
+def test_a_file_gone_since_it_was_listed_is_named_not_a_traceback(tmp_path):
+    from segment_magics.plan.audit_lines import file_by_rows
+    from segment_magics.plan.audit_report import Tally
+    from segment_magics.plan.validate import PlanValidator
+
+    tally = Tally()
+    gone = str(tmp_path / "gone.json.gz")
+    file_by_rows(gone, tally, PlanValidator(load_plan(sample_plan())), Window(None, None, None))
+    assert tally.bad == [(gone, 0, "the file could not be read (No such file or directory)")]
+
+
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):
     """An audit that could only say "no messages read" says why instead, before reading."""
     from segment_magics.errors import ValidationError
