@@ -665,6 +665,29 @@ def test_infer_is_narrowed_like_audit_and_no_option_is_silently_ignored(make_she
     assert audited.error is None and shell.user_ns["by_from"].messages == 4_000
 
 
+def test_a_value_that_holds_no_messages_is_named_by_every_plan_command(make_shell):
+    """check, infer, diff and audit given a date, a number or one message: a usage error
+    naming what it is (found by fuzzing the magics: infer and diff said "internal error")."""
+    from segment_magics.errors import ValidationError
+    from segment_magics.plan.infer import diff_plan, infer_plan
+
+    shell = make_shell()
+    shell.run_cell("import datetime; when = datetime.datetime(2024, 1, 1); one = {'type': 'track'}")
+    shell.run_cell("%segment_plan load ecommerce")
+    for command in ("check when", "infer --from when", "diff --from when", "audit --from when",
+                    "infer --from one", "diff --from one"):  # fmt: skip
+        cell = run(shell, f"%segment_plan {command}")
+        error = str(cell.error)
+        assert cell.error is not None and "internal error" not in error, command
+        assert "datetime" in error or "dict" in error, error
+    for bad in (5, "text", {"type": "track"}):
+        with pytest.raises(ValidationError, match=r"messages: .*is not rows"):
+            infer_plan(bad)
+        with pytest.raises(ValidationError, match=r"messages: .*is not rows"):
+            diff_plan(load_plan(sample_plan()), bad)
+    assert infer_plan([1, "text", {"type": "track", "event": "E"}]).plan.rules  # dicts kept
+
+
 def test_the_plot_draws_violations_per_day(tmp_path):
     import matplotlib
 

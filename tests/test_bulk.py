@@ -343,3 +343,45 @@ def test_a_default_that_should_be_a_dict_is_refused_before_anything_is_sent(
     out = run(ip, f"%segment_{kind} --from rows --{field} $value{extra}")
     assert out.error is not None and "a value for every row must be a dict" in str(out.error)
     assert "internal error" not in str(out.error) and collector.count() == 0
+
+
+def test_a_lazyframe_and_an_arrow_stream_are_sent_a_part_at_a_time(faults, outbox_path):
+    """Tables that arrive in parts (a Polars LazyFrame, an Arrow RecordBatchReader) are
+    sent like the tables they make: every row once, each under its own messageId, the
+    rows numbered on across the parts (a resume finds the same rows)."""
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    rows = [{"userId": f"u{i}", "n": i} for i in range(25_000)]
+    table = pa.Table.from_pylist(rows)
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    parts = {
+        "lazy": pl.DataFrame(rows).lazy(),
+        "stream": pa.RecordBatchReader.from_batches(table.schema, table.to_batches(7_000)),
+    }
+    for name, source in parts.items():
+        result = client.send_many(source, "track", event=name, progress=False)
+        assert result.ok and (result.rows_read, result.accepted) == (25_000, 25_000), name
+    sent = [item for r in faults.received for item in r.body["batch"]]
+    assert len(sent) == len({item["messageId"] for item in sent}) == 50_000
+    for name in parts:
+        users = sorted(int(item["userId"][1:]) for item in sent if item["event"] == name)
+        assert users == list(range(25_000))
+
+
+@pytest.mark.parametrize(
+    "rows, said",
+    [(5, "a value of type int is not rows"), (None, "None is not rows"),
+     ("users.csv", "a value of type str is not rows"), ({"type": "track"}, "one message")],
+)  # fmt: skip
+def test_what_is_not_rows_is_refused_by_name_before_anything_is_sent(rows, said, faults,
+                                                                    outbox_path):  # fmt: skip
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    result = client.send_many(rows, "track", event="E", progress=False)
+    assert not result.ok and said in result.error_message and "rows" in result.error_message
+    assert result.rows_read == 0 and faults.received == []
+    from segment_magics.errors import ValidationError
+    from segment_magics.plan import PlanValidator, check_messages
+    from segment_magics.plan.sample_export import sample_plan
+
+    with pytest.raises(ValidationError, match=said):
+        check_messages(PlanValidator(sample_plan()), rows)

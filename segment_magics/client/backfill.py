@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..messages import CALLS, ColumnMap
 from ..messages.ids import new_run_id
+from ..messages.rows import rows_refusal
 from .builders import make_builder
 from .bulk import BulkSender, Resume
 from .bulk_options import BulkOptions
@@ -104,6 +105,9 @@ def _prepared(
             f"a {engine} DataFrame's rows are records: name the call, e.g. "
             "send_many(frame, kind, event='Order Completed')",
         )
+    not_rows = rows_refusal(rows) if engine is None else None
+    if not_rows is not None:
+        return None, to.refused(options, str(not_rows), not_rows.field)
     call = CALLS.get(options.kind or "")
     if (
         call is not None
@@ -157,6 +161,10 @@ def repeated_column(rows: Any) -> str | None:
     if isinstance(rows, dict | list | tuple):
         return None
     names = getattr(rows, "column_names", None)  # Arrow (whose .columns are the arrays)
+    if names is None and hasattr(rows, "collect_schema"):  # a LazyFrame: without running it
+        names = rows.collect_schema().names()
+    if names is None and hasattr(rows, "schema") and hasattr(rows, "read_next_batch"):
+        names = rows.schema.names  # an Arrow stream of batches
     if names is None:
         names = getattr(rows, "columns", None)  # pandas, Polars, Spark, Dask
     if names is None:

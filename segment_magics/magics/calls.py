@@ -22,6 +22,7 @@ from IPython.core.magic import (
 from ..client import BulkOptions, Outcome
 from ..client.distributed import engine_of
 from ..messages import CALL_KINDS, CALLS, DEFAULT_KIND
+from ..messages.rows import rows_refusal
 from ..session import SegmentSession
 from .base import MagicsBase, boundary
 from .errors import SegmentUsageError
@@ -64,12 +65,9 @@ class SegmentMagics(SegmentSettings, MagicsBase):
         """--from SOURCE: one call per row, through the session's send_many."""
         values = parsed.values
         source = resolve_object(values["source"], ns, "--from")
-        distributed = engine_of(source) is not None
-        if not distributed and (isinstance(source, dict) or not hasattr(source, "__iter__")):
-            raise SegmentUsageError(
-                f"--from needs a DataFrame, a list of dicts or an iterable, "
-                f"got {type(source).__name__}"
-            )
+        not_rows = rows_refusal(source) if engine_of(source) is None else None
+        if not_rows is not None:
+            raise SegmentUsageError(f"--from {values['source'].text}: {not_rows.problem}")
         rename = {
             key.removesuffix(COLUMN_SUFFIX): token.text
             for key, token in values.items()

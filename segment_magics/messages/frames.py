@@ -63,6 +63,9 @@ def table_chunks(
             for start in range(0, len(frame), CHUNK_ROWS)
         )
         return chunks, len(frame), frame.index
+    parts = table_parts(source)
+    if parts is not None:
+        return _streamed(parts, body_of), None, None
     written = polars_chunks(source, body_of)
     if written is not None:
         return written[0], written[1], None
@@ -75,6 +78,32 @@ def table_chunks(
         for start in range(0, rows, CHUNK_ROWS)
     )
     return chunks, rows, None
+
+
+def table_parts(source: Any) -> Iterator[Any] | None:
+    """A table that arrives in parts, as those parts: a Polars LazyFrame (run a chunk
+    at a time) or an Arrow stream of record batches; None for anything else."""
+    module = type(source).__module__
+    if module.startswith("polars") and hasattr(source, "collect_batches"):
+        return iter(source.collect_batches(chunk_size=CHUNK_ROWS))
+    if module.startswith("pyarrow") and hasattr(source, "read_next_batch"):
+        return iter(source)
+    return None
+
+
+def _streamed(
+    parts: Iterator[Any], body_of: Callable[[tuple[str, ...]], Sequence[str]] | None
+) -> Iterator[Chunk]:
+    """The chunks of each part in turn, numbered on from the rows before them."""
+    start = 0
+    for part in parts:
+        found = table_chunks(part, body_of)
+        if found is None:  # not expected: the parts of a table are tables
+            continue
+        for chunk in found[0]:
+            chunk.start += start
+            yield chunk
+        start += found[1] or 0
 
 
 # -- pandas ---------------------------------------------------------------------------

@@ -45,8 +45,42 @@ def iter_rows(
         return rows(), total, labels
     if is_series(source):  # a Series of dicts: its values, labelled by its index
         return zip(source.index, source.tolist(), strict=True), len(source), source.index
+    refuse_unless_rows(source)
     total = len(source) if hasattr(source, "__len__") else None
     return enumerate(iter(source)), total, None
+
+
+def rows_refusal(source: Any) -> ValidationError | None:
+    """Why ``source`` cannot be read as rows (checked before a run starts), or None: a
+    table (pandas, Polars, Arrow: read by :func:`table_chunks`) or an iterable of rows."""
+    if type(source).__module__.startswith(("pandas", "polars", "pyarrow")):
+        return None
+    try:
+        refuse_unless_rows(source)
+    except ValidationError as exc:
+        return exc
+    return None
+
+
+def refuse_unless_rows(source: Any, name: str = "rows") -> None:
+    """Refuse what is not rows, naming what it is: text (iterated, it would be rows of
+    characters), one message (rows of its keys), or a value that holds no rows."""
+    if isinstance(source, Mapping):
+        alone = ", or send it on its own with a single call" if name == "rows" else ""
+        raise ValidationError(name, f"one message (a dict) is not rows: put it in a list{alone}")
+    if (
+        source is None
+        or isinstance(source, str | bytes | bytearray)
+        or not hasattr(source, "__iter__")
+    ):
+        raise ValidationError(
+            name, f"{_named(source)} is not rows: give a list of dicts (one per message or "
+            "row), an iterator of them, or a pandas, Polars or Arrow DataFrame",
+        )  # fmt: skip
+
+
+def _named(value: Any) -> str:
+    return "None" if value is None else f"a value of type {type(value).__name__}"
 
 
 def chunk_labels(chunk: Chunk, labels: Any) -> Sequence[Any]:

@@ -8,11 +8,12 @@ allowed values, nested objects and arrays of objects are followed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import EVENT_RULE, rule_key
+from ..messages.rows import refuse_unless_rows
 from .model import BODY_OF, Plan, Rule, rule_schema
 
 _ORDER = {
@@ -131,7 +132,7 @@ def infer_plan(
     required when present in at least ``required_share`` of its event's messages (the
     default: all of them). Streams: memory follows the shapes seen, not the messages."""
     shapes: dict[tuple[str, str | None], Shape] = {}
-    for message in messages:
+    for message in _messages(messages):
         key = rule_key(message)
         if key is None or (key[0] == EVENT_RULE and key[1] is None):
             continue
@@ -150,6 +151,13 @@ def infer_plan(
         )
         rules.append(Rule(kind, rule_schema(BODY_OF[kind], body_schema), event))
     return Inferred(Plan(name, tuple(rules)), notes, {k: s.objects for k, s in shapes.items()})
+
+
+def _messages(messages: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+    """The messages among ``messages``; what is not a dict is left out, as a check
+    leaves it out (text, one message or a number are refused by name)."""
+    refuse_unless_rows(messages, "messages")
+    return (message for message in messages if isinstance(message, Mapping))
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,7 @@ def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Differe
     present: dict[str, set[str]] = {}
     grouped: Counter[tuple[str, str, str]] = Counter()
     examples: dict[tuple[str, str, str], str] = {}
-    for message in messages:
+    for message in _messages(messages):
         if (which := rule_key(message)) is not None and which[0] == EVENT_RULE:
             event = which[1] or ""
             seen_events[event] += 1
