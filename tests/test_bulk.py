@@ -385,3 +385,41 @@ def test_what_is_not_rows_is_refused_by_name_before_anything_is_sent(rows, said,
 
     with pytest.raises(ValidationError, match=said):
         check_messages(PlanValidator(sample_plan()), rows)
+
+
+def test_alias_from_any_table_reads_its_id_columns_alike(faults, outbox_path):
+    """An alias carries no body: from pandas, Polars or Arrow alike, a row with both ids
+    is sent (its other columns are not read) and a row without previousId is invalid
+    (Polars and Arrow raised ValueError from our code: found by fuzzing the magics)."""
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    data = {"userId": ["new1", "new2"], "previousId": ["old1", None], "plan": ["pro", "free"]}
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    for table in (pd.DataFrame(data), pl.DataFrame(data), pa.table(data)):
+        result = client.send_many(table, "alias", progress=False)
+        assert (result.rows_read, result.accepted, result.invalid) == (2, 1, 1)
+        assert "previousId" in next(iter(result.problems)).reason
+    sent = [item for r in faults.received for item in r.body["batch"]]
+    assert [(m["userId"], m["previousId"]) for m in sent] == [("new1", "old1")] * 3
+    assert all("plan" not in m and "properties" not in m for m in sent)
+
+
+@pytest.mark.parametrize(
+    "kind, options, said",
+    [("track", {"columns": {"user_id": "nope"}}, "column 'nope' (for user_id) is not in the row"),
+     ("track", {"body_columns": ["zz"]}, "column 'zz' is not in the row"),
+     ("alias", {"body_columns": ["plan"]}, "alias calls carry no properties or traits")],
+)  # fmt: skip
+def test_a_column_mapping_a_table_cannot_meet_is_refused_before_anything_is_sent(
+    kind, options, said, faults, outbox_path
+):
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    data = {"userId": ["u"], "previousId": ["p"], "plan": ["pro"]}
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    for table in (pd.DataFrame(data), pl.DataFrame(data), pl.DataFrame(data).lazy(),
+                  pa.table(data)):  # fmt: skip
+        result = client.send_many(table, kind, event="E" if kind == "track" else None,
+                                  progress=False, **options)  # fmt: skip
+        assert not result.ok and said in result.error_message and result.rows_read == 0
+    assert faults.received == []

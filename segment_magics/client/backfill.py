@@ -132,8 +132,9 @@ def _prepared(
         )
     try:
         mapping = options.column_map()
-        if engine is not None and mapping is not None:  # rows stay on the workers:
-            mapping.layout(tuple(str(c) for c in rows.columns))  # check the columns
+        names = table_columns(rows)
+        if names is not None and mapping is not None:  # a table: its columns checked now
+            mapping.layout(tuple(names))
     except ValidationError as exc:
         return None, to.refused(options, str(exc), exc.field)
     if not options.anonymous and options.anonymous_id is None:
@@ -158,6 +159,18 @@ def _prepared(
 def repeated_column(rows: Any) -> str | None:
     """The first name a table gives two columns (as text: 1 and '1' are one name), or
     None. pandas, Arrow and Spark allow it; a message cannot hold both values."""
+    names = table_columns(rows) or ()
+    seen: set[str] = set()
+    for text in names:
+        if text in seen:
+            return text
+        seen.add(text)
+    return None
+
+
+def table_columns(rows: Any) -> list[str] | None:
+    """A table's column names, as text (read without running a lazy one); None for
+    rows that are not a table."""
     if isinstance(rows, dict | list | tuple):
         return None
     names = getattr(rows, "column_names", None)  # Arrow (whose .columns are the arrays)
@@ -167,15 +180,7 @@ def repeated_column(rows: Any) -> str | None:
         names = rows.schema.names  # an Arrow stream of batches
     if names is None:
         names = getattr(rows, "columns", None)  # pandas, Polars, Spark, Dask
-    if names is None:
-        return None
-    seen: set[str] = set()
-    for name in names:
-        text = str(name)
-        if text in seen:
-            return text
-        seen.add(text)
-    return None
+    return None if names is None else [str(name) for name in names]
 
 
 def _begin_run(to: Destination, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:

@@ -154,6 +154,13 @@ class ColumnMap:
                     used.add(column)
                     fields.append((name, column))
                     break
+        if CALLS[self.kind].body is None:  # alias: no body; its other columns are not read
+            if self.body_columns:
+                raise ValidationError(
+                    "body_columns", f"{self.kind} calls carry no properties or traits; "
+                    "leave out body_columns",
+                )  # fmt: skip
+            return tuple(fields), ()
         if self.body_columns is not None:
             missing = [c for c in self.body_columns if c not in columns]
             if missing:
