@@ -423,3 +423,29 @@ def test_a_column_mapping_a_table_cannot_meet_is_refused_before_anything_is_sent
                                   progress=False, **options)  # fmt: skip
         assert not result.ok and said in result.error_message and result.rows_read == 0
     assert faults.received == []
+
+
+def test_a_table_of_body_columns_only_sends_every_row(faults, outbox_path):
+    """A Polars or Arrow table whose every column is a property read as 0 rows (and
+    an infinite value in it raised IndexError): each row is now sent, the infinite
+    one by the careful path, as from pandas (found by fuzzing tables)."""
+    pl = pytest.importorskip("polars")
+    data = {"score": [1.5, float("inf"), 3.0]}
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    for table in (pd.DataFrame(data), pl.DataFrame(data), pl.DataFrame(data).to_arrow()):
+        result = client.send_many(table, "track", event="Scored", anonymous=True, progress=False)
+        assert (result.rows_read, result.accepted) == (3, 3), type(table)
+    sent = [item["properties"].get("score") for r in faults.received for item in r.body["batch"]]
+    assert sent == [1.5, None, 3.0] * 3
+
+
+def test_no_id_column_is_refused_up_front_for_every_kind_of_table(faults, outbox_path):
+    pl = pytest.importorskip("polars")
+    data = {"score": [1.5, 2.5]}
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    for table in (pd.DataFrame(data), pl.DataFrame(data), pl.DataFrame(data).lazy(),
+                  pl.DataFrame(data).to_arrow()):  # fmt: skip
+        result = client.send_many(table, "track", event="Scored", progress=False)
+        assert not result.ok and result.rows_read == 0
+        assert "no column gives a userId or anonymousId (columns: score)" in result.error_message
+    assert faults.received == []

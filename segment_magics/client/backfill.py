@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..messages import CALLS, ColumnMap
+from ..messages.frames import column_names
 from ..messages.ids import new_run_id
 from ..messages.rows import rows_refusal
 from .builders import make_builder
@@ -34,7 +35,7 @@ from .distributed import (
 )
 from .distributed import run as run_engine
 from .distributed.worker import WorkerConfig
-from .identities import columns_refusal, refusal
+from .identities import refusal
 from .outbox_contract import OutboxUnavailable
 from .owners import current_owner, owner_alive
 from .problems import unwritable
@@ -132,18 +133,13 @@ def _prepared(
         )
     try:
         mapping = options.column_map()
-        names = table_columns(rows)
+        names = column_names(rows)
         if names is not None and mapping is not None:  # a table: its columns checked now
             mapping.layout(tuple(names))
     except ValidationError as exc:
         return None, to.refused(options, str(exc), exc.field)
     if not options.anonymous and options.anonymous_id is None:
-        problem = (
-            refusal(rows, options.kind, mapping, options.fixed)
-            if engine is None
-            else columns_refusal([str(c) for c in rows.columns], options.kind, mapping,
-                                 options.fixed)
-        )  # fmt: skip
+        problem = refusal(rows, options.kind, mapping, options.fixed)
         if problem is not None:
             result = to.refused(options, problem, "userId")
             result.remedies = (Remedy("user_column"), Remedy("anonymous"))
@@ -159,28 +155,13 @@ def _prepared(
 def repeated_column(rows: Any) -> str | None:
     """The first name a table gives two columns (as text: 1 and '1' are one name), or
     None. pandas, Arrow and Spark allow it; a message cannot hold both values."""
-    names = table_columns(rows) or ()
+    names = column_names(rows) or ()
     seen: set[str] = set()
     for text in names:
         if text in seen:
             return text
         seen.add(text)
     return None
-
-
-def table_columns(rows: Any) -> list[str] | None:
-    """A table's column names, as text (read without running a lazy one); None for
-    rows that are not a table."""
-    if isinstance(rows, dict | list | tuple):
-        return None
-    names = getattr(rows, "column_names", None)  # Arrow (whose .columns are the arrays)
-    if names is None and hasattr(rows, "collect_schema"):  # a LazyFrame: without running it
-        names = rows.collect_schema().names()
-    if names is None and hasattr(rows, "schema") and hasattr(rows, "read_next_batch"):
-        names = rows.schema.names  # an Arrow stream of batches
-    if names is None:
-        names = getattr(rows, "columns", None)  # pandas, Polars, Spark, Dask
-    return None if names is None else [str(name) for name in names]
 
 
 def _begin_run(to: Destination, run_id: str, kind: str, label: str, rows: Any) -> Resume | None:

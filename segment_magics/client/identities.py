@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..messages import ColumnMap, call_of, is_missing
+from ..messages.frames import column_names
 from ..messages.ids import RowIds
 from ..messages.rows import is_dataframe
 
@@ -84,10 +85,10 @@ def refusal(
     lazily, so their rows are refused one by one instead."""
     if _needs_no_id(kind) or any(given(defaults.get(name)) for name in ID_FIELDS):
         return None
-    if is_dataframe(rows):
-        names = [str(c) for c in rows.columns]
+    names = column_names(rows)
+    if names is not None:  # a table: its columns say whether a row can have an id
         problem = columns_refusal(names, kind, mapping, defaults)
-        if problem is not None:
+        if problem is not None or not is_dataframe(rows):
             return problem
         columns = _id_columns(names, mapping)
         if not len(rows) or any(rows[c].notna().any() for c in columns):

@@ -80,6 +80,21 @@ def table_chunks(
     return chunks, rows, None
 
 
+def column_names(rows: Any) -> list[str] | None:
+    """A table's column names, as text (read without running a lazy one); None for
+    rows that are not a table."""
+    if isinstance(rows, dict | list | tuple):
+        return None
+    names = getattr(rows, "column_names", None)  # Arrow (whose .columns are the arrays)
+    if names is None and hasattr(rows, "collect_schema"):  # a LazyFrame: without running it
+        names = rows.collect_schema().names()
+    if names is None and hasattr(rows, "schema") and hasattr(rows, "read_next_batch"):
+        names = rows.schema.names  # an Arrow stream of batches
+    if names is None:
+        names = getattr(rows, "columns", None)  # pandas, Polars, Spark, Dask
+    return None if names is None else [str(name) for name in names]
+
+
 def table_parts(source: Any) -> Iterator[Any] | None:
     """A table that arrives in parts, as those parts: a Polars LazyFrame (run a chunk
     at a time) or an Arrow stream of record batches; None for anything else."""

@@ -73,6 +73,7 @@ def _part(source: Any, start: int, rows: int) -> Any:
 
 def _chunk(part: Any, start: int, other: list[str], body: list[str], expression: Any) -> Chunk:
     chunk = arrow_chunk(part.select(other).to_arrow(), start)
+    chunk.count = part.height  # (with no column but the body's, the selection has no rows)
     chunk.body_json = part.select(expression).to_series().to_list()
     chunk.lazy_cell = lambda name, row: lazy_cell(part, name, row)
     for name in body:
