@@ -449,3 +449,35 @@ def test_no_id_column_is_refused_up_front_for_every_kind_of_table(faults, outbox
         assert not result.ok and result.rows_read == 0
         assert "no column gives a userId or anonymousId (columns: score)" in result.error_message
     assert faults.received == []
+
+
+def test_default_properties_and_a_column_both_id_and_property_from_any_table(faults, outbox_path):
+    """Default properties merged under each row's (a row's cell wins, a missing cell
+    leaves the default), and a column that is both the userId and a property: the
+    same messages from pandas, Polars and Arrow (Polars and Arrow raised ValueError
+    and IndexError from our code: found by fuzzing tables)."""
+    pl = pytest.importorskip("polars")
+    data = {"userId": ["u1", "u2"], "score": [5.0, None], "tier": ["gold", "blue"]}
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    tables = (pd.DataFrame(data), pl.DataFrame(data), pl.DataFrame(data).to_arrow())
+    for table in tables:
+        result = client.send_many(table, "track", event="Scored", progress=False,
+                                  defaults={"properties": {"score": 0.0, "source": "crm"}})  # fmt: skip
+        assert result.accepted == 2, result.error_message
+    for table in tables:
+        result = client.send_many(table, "track", event="Kept", progress=False,
+                                  body_columns=["userId", "tier"])  # fmt: skip
+        assert result.accepted == 2, result.error_message
+    sent = [item for r in faults.received for item in r.body["batch"]]
+    merged = [(m["userId"], m["properties"]) for m in sent if m["event"] == "Scored"]
+    assert (
+        merged
+        == [
+            ("u1", {"score": 5.0, "source": "crm", "tier": "gold"}),
+            ("u2", {"score": 0.0, "source": "crm", "tier": "blue"}),
+        ]
+        * 3
+    )
+    kept = [(m["userId"], m["properties"]) for m in sent if m["event"] == "Kept"]
+    assert kept == [("u1", {"userId": "u1", "tier": "gold"}),
+                    ("u2", {"userId": "u2", "tier": "blue"})] * 3  # fmt: skip

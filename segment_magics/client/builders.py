@@ -53,7 +53,7 @@ def message_items(
     """Every row's outcome in order, the row count when known, and a table's labels."""
     table = None
     if mapping is not None:
-        table = table_chunks(rows, lambda names: mapping.cached_layout(names)[1])
+        table = table_chunks(rows, mapping.written_body)
     if table is not None and isinstance(build, MessageBuilder):
         chunks, total, labels = table
         return _chunk_items(chunks, build, labels, dated_at), total, labels

@@ -196,7 +196,7 @@ class ChunkBuilder:
                 else [True] * chunk.count
             )
             _mark(careful, unknown)
-        written = chunk.body_json if body is not None and not self.default_body else None
+        written = chunk.body_json if body is not None else None
         dense = [c for c in self.body_columns if missing[c] is None and written is None]
         dense_names = [chunk.names[c] for c in dense]
         sparse: list[tuple[str, list[Any], list[bool]]] = [
@@ -209,7 +209,7 @@ class ChunkBuilder:
             zip(*(values[c] for c in dense), strict=True) if dense else iter([()] * chunk.count)
         )
         label, context, default_body = call.label_wire, self.written_context, self.default_body
-        new, gap, fragment = tuple.__new__, _GAP, orjson.Fragment
+        new, gap, fragment, loads = tuple.__new__, _GAP, orjson.Fragment, orjson.loads
         for i, body_row in enumerate(rows):
             if careful[i]:
                 yield None
@@ -221,8 +221,10 @@ class ChunkBuilder:
                     msg[wire] = value
             if body is None:
                 pass
-            elif written is not None:
-                msg[body] = fragment(written[i])
+            elif written is not None:  # (with defaults, merged as the careful path merges)
+                msg[body] = (
+                    {**default_body, **loads(written[i])} if default_body else fragment(written[i])
+                )
             else:
                 props = dict(zip(dense_names, body_row, strict=False))  # same length
                 for name, cells, gaps in sparse:

@@ -170,6 +170,13 @@ class ColumnMap:
             body = tuple(c for c in columns if c not in used)
         return tuple(fields), body
 
+    def written_body(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The body columns a table may write as JSON itself (:mod:`.polars_frames`):
+        none when a column is a field too, as each row then needs its value."""
+        fields, body = self.cached_layout(columns)
+        used = {column for _, column in fields}
+        return () if used.intersection(body) else body
+
     def cached_layout(
         self, keys: tuple[str, ...]
     ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
