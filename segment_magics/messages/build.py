@@ -77,6 +77,7 @@ def _id(value: Any, name: str) -> str | None:
     """Ids are strings on the wire; ints (and integral floats from DataFrames) convert."""
     if type(value) is str:
         return value if value.strip() else None
+    _refuse_a_time(value, name, "a string or an integer")
     if is_missing(value):
         return None
     np = sys.modules.get("numpy")
@@ -135,9 +136,17 @@ def _object(value: Any, name: str, notes: _Notes, copy: bool = True) -> dict[str
 def _text(value: Any, name: str) -> str | None:
     if is_missing(value):
         return None
+    _refuse_a_time(value, name, "a string")
     if not isinstance(value, str):
         raise ValidationError(name, f"must be a string, got {type(value).__name__}")
     return value
+
+
+def _refuse_a_time(value: Any, name: str, wanted: str) -> None:
+    """A table's datetime cell reaches the fields as its wire text (a WireTime): an id
+    or a name it is not, as a datetime in a dict is not."""
+    if type(value) is WireTime:
+        raise ValidationError(name, f"must be {wanted}, got datetime")
 
 
 def _message_id(value: Any) -> str:

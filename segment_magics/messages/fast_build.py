@@ -168,6 +168,8 @@ class ChunkBuilder:
                 continue
             cleaned, bad = _vouched_column(kind, values[column], column in chunk.times)
             _mark(careful, bad)
+            if kind != "timestamp" and column in chunk.times:  # a datetime as an id or a name:
+                _mark(careful, [True] * chunk.count)  # the careful path says it is not
             gaps = missing[column]
             if wire in self.required:  # empty: the careful path says what is missing
                 _mark(careful, gaps)
