@@ -481,3 +481,41 @@ def test_default_properties_and_a_column_both_id_and_property_from_any_table(fau
     kept = [(m["userId"], m["properties"]) for m in sent if m["event"] == "Kept"]
     assert kept == [("u1", {"userId": "u1", "tier": "gold"}),
                     ("u2", {"userId": "u2", "tier": "blue"})] * 3  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind, column, said",
+    [("page", "name", "name: must be a string, got datetime"),
+     ("track", "userId", "userId: must be a string or an integer, got datetime")],
+)  # fmt: skip
+def test_a_datetime_column_is_not_an_id_or_a_name_in_any_table(kind, column, said, faults,
+                                                               outbox_path):  # fmt: skip
+    """A list of dicts refused it; a table sent the datetime's text as the page's name
+    or the user's id (found by a differential fuzz of the same rows in every table)."""
+    pl = pytest.importorskip("polars")
+    rows = [{"userId": "u0", column: pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime()}]
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    for source in (rows, pd.DataFrame(rows), pl.DataFrame(rows), pl.DataFrame(rows).to_arrow()):
+        result = client.send_many(source, kind, event="E" if kind == "track" else None,
+                                  progress=False)  # fmt: skip
+        assert result.invalid == 1 and [p.reason for p in result.problems] == [said]
+    assert faults.received == []
+
+
+def test_a_drawn_run_id_never_repeats_an_earlier_runs(faults, outbox_path, monkeypatch):
+    """A run's messageIds derive from its run id, and Segment drops a messageId it has
+    seen: a drawn id that repeated an earlier run's would send messages Segment drops
+    (or resume it and skip rows). Found by a fuzz whose thousands of runs in one
+    outbox drew a day's id twice: a drawn id is now checked against the outbox."""
+    from segment_magics.client import backfill
+
+    drawn = iter(["20240101-aaaaaa", "20240101-aaaaaa", "20240101-aaaaaa", "20240101-bbbbbb"])
+    monkeypatch.setattr(backfill, "new_run_id", lambda: next(drawn))
+    client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
+    rows = [{"userId": f"u{i}", "n": i} for i in range(3)]
+    first = client.send_many(rows, "track", event="E", progress=False)
+    second = client.send_many(rows, "track", event="E", progress=False)
+    assert (first.run_id, second.run_id) == ("20240101-aaaaaa", "20240101-bbbbbb")
+    assert first.accepted == second.accepted == 3
+    ids = [item["messageId"] for r in faults.received for item in r.body["batch"]]
+    assert len(ids) == len(set(ids)) == 6

@@ -52,7 +52,7 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     naive = options.naive or to.naive
     options = replace(
         options,
-        run_id=options.run_id or new_run_id(),
+        run_id=options.run_id or fresh_run_id(to.outbox),
         naive=naive.for_workers() if engine is not None else naive,
     )
     mapping, refused = _prepared(to, rows, options, engine)
@@ -85,6 +85,22 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     result.context_label = options.event or ""
     result.endpoint = to.shown_endpoint
     return result
+
+
+def fresh_run_id(outbox: Any) -> str:
+    """A new run id that no run in the outbox has had. A run's messageIds derive from
+    its id, and Segment drops a messageId it has seen: a drawn id that repeated an
+    earlier run's (a day's ids share a date and 24 random bits) would send messages
+    Segment drops as duplicates, or resume that run and skip its rows."""
+    run_id = new_run_id()
+    for _ in range(64):
+        try:
+            if outbox.run(run_id) is None:
+                return run_id
+        except OutboxUnavailable:
+            return run_id  # (the run is then refused with the outbox's own error)
+        run_id = new_run_id()
+    return run_id
 
 
 def _given(refused: BulkResult, rows: Any, engine: Engine | None) -> BulkResult:
