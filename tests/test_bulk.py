@@ -519,3 +519,19 @@ def test_a_drawn_run_id_never_repeats_an_earlier_runs(faults, outbox_path, monke
     assert first.accepted == second.accepted == 3
     ids = [item["messageId"] for r in faults.received for item in r.body["batch"]]
     assert len(ids) == len(set(ids)) == 6
+
+
+def test_a_dry_runs_table_counts_what_passed_and_claims_nothing_was_kept():
+    """It said "Validated 0" whatever passed, "0 delivered" a second, showed an outbox
+    row and a run id to resume, and "not everything was delivered" of a dry run (found
+    by a fuzz that checks a run's counts add up to its rows)."""
+    client = SegmentClient(endpoint="http://127.0.0.1:9", write_key="k")
+    rows = [{"userId": "u", "n": 1}] * 3 + [{"n": 2}]
+    result = client.send_many(rows, "track", event="E", progress=False, dry_run=True)
+    assert (result.rows_read, result.validated, result.invalid, result.accepted) == (4, 3, 1, 0)
+    shown = {row[0]: getattr(row[1], "value", row[1]) for row in result.table().rows}
+    assert shown["Validated"] == "3" and shown["Invalid (not sent)"] == "1"
+    assert shown["Outcome"].endswith("dry run: 1 row invalid, nothing sent")
+    assert shown["Events/s"].endswith("validated")
+    assert "In the outbox (failed)" not in shown and "Run id" not in shown
+    assert "Validated" in result._repr_html_() and ">3<" in result._repr_html_()

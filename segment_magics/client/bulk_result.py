@@ -93,6 +93,11 @@ class BulkResult(Outcome):
         return f"Segment bulk {self.type}" + (f" · {label}" if label else "")
 
     @property
+    def validated(self) -> int:
+        """A dry run: the rows that would have been sent (read, and not invalid)."""
+        return self.rows_read - self.invalid - self.skipped
+
+    @property
     def events_per_second(self) -> float:
         """Delivered events a second (what the progress bar shows, too)."""
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
@@ -154,6 +159,8 @@ class BulkResult(Outcome):
             return "refused: nothing was sent"
         if self.dry_run and self.ok:
             return "dry run: validated, nothing sent"
+        if self.dry_run and not self.interrupted:
+            return f"dry run: {plural(self.invalid, 'row')} invalid, nothing sent"
         if self.ok:
             return (
                 "nothing to resend"
@@ -198,6 +205,8 @@ class BulkResult(Outcome):
                 rows.append(["Rows", f"{self.rows_total:,} (none read)"])
             rows.extend(self._next_rows(style))
             return Table(title=self._title, rows=rows)
+        if self.dry_run:  # nothing is acknowledged, kept or resumable: what passed is shown
+            acknowledged = f"{self.validated:,}"
         rows += [
             ["Rows read", read],
             ["Acknowledged" if not self.dry_run else "Validated", acknowledged],
@@ -213,7 +222,11 @@ class BulkResult(Outcome):
             ("Not sent (outbox failed)", self.unsent),
             ("Never read", self.not_read if self.interrupted else 0),
         ):
-            if count or label.startswith(("In the outbox", "Invalid")):
+            if (
+                count
+                or label.startswith("Invalid")
+                or (label.startswith("In the outbox") and not self.dry_run)
+            ):
                 rows.append([label, Cell(f"{count:,}", status="fail" if count else None)])
         if self.retried:
             rows.append(["Retried", f"{self.retried:,}"])
@@ -222,11 +235,13 @@ class BulkResult(Outcome):
             rows.append(
                 ["Tracking plan", Cell(verdict, status="fail" if self.plan_violations else "ok")]
             )
+        rate = self.validated / self.elapsed if self.dry_run and self.elapsed > 0 else None
         rows += [
             ["Elapsed", f"{self.elapsed:.2f} s"],
-            ["Events/s", f"{self.events_per_second:,.0f} delivered"],
-        ]
-        if self.run_id:
+            ["Events/s", f"{self.events_per_second:,.0f} delivered" if rate is None
+             else f"{rate:,.0f} validated"],
+        ]  # fmt: skip
+        if self.run_id and not self.dry_run:
             rows.append(["Run id", self.run_id + (" (resumed)" if self.resumed else "")])
         if self.interrupted:
             rows.append(
