@@ -284,6 +284,11 @@ def _vouched_column(
     (None: every cell is fine; missing cells are judged by the caller)."""
     if kind == "timestamp" and wire_times:
         return cells, None
+    # the usual column: text in every cell, vouched for at C speed (a call per cell was
+    # a tenth of a table row's time); an id must not be blank
+    texts = kind in ("id", "text") and all(type(cell) is str for cell in cells)
+    if texts and (kind == "text" or all(map(str.strip, cells))):
+        return cells, None
     vouched = [_vouched(kind, cell) if cell is not None else None for cell in cells]
     bad = [v is None and c is not None for v, c in zip(vouched, cells, strict=True)]
     return vouched, bad if any(bad) else None
