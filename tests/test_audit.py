@@ -686,6 +686,13 @@ def test_a_value_that_holds_no_messages_is_named_by_every_plan_command(make_shel
         with pytest.raises(ValidationError, match=r"messages: .*is not rows"):
             diff_plan(load_plan(sample_plan()), bad)
     assert infer_plan([1, "text", {"type": "track", "event": "E"}]).plan.rules  # dicts kept
+    import pandas as pd
+    import polars as pl
+
+    rows = [{"type": "track", "event": "E", "properties": {"a": 1}}]
+    for table in (pd.DataFrame(rows), pl.DataFrame(rows), pl.DataFrame(rows).lazy()):
+        assert [r.key for r in infer_plan(table).plan.rules] == ["E"]  # not its column names
+        assert diff_plan(load_plan(sample_plan()), table)
 
 
 def test_the_plot_draws_violations_per_day(tmp_path):

@@ -15,6 +15,7 @@ from typing import Any
 from ..messages import EVENT_RULE, rule_key
 from ..messages.rows import refuse_unless_rows
 from .model import BODY_OF, Plan, Rule, rule_schema
+from .tables import message_rows
 
 _ORDER = {
     name: i for i, name in enumerate(("string", "number", "integer", "boolean", "object", "array"))
@@ -154,9 +155,13 @@ def infer_plan(
 
 
 def _messages(messages: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
-    """The messages among ``messages``; what is not a dict is left out, as a check
-    leaves it out (text, one message or a number are refused by name)."""
-    refuse_unless_rows(messages, "messages")
+    """The messages among ``messages`` (a table's rows, :func:`.tables.message_rows`);
+    what is not a dict is left out, as a check leaves it out, and text, one message or
+    a number are refused by name."""
+    if type(messages).__module__.startswith(("pandas", "polars", "pyarrow", "pyspark", "dask")):
+        messages = message_rows(messages)
+    else:
+        refuse_unless_rows(messages, "messages")
     return (message for message in messages if isinstance(message, Mapping))
 
 
