@@ -39,3 +39,22 @@ def test_floats_never_produce_invalid_json(values):
     json.dumps(out, allow_nan=False)  # raises on NaN/inf
     bad = sum(1 for v in values if not math.isfinite(v))
     assert len(warnings) == bad
+
+
+def test_a_field_path_names_odd_keys_unmistakably():
+    """An empty key read "properties." and a key with a dot read as two levels; a key
+    that is no string showed its repr after a dot (found by fuzzing the cell magics)."""
+    from segment_magics import SegmentClient
+
+    client = SegmentClient(endpoint="http://127.0.0.1:9", write_key="k")
+    cases = {
+        "properties['']": {"": b"x"},
+        "properties['x.y']['']": {"x.y": {"": b"x"}},
+        "properties.a.b[1]['c.d']": {"a": {"b": [1, {"c.d": b"x"}]}},
+        "properties[(1, 2)]": {(1, 2): 1},
+        "properties[1.5]": {1.5: 1},
+        "properties.plain": {"plain": b"x"},
+    }
+    for path, properties in cases.items():
+        result = client.track("E", user_id="u", properties=properties, dry_run=True)
+        assert result.error_message.startswith(f"{path}: "), result.error_message

@@ -29,9 +29,16 @@ JSON = dict[str, Any] | list[Any] | str | int | float | bool | None
 
 
 def _child(path: str, key: object) -> str:
+    """``path.key``, ``path[3]``, or ``path['x.y']`` for a key a dot would misname (empty,
+    or holding a dot, a bracket or a quote) and for a key that is no string."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
+    if not isinstance(key, str):  # a key JSON cannot have (refused), as Python writes it
+        return f"{path}[{key!r}]"
+    text = key
+    if not text or any(mark in text for mark in ".[]'\""):
+        return f"{path}[{text!r}]"
+    return f"{path}.{text}" if path else text
 
 
 _UTC = dt.timezone.utc
@@ -123,9 +130,7 @@ def _key_text(key: object, path: str) -> str:
     np = sys.modules.get("numpy")
     if isinstance(key, int) or (np is not None and isinstance(key, np.integer)):
         return str(int(key))
-    raise ValidationError(
-        _child(path, repr(key)), f"keys must be strings, got {type(key).__name__}"
-    )
+    raise ValidationError(_child(path, key), f"keys must be strings, got {type(key).__name__}")
 
 
 def _numpy_value(value: Any) -> tuple[bool, Any]:
@@ -333,7 +338,8 @@ class _Converter:
         if isinstance(value, Mapping):
             out: dict[str, Any] = {}
             for key, item in value.items():
-                name = _text(_key_text(key, path), _child(path, repr(key)))
+                where = _child(path, str(key) if isinstance(key, int) else key)
+                name = _text(_key_text(key, path), where)
                 out[name] = self.convert(item, _child(path, name), level + 1)
             return out
         if isinstance(value, list | tuple):
