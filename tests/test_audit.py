@@ -165,6 +165,48 @@ def test_a_file_gone_since_it_was_listed_is_named_not_a_traceback(tmp_path):
     assert tally.bad == [(gone, 0, "the file could not be read (No such file or directory)")]
 
 
+def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker(tmp_path):
+    """A rule whose schema does not compile (an invalid pattern) is noted as not checked;
+    its event's messages were then called "not in the plan; did you mean" the same name
+    by the row checker, and checked anyway by the column checks; a schema the column
+    compiler does not foresee ("required": 5) raised TypeError from it (found by a
+    fuzz of mutated real plans, audited by both checkers)."""
+    import warnings
+
+    from segment_magics.plan import PlanValidator
+    from segment_magics.plan.audit import _audit_files_by_rows, find_files
+
+    def rule(key: str, body: dict) -> dict:
+        return {"type": "TRACK", "key": key, "version": 1,
+                "jsonSchema": {"properties": {"properties": {"type": "object", **body}}}}  # fmt: skip
+
+    plan_json = {"name": "p", "rules": [
+        rule("Broken", {"properties": {"code": {"type": "string", "pattern": "("}}}),
+        rule("Odd", {"required": 5, "properties": {"n": {"type": "integer"}}}),
+        rule("Fine", {"required": ["id"]}),
+    ]}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = load_plan(plan_json)
+        validator = PlanValidator(plan)
+    assert validator.check({"type": "track", "event": "Broken", "properties": {"code": 1}}) == []
+    assert any("not checked: Broken" in remark for remark in validator.remarks())
+    lines = [{"type": "track", "event": e, "userId": "u", "messageId": f"m{i}",
+              "timestamp": "2024-01-02T00:00:00Z", "properties": p}
+             for i, (e, p) in enumerate([("Broken", {"code": 1}), ("Odd", {"n": "x"}),
+                                         ("Fine", {}), ("Other", {})])]  # fmt: skip
+    (tmp_path / "a.gz").write_bytes(gzip.compress("\n".join(map(json.dumps, lines)).encode()))
+    window = Window(None, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = audit(plan, str(tmp_path))
+        rows = _audit_files_by_rows(plan, str(tmp_path), *find_files(str(tmp_path), window),
+                                    window)  # fmt: skip
+    assert groups(report) == groups(rows)
+    assert not any(event == "Broken" for event, _, _ in groups(report))
+    assert ("Other", "event", "unplanned event") in groups(report)
+
+
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):
     """An audit that could only say "no messages read" says why instead, before reading."""
     from segment_magics.errors import ValidationError

@@ -268,9 +268,9 @@ def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditR
         import duckdb  # noqa: F401 - an optional extra: the row checker reads without it
     except ImportError:
         return _audit_files_by_rows(plan, source, text, parquet, window)
-    compiled = compile_plan(plan)
-    tally = Tally()
     validator = PlanValidator(plan)
+    compiled = compile_plan(plan, validator.unchecked)
+    tally = Tally()
     for files, kind in ((text, "text"), (parquet, "parquet")):
         if files:
             _duckdb_pass(files, kind, compiled, validator, window, tally)

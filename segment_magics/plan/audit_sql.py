@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,21 +128,35 @@ class Compiled:
         return list(self.events.values())
 
 
-def compile_plan(plan: Plan) -> Compiled:
-    """Compile what can be compiled; say what cannot, and why."""
+def compile_plan(
+    plan: Plan, unchecked: Collection[tuple[str, str | None]] = frozenset()
+) -> Compiled:
+    """Compile what can be compiled; say what cannot, and why. ``unchecked``: the rules
+    the row checker cannot compile (:attr:`.PlanValidator.unchecked`), which check
+    nothing here either (their messages go to the row checker, which passes them)."""
     out = Compiled()
     rules = plan.newest_rules()
-    out.governs_track = any(r.type == EVENT_RULE for r in rules)
-    out.rows_for_all = any(r.type == COMMON_RULE for r in rules)
+    checked = [r for r in rules if (r.type, r.key) not in unchecked]
+    out.governs_track = any(r.type == EVENT_RULE for r in checked)
+    out.rows_for_all = any(r.type == COMMON_RULE for r in checked)
     parsed: dict[str, tuple[str, bool, tuple[str, ...] | None, list[Slot]]] = {}
     for rule in rules:
         if rule.type != EVENT_RULE or not rule.key:
+            continue
+        if (rule.type, rule.key) in unchecked:
+            out.by_rows.add(str(rule.key))
+            out.reasons[str(rule.key)] = "its schema cannot be checked"
             continue
         try:
             parsed[str(rule.key)] = _rule_slots(rule)
         except _RowsOnly as why:
             out.by_rows.add(str(rule.key))
             out.reasons[str(rule.key)] = str(why)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # a schema of a shape the compiler does not foresee (a "required" that is a
+            # number, a type that is a list of lists): the row checker reads it as loaded
+            out.by_rows.add(str(rule.key))
+            out.reasons[str(rule.key)] = f"a schema the column checks do not read ({exc})"
     # the same property name in the same slot across events where it can be: the most
     # common names first (fewer distinct enums and patterns per slot)
     rank = Counter(s.name for *_, slots in parsed.values() for s in slots)
