@@ -169,8 +169,9 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
     """A rule whose schema does not compile (an invalid pattern) is noted as not checked;
     its event's messages were then called "not in the plan; did you mean" the same name
     by the row checker, and checked anyway by the column checks; a schema the column
-    compiler does not foresee ("required": 5) raised TypeError from it (found by a
-    fuzz of mutated real plans, audited by both checkers)."""
+    compiler does not foresee ("required": 5) raised TypeError from it, and a rule that
+    requires more of a message than its properties was read as if it did not (found by
+    a fuzz of mutated real plans, audited by both checkers)."""
     import warnings
 
     from segment_magics.plan import PlanValidator
@@ -184,6 +185,8 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
         rule("Broken", {"properties": {"code": {"type": "string", "pattern": "("}}}),
         rule("Odd", {"required": 5, "properties": {"n": {"type": "integer"}}}),
         rule("Fine", {"required": ["id"]}),
+        {"type": "TRACK", "key": "Needs", "version": 1, "jsonSchema": {
+            "required": ["properties", "context"], "properties": {"properties": {}}}},
     ]}  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -194,7 +197,7 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
     lines = [{"type": "track", "event": e, "userId": "u", "messageId": f"m{i}",
               "timestamp": "2024-01-02T00:00:00Z", "properties": p}
              for i, (e, p) in enumerate([("Broken", {"code": 1}), ("Odd", {"n": "x"}),
-                                         ("Fine", {}), ("Other", {})])]  # fmt: skip
+                                         ("Fine", {}), ("Other", {}), ("Needs", {})])]  # fmt: skip
     (tmp_path / "a.gz").write_bytes(gzip.compress("\n".join(map(json.dumps, lines)).encode()))
     window = Window(None, None, None)
     with warnings.catch_warnings():
@@ -205,6 +208,7 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
     assert groups(report) == groups(rows)
     assert not any(event == "Broken" for event, _, _ in groups(report))
     assert ("Other", "event", "unplanned event") in groups(report)
+    assert ("Needs", "context", "missing required") in groups(report)  # not only properties
 
 
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):

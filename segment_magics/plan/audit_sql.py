@@ -180,6 +180,9 @@ def _rule_slots(rule: Rule) -> tuple[str, bool, tuple[str, ...] | None, list[Slo
     for name, part in wrapper_parts.items():
         if name != body and part not in ({}, None) and set(part) - _ANNOTATIONS:
             raise _RowsOnly(f"the rule checks {name}")
+    outer = schema.get("required") or []
+    if not isinstance(outer, list) or any(name != body for name in outer):
+        raise _RowsOnly("the rule requires more of a message than its properties")
     body_schema = body_of(schema, body)
     if set(body_schema) - _BODY_KEYS or body_schema.get("type", "object") != "object":
         raise _RowsOnly("the properties schema uses more than properties and required")
