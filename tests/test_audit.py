@@ -209,6 +209,13 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
     assert not any(event == "Broken" for event, _, _ in groups(report))
     assert ("Other", "event", "unplanned event") in groups(report)
     assert ("Needs", "context", "missing required") in groups(report)  # not only properties
+    every = {"name": "q", "rules": [{"type": "TRACK", "key": None, "version": 1, "jsonSchema": {
+        "properties": {"properties": {"type": "object", "required": ["id"]}}}}]}  # fmt: skip
+    report = audit(every, str(tmp_path))  # a rule for every event: none is unplanned
+    rows = _audit_files_by_rows(load_plan(every), str(tmp_path), *find_files(str(tmp_path),
+                                window), window)  # fmt: skip
+    assert groups(report) == groups(rows) and groups(rows)["Other", "properties.id",
+                                                           "missing required"] == 1  # fmt: skip
 
 
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):

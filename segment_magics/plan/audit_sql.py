@@ -138,7 +138,10 @@ def compile_plan(
     rules = plan.newest_rules()
     checked = [r for r in rules if (r.type, r.key) not in unchecked]
     out.governs_track = any(r.type == EVENT_RULE for r in checked)
-    out.rows_for_all = any(r.type == COMMON_RULE for r in checked)
+    # a common rule, or a track rule for every event (no name): each message needs it
+    out.rows_for_all = any(
+        r.type == COMMON_RULE or (r.type == EVENT_RULE and not r.key) for r in checked
+    )
     parsed: dict[str, tuple[str, bool, tuple[str, ...] | None, list[Slot]]] = {}
     for rule in rules:
         if rule.type != EVENT_RULE or not rule.key:
