@@ -218,6 +218,23 @@ def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker
                                                            "missing required"] == 1  # fmt: skip
 
 
+def test_a_dataframe_cell_with_one_odd_value_keeps_the_rest_of_its_object(tmp_path):
+    """A DataFrame cell's object with one odd value (an integer beyond 64 bits) was
+    checked as the object's text ("properties: wrong type"), hiding every other field;
+    now the odd value alone is, and the audit says what the same line in a file gives
+    (found by auditing the same messages as files, lists and DataFrames)."""
+    import pandas as pd
+
+    message = {"type": "track", "event": "Event 01", "userId": "u", "messageId": "m2",
+               "timestamp": "2024-01-02T00:00:00Z",
+               "properties": {"id": "a-1", "count": 2**64 + 1, "extra": 1}}  # fmt: skip
+    (tmp_path / "a.gz").write_bytes(gzip.compress(json.dumps(message).encode()))
+    from_file = groups(audit(sample_plan(), str(tmp_path)))
+    framed = groups(audit(sample_plan(), pd.DataFrame([message])))
+    assert framed == from_file == groups(audit(sample_plan(), [message]))
+    assert ("Event 01", "properties.extra", "unplanned property") in framed
+
+
 def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_path, make_shell):
     """An audit that could only say "no messages read" says why instead, before reading."""
     from segment_magics.errors import ValidationError

@@ -70,7 +70,8 @@ def table_rows(source: Any) -> Iterator[Any]:
 def message_rows(source: Any) -> Iterator[Any]:
     """The messages of a table (or a list of dicts): nested columns, or JSON text in
     the object columns (``properties``, ``context``...) of rows that are messages (they
-    have a ``type``; a flat row's text is sent as text, and read so)."""
+    have a ``type``; a flat row's text is sent as text, and read so). A field that is
+    None is a field left out, as a send leaves it out."""
     for row in table_rows(source):
         if not isinstance(row, dict):
             yield row
@@ -95,12 +96,17 @@ _AS_UTC = NaiveTime.of("UTC")  # stored history: a time without a zone is UTC's
 def _json_value(value: Any, key: str) -> Any:
     """A cell as the JSON a message holds, so that the row checker can read it: a
     datetime column (pandas, Polars, Spark) becomes the wire's UTC text, a Decimal a
-    number, as a send would make them; what no send takes is checked as its text."""
+    number, as a send would make them; what no send takes is checked as its text (the
+    value alone: the object around it stays an object)."""
     try:
         serialize(value)
     except TypeError:
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {k: _json_value(v, key) for k, v in value.items()}  # only the odd leaf
+        if isinstance(value, list | tuple):
+            return [_json_value(v, key) for v in value]
         try:
             return to_json_safe(value, key, [], _AS_UTC)
-        except ValidationError:
-            return str(value)
+        except ValidationError:  # (an integer beyond 64 bits is a number to the checks)
+            return value if type(value) is int else str(value)
     return value
