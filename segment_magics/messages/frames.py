@@ -80,6 +80,14 @@ def table_chunks(
     return chunks, rows, None
 
 
+# the libraries whose objects are tables (read by columns or partitions, not iterated)
+TABLE_MODULES = ("pandas", "polars", "pyarrow", "pyspark", "dask")
+
+
+def is_table(source: Any) -> bool:
+    return type(source).__module__.startswith(TABLE_MODULES)
+
+
 def column_names(rows: Any) -> list[str] | None:
     """A table's column names, as text (read without running a lazy one); None for
     rows that are not a table."""

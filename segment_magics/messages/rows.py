@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from .calls import BODY, CALLS
-from .frames import Chunk, is_pandas, is_series, table_chunks
+from .frames import Chunk, is_pandas, is_series, is_table, table_chunks
 from .jsonsafe import checked, is_missing
 
 is_dataframe = is_pandas  # a pandas DataFrame (Polars and Arrow are tables too)
@@ -53,7 +53,7 @@ def iter_rows(
 def rows_refusal(source: Any) -> ValidationError | None:
     """Why ``source`` cannot be read as rows (checked before a run starts), or None: a
     table (pandas, Polars, Arrow: read by :func:`table_chunks`) or an iterable of rows."""
-    if type(source).__module__.startswith(("pandas", "polars", "pyarrow")):
+    if is_table(source):
         return None
     try:
         refuse_unless_rows(source)

@@ -18,6 +18,7 @@ from ..messages import (
     build_message,
     iter_rows,
 )
+from ..messages.frames import is_table
 from .report import CheckReport
 from .tables import message_rows
 from .validate import PlanValidator
@@ -76,7 +77,7 @@ def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
         pairs: Iterator[tuple[Any, Any]] = enumerate(message_rows(source))
     else:
         pairs = iter_rows(source)[0]
-    if not module.startswith(("pandas", "polars", "pyarrow", "pyspark", "dask")):
+    if not is_table(source):
         yield from pairs  # messages built in Python: as they are (the checks' own speed)
         return
     for label, row in pairs:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import EVENT_RULE, rule_key
+from ..messages.frames import is_table
 from ..messages.rows import refuse_unless_rows
 from .model import BODY_OF, Plan, Rule, rule_schema
 from .tables import message_rows
@@ -158,7 +159,7 @@ def _messages(messages: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
     """The messages among ``messages`` (a table's rows, :func:`.tables.message_rows`);
     what is not a dict is left out, as a check leaves it out, and text, one message or
     a number are refused by name."""
-    if type(messages).__module__.startswith(("pandas", "polars", "pyarrow", "pyspark", "dask")):
+    if is_table(messages):
         messages = message_rows(messages)
     else:
         refuse_unless_rows(messages, "messages")
