@@ -11,6 +11,7 @@ run id resumes it after a crash; a Spark or Dask DataFrame is sent by its worker
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -139,7 +140,8 @@ def _prepared(
         why = unwritable(options.problems_path)
         if why:
             return None, to.refused(options, f"problems_path: {why}", "problems_path")
-    twice = repeated_column(rows)
+    names = column_names(rows)  # (read once: a LazyFrame resolves its schema to say)
+    twice = repeated_column(names or ())
     if twice is not None:
         return None, to.refused(
             options,
@@ -149,13 +151,12 @@ def _prepared(
         )
     try:
         mapping = options.column_map()
-        names = column_names(rows)
         if names is not None and mapping is not None:  # a table: its columns checked now
             mapping.layout(tuple(names))
     except ValidationError as exc:
         return None, to.refused(options, str(exc), exc.field)
     if not options.anonymous and options.anonymous_id is None:
-        problem = refusal(rows, options.kind, mapping, options.fixed)
+        problem = refusal(rows, options.kind, mapping, options.fixed, names)
         if problem is not None:
             result = to.refused(options, problem, "userId")
             result.remedies = (Remedy("user_column"), Remedy("anonymous"))
@@ -168,10 +169,10 @@ def _prepared(
     return mapping, None
 
 
-def repeated_column(rows: Any) -> str | None:
-    """The first name a table gives two columns (as text: 1 and '1' are one name), or
-    None. pandas, Arrow and Spark allow it; a message cannot hold both values."""
-    names = column_names(rows) or ()
+def repeated_column(names: Iterable[str]) -> str | None:
+    """The first name a table gives two columns (its :func:`column_names`, as text: 1
+    and '1' are one name), or None. pandas, Arrow and Spark allow it; a message cannot
+    hold both values."""
     seen: set[str] = set()
     for text in names:
         if text in seen:

@@ -78,14 +78,15 @@ def _has_id(row: Any) -> bool:
 
 
 def refusal(
-    rows: Any, kind: str | None, mapping: ColumnMap | None, defaults: Mapping[str, Any]
-) -> str | None:
+    rows: Any, kind: str | None, mapping: ColumnMap | None, defaults: Mapping[str, Any],
+    names: list[str] | None = None,
+) -> str | None:  # fmt: skip
     """Why the run cannot start (no row can have an id), or None. DataFrames are
     checked by column, lists until the first row with an id; iterators are read
     lazily, so their rows are refused one by one instead."""
     if _needs_no_id(kind) or any(given(defaults.get(name)) for name in ID_FIELDS):
         return None
-    names = column_names(rows)
+    names = names if names is not None else column_names(rows)
     if names is not None:  # a table: its columns say whether a row can have an id
         problem = columns_refusal(names, kind, mapping, defaults)
         if problem is not None or not is_dataframe(rows):
