@@ -14,6 +14,7 @@ import getpass
 import os
 import signal
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -193,3 +194,55 @@ def test_secret_headers_are_masked_and_still_sent():
     assert header.encode("latin-1") == b"Basic " + FORMS[2].encode()
     bearer = ApiToken(SENTINEL_TOKEN, "test").bearer_header()
     assert_nowhere(repr(bearer), str(bearer), "%s" % bearer)  # noqa: UP031
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        'SegmentClient(read_key(), endpoint="ftp://nowhere")',
+        "SegmentClient(read_key(), endpoint=URL, naive_timezone='Mars/Base')",
+        "SegmentClient(read_key() + ' x', endpoint=URL)",  # a key pasted with a space
+        "SegmentClient(read_key(), endpoint=URL, plan='/no/such/plan.json')",
+        "SegmentClient(endpoint=URL.replace('//', '//' + read_key() + '@'), naive_timezone='?')",
+        "SegmentClient(read_key(), endpoint=URL, proxy='ftp://u:' + read_key() + '@proxy')",
+        "SegmentClient(endpoint=URL)",  # the key from $SEGMENT_WRITE_KEY, pasted with a tab
+    ],
+)
+def test_a_failed_construction_leaves_the_key_in_no_frame(make_shell, collector, cell, monkeypatch):
+    """A constructor given a key (or a URL or proxy with one) that then refuses another
+    argument: its verbose traceback and the frames %debug walks hold no key."""
+    monkeypatch.setenv("SEGMENT_WRITE_KEY", f"{SENTINEL_KEY}\tx")
+    shell = _shell(make_shell, collector.url, True)
+    shell.user_ns.update(URL=collector.url, read_key=lambda: SENTINEL_KEY)
+    run(shell, "from segment_magics import SegmentClient")
+    _forget_last()
+    failed = run(shell, cell)
+    assert failed.error is not None and sys.last_traceback is not None
+    assert_nowhere(_after(shell, failed))
+
+
+def test_a_refused_magic_line_leaves_its_key_in_no_frame(make_shell, collector):
+    """A key typed into a URL that a magic refuses: the one-line error and the frames of
+    ours under it hold none of it (the notebook's own history keeps what was typed)."""
+    import segment_magics
+
+    ours = str(Path(segment_magics.__file__).parent)
+    shell = _shell(make_shell, collector.url, True)
+    for line in (f"%segment_connect ftp://{SENTINEL_KEY}@127.0.0.1:9",
+                 f"%segment_connect http://{SENTINEL_KEY}@[::1"):  # fmt: skip
+        _forget_last()
+        failed = run(shell, line)
+        assert failed.error is not None and sys.last_traceback is not None
+        frames = []
+        error: BaseException | None = sys.last_value
+        while error is not None:
+            trace = error.__traceback__
+            while trace is not None:
+                if trace.tb_frame.f_code.co_filename.startswith(ours):
+                    frames.append(trace.tb_frame)
+                trace = trace.tb_next
+            error = error.__cause__ or error.__context__
+        assert frames  # there is something to walk
+        shown = [text for frame in frames for value in frame.f_locals.values()
+                 for text in _values(value)]  # fmt: skip
+        assert_nowhere(failed.text, failed.stderr, str(failed.error), *shown)

@@ -22,6 +22,7 @@ class Secret:
 
     def __init__(self, value: str, source: str) -> None:
         if any(ch.isspace() or not ch.isprintable() for ch in value):
+            del value  # not kept in this frame, which a verbose traceback would show
             raise ValidationError(
                 "",
                 f"the {self.what} from {source} contains spaces or control characters; "

@@ -6,16 +6,21 @@ it carries those frames up in its traceback, where ``%xmode Verbose`` prints the
 and ``sys.last_traceback`` (``%debug``) keeps them. :func:`exchange` runs a request
 so that nothing of it can escape: the frames under it are cleared, and what is
 raised instead is a fresh exception that holds no frame of the request at all.
+:func:`sealed` does the same for a function given a secret as an argument (a key, a
+URL or proxy with credentials): what it raises keeps its type and message, but no
+frame under the caller still holds the secret.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RequestFailed(Exception):
@@ -36,6 +41,37 @@ def clear_frames(tb: TracebackType | None) -> None:
         with contextlib.suppress(RuntimeError):  # still executing: one of our callers
             tb.tb_frame.clear()
         tb = tb.tb_next
+
+
+def clear_chain(exc: BaseException) -> None:
+    """Clear the finished frames of ``exc``'s traceback and of every exception it was
+    raised from or while handling (a verbose traceback shows those too)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        clear_frames(error.__traceback__)
+        todo += (error.__cause__, error.__context__)
+
+
+def sealed(function: F) -> F:
+    """``function``, which is given a secret as an argument: when it raises, the error
+    goes on as it is, but the frames it passed through no longer hold their local
+    variables (a verbose traceback prints each frame's arguments)."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except BaseException as exc:
+            clear_chain(exc)
+            del args, kwargs  # this frame's own: the one a traceback shows last
+            raise
+
+    return cast(F, call)
 
 
 def exchange(send: Callable[[], R], describe: Callable[[Exception], str]) -> R:

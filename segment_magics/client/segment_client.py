@@ -39,6 +39,7 @@ from .outbox import Outbox
 from .resend import discard, resend
 from .result import VALIDATION_ERROR, BatchResult, Outcome, Result
 from .retry import RetryPolicy
+from .scrub import sealed
 from .transport import Transport, TransportSettings
 
 LOCAL_KEY = "segment-magics-local"  # the collector accepts any key; this one marks local use
@@ -70,6 +71,7 @@ class SegmentClient:
     and ``$REQUESTS_CA_BUNDLE``/``$SSL_CERT_FILE``, read with requests' rules.
     """
 
+    @sealed  # a failed construction keeps no key (or URL or proxy with one) in its frames
     def __init__(
         self,
         write_key: str | WriteKey | None = None,

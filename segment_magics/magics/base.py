@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics
 
 from ..client import BatchResult, BulkResult, HistoryView, Outcome, Result
+from ..client.scrub import clear_chain
 from ..display import Style
 from ..errors import SegmentError
 from ..session import SegmentSession
@@ -43,25 +44,37 @@ def boundary(method: F) -> F:
         short = self.settings.short_errors
         try:
             return method(self, *args, **kwargs)
-        except SegmentMagicError as exc:
-            exc.short = short
-            raise
-        except SegmentError as exc:
-            raise _shortened(SegmentUsageError(str(exc)), short) from None
-        except RecursionError:
-            raise _shortened(too_deep("a value"), short) from None
         except Exception as exc:
-            if not short:
+            failure = _failure(exc, short)
+            if failure is None:  # a bug, and its traceback was asked for
                 raise
-            raise _shortened(
-                SegmentMagicError(
-                    f"internal error ({type(exc).__name__}: {exc}); nothing more was sent. "
-                    "%config SegmentMagics.short_errors = False shows the traceback"
-                ),
-                short,
-            ) from None
+            # the frames under a magic hold its line, which may carry a key in a URL
+            clear_chain(exc)
+            del args, kwargs
+            if failure is exc:
+                raise
+            raise failure from None
 
     return cast("F", wrapper)
+
+
+def _failure(exc: Exception, short: bool) -> SegmentMagicError | None:
+    """What a magic's error fails the cell with; None: let it through as it is."""
+    if isinstance(exc, SegmentMagicError):
+        return _shortened(exc, short)
+    if isinstance(exc, SegmentError):
+        return _shortened(SegmentUsageError(str(exc)), short)
+    if isinstance(exc, RecursionError):
+        return _shortened(too_deep("a value"), short)
+    if not short:
+        return None
+    return _shortened(
+        SegmentMagicError(
+            f"internal error ({type(exc).__name__}: {exc}); nothing more was sent. "
+            "%config SegmentMagics.short_errors = False shows the traceback"
+        ),
+        short,
+    )
 
 
 def _shortened(exc: SegmentMagicError, short: bool) -> SegmentMagicError:
