@@ -14,6 +14,7 @@ from conftest import SENTINEL_KEY, Step, fast_client
 
 from segment_magics import SegmentClient, __version__
 from segment_magics.client import resolve_endpoint
+from segment_magics.errors import ValidationError
 from segment_magics.messages import MAX_BATCH_MESSAGES
 
 
@@ -224,6 +225,43 @@ def test_write_key_from_environment(monkeypatch, faults):
     assert client.track("e", user_id="u").ok
     assert faults.received[0].headers["Authorization"] == basic("from-env-key")
     assert client.key_source == "$SEGMENT_WRITE_KEY"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("timeout", "x", "timeout: 'x' is not a number of seconds"),
+        ("timeout", -1, "timeout: -1 seconds is out of range"),
+        ("timeout", 0, "give more than 0 to 86400"),
+        ("timeout", float("inf"), "timeout: inf is not a number of seconds"),
+        ("timeout", float("nan"), "timeout: nan is not a number"),
+        ("timeout", True, "timeout: True is not a number"),
+        ("max_retries", -1, "max_retries: -1 is not a number of retries; give 0 to 100"),
+        ("max_retries", "3", "max_retries: '3' is not a number of retries"),
+        ("retry_budget", -5, "retry_budget: -5 seconds is out of range; give 0 to 86400"),
+        ("max_retry_after", -1, "max_retry_after: -1 seconds is out of range"),
+        ("gzip", "no", "gzip: 'no' is not True or False"),
+        ("dry_run", 1, "dry_run: 1 is not True or False"),
+        ("write_key", 5, "write_key: must be text, not int"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_by_name_before_anything_is_sent(
+    faults, setting, value, words
+):
+    """Before: a timeout of -1 failed every send with "ValueError", "x" and inf raised
+    from our code on the first call, and negative retries or budgets were taken."""
+    with pytest.raises(ValidationError) as refused:
+        SegmentClient(**{"write_key": "key", "endpoint": faults.url, setting: value})
+    assert str(refused.value).startswith(words) or words in str(refused.value)
+    assert faults.received == []
+
+
+def test_settings_in_range_are_taken():
+    import numpy as np
+
+    client = SegmentClient("key", endpoint="http://127.0.0.1:9", timeout=np.float64(2.5),
+                           max_retries=np.int64(0), retry_budget=0)  # fmt: skip
+    assert client.timeout == 2.5 and client.policy.max_retries == 0
 
 
 def test_endpoints_resolve():

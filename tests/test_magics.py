@@ -459,3 +459,20 @@ def test_a_cell_body_nested_thousands_deep_gets_one_line_naming_the_limit(
     assert "250" in message or "200 levels" in message
     assert "internal error" not in message and "RecursionError" not in message
     assert collector.count() == 0
+
+
+def test_config_refuses_timeouts_and_retries_out_of_range(make_shell, caplog):
+    """%config takes what SegmentClient takes: a timeout of -1 or nan, negative retries
+    are refused by name and the setting keeps its value."""
+    shell = make_shell()
+    for line, words in [
+        ("SegmentMagics.timeout = -1", "timeout: -1.0 seconds is out of range"),
+        ("SegmentMagics.timeout = float('nan')", "timeout: nan is not a number of seconds"),
+        ("SegmentMagics.retry_budget = -2", "retry_budget: -2.0 seconds is out of range"),
+        ("SegmentMagics.max_retries = -1", "max_retries: -1 is not a number of retries"),
+    ]:
+        caplog.clear()
+        shell.run_line_magic("config", line)
+        assert words in caplog.text
+    assert shell.run_line_magic("config", "SegmentMagics.timeout") == 10.0
+    assert shell.run_line_magic("config", "SegmentMagics.max_retries") == 3

@@ -34,6 +34,7 @@ from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_e
 from .history import History
 from .kept import kept_results
 from .keys import ENV_VAR, WriteKey, find_write_key
+from .limits import checked_retries, checked_seconds, checked_switch
 from .network import Network
 from .outbox import Outbox
 from .resend import discard, resend
@@ -94,6 +95,19 @@ class SegmentClient:
         proxy: str | None = None,
         ca_bundle: str | None = None,
     ) -> None:
+        timeout = checked_seconds("timeout", timeout, zero=False)
+        if retry is None:
+            retry = RetryPolicy(
+                max_retries=checked_retries(max_retries),
+                total_budget=checked_seconds("retry_budget", retry_budget, zero=True),
+                max_retry_after=checked_seconds("max_retry_after", max_retry_after, zero=True),
+            )
+        gzip, dry_run = checked_switch("gzip", gzip), checked_switch("dry_run", dry_run)
+        if write_key is not None and not isinstance(write_key, str | WriteKey):
+            raise ValidationError(
+                "write_key", f"must be text, not {type(write_key).__name__}; give the source's "
+                "write key as a string, or leave it out to read $SEGMENT_WRITE_KEY",
+            )  # fmt: skip
         self.naive = NaiveTime.of(naive_timezone)  # raises ValidationError naming the fix
         in_url = endpoint_credentials(endpoint)
         self.endpoint = resolve_endpoint(endpoint)  # never keeps credentials
@@ -106,9 +120,7 @@ class SegmentClient:
         self.key_env = write_key_env
         self.dry_run = dry_run
         self.history = history if history is not None else History()
-        self.policy = retry or RetryPolicy(
-            max_retries=max_retries, total_budget=retry_budget, max_retry_after=max_retry_after
-        )
+        self.policy = retry
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
         self.outbox_key = outbox_key or self.endpoint
         self.plan: PlanValidator | None = None

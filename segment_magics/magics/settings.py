@@ -14,6 +14,7 @@ from traitlets.config import Configurable
 
 from ..client import PLAN_MODES, WriteKey, display_url, resolve_endpoint
 from ..client.endpoints import endpoint_credentials
+from ..client.limits import checked_retries, checked_seconds
 from ..client.network import checked_ca_bundle, checked_proxy
 from ..display import VIEWS
 from ..errors import ValidationError
@@ -159,11 +160,26 @@ class SegmentSettings(Configurable):
         except ValidationError as exc:
             raise TraitError(str(exc)) from None
 
-    @validate("display_limit", "max_retries")
+    @validate("display_limit")
     def _non_negative(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
         return int(proposal["value"])
+
+    @validate("max_retries")
+    def _check_retries(self, proposal: dict[str, Any]) -> int:
+        try:
+            return checked_retries(proposal["value"])
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
+
+    @validate("timeout", "retry_budget")
+    def _check_seconds(self, proposal: dict[str, Any]) -> float:
+        name = proposal["trait"].name
+        try:
+            return checked_seconds(name, proposal["value"], zero=name != "timeout")
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
 
     @observe(*CLIENT_SETTINGS)
     def _settings_changed(self, change: dict[str, Any]) -> None:
