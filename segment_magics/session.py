@@ -38,7 +38,7 @@ from .client import (
 from .client.network import DIRECT, Network
 from .collector import Collector, start_collector
 from .display import ConnectionSummary
-from .errors import SegmentError
+from .errors import SegmentError, ValidationError
 from .messages import CALLS
 from .messages.naive_time import NaiveTime
 from .plan import Plan, PlanValidator
@@ -191,7 +191,7 @@ class SegmentSession:
             port, store = (old.port, old.store) if old is not None else (None, None)
             try:
                 self.collector = start_collector(port=port, store=store)
-            except OSError:
+            except ValidationError:  # its port was taken meanwhile: any free one
                 self.collector = start_collector(store=store)
             self.collector.use_plan(self.validator)
             self.rebuild()

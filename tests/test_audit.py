@@ -834,3 +834,38 @@ def test_a_type_in_capitals_is_checked_alike_by_both_checkers(tmp_path):
     assert groups(report) == groups(rows)
     assert groups(report)[("Event 01", "properties.count", "wrong type")] == 3
     assert groups(report)[("TRACK", "event", "unplanned event")] == 1
+
+
+def test_windows_take_dates_datetimes_and_one_event_name(tmp_path):
+    """A Python user passes ``datetime.date``, a (pandas) datetime and one event name:
+    they narrow as the same text does (before: AttributeError on ``.strip``, and one
+    event's name was read as its letters, which matched nothing)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from segment_magics.errors import ValidationError
+
+    write_export(tmp_path, 4_000, days=4)
+    plan = sample_plan()
+    as_text = audit(plan, str(tmp_path), since="2024-01-02", until="2024-01-03",
+                    events=["Event 01"])  # fmt: skip
+    assert as_text.messages > 0
+    for since, until in [
+        (dt.date(2024, 1, 2), dt.date(2024, 1, 3)),
+        (dt.datetime(2024, 1, 2), pd.Timestamp("2024-01-04")),  # until a time: exclusive
+        (
+            dt.datetime(2024, 1, 2, 5, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+            pd.Timestamp("2024-01-03T19:00:00-05:00"),
+        ),  # the same instants, in other zones
+    ]:
+        report = audit(plan, str(tmp_path), since=since, until=until, events="Event 01")
+        assert report.messages == as_text.messages and groups(report) == groups(as_text)
+    for bad, words in [(20240102, "since: give a date or time such as '2024-01-31'"),
+                       ([1], "events: names are text; 1 is int")]:  # fmt: skip
+        with pytest.raises(ValidationError) as refused:
+            if isinstance(bad, list):
+                audit(plan, str(tmp_path), events=bad)
+            else:
+                audit(plan, str(tmp_path), since=bad)
+        assert str(refused.value).startswith(words)

@@ -395,3 +395,36 @@ def test_collector_gzip_over_raw_http(collector):
     )
     assert response.status_code == 200
     assert collector.events(event="z")
+
+
+def test_backfill_and_outbox_arguments_of_the_wrong_kind_are_refused_by_name(collector):
+    """Before: AttributeError, TypeError or sqlite's OverflowError from our code, or an
+    "outbox cannot be used" for a run id that was a list."""
+    client = SegmentClient(endpoint=collector.url)
+    rows = [{"userId": "u", "n": 1}]
+    cases = [
+        (lambda: client.send_many(rows, "track", event=5), "event: must be text, not int"),
+        (lambda: client.send_many(rows, "track", event="E", run_id=10**30),
+         "run_id: must be text, not int"),
+        (lambda: client.send_many(rows, "track", event="E", columns="userId"),
+         "columns: give a dict such as {'user_id': 'customer'}, not str"),
+        (lambda: client.send_many(rows, "track", event="E", columns={"user_id": 5}),
+         "columns['user_id']: give a column name, not int"),
+        (lambda: client.send_many(rows, "track", event="E", body_columns="n"),
+         "body_columns: give a list of names, e.g. ['n'], not one text"),
+        (lambda: client.send_many(rows, "track", event="E", defaults=[1]),
+         "defaults: give a dict such as"),
+        (lambda: client.send_many(rows, "track", event="E", problems_path=1),
+         "problems_path: must be a path"),
+        (lambda: client.send_many(rows, "track", event="E", progress="no"),
+         "progress: 'no' is not True or False"),
+        (lambda: client.retry_outbox(kept_for=1), "kept_for: must be text, not int"),
+        (lambda: client.retry_outbox(workers=0), "workers: 0 is not a number of requests"),
+        (lambda: client.discard_outbox(run_id=[]), "run_id: must be text, not list"),
+        (lambda: client.discard_outbox(dry_run="yes"), "dry_run: 'yes' is not True or False"),
+    ]  # fmt: skip
+    for call, words in cases:
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert str(refused.value).startswith(words), words
+    assert collector.events() == []

@@ -557,3 +557,28 @@ def test_flooding_the_collector_cannot_take_unbounded_memory():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_collector_that_cannot_listen_says_where_and_what_to_give():
+    """A taken port, an address not of this machine, a port that is not a number: one
+    line naming the field (before: a raw OSError, gaierror or TypeError)."""
+    from segment_magics import ValidationError, start_collector
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        cases = [
+            ({"port": taken}, f"port: {taken} is taken on 127.0.0.1; give another port, or 0"),
+            ({"host": "10.255.255.1", "port": 0}, "host: '10.255.255.1' is not an address of"),
+            ({"host": "no-such-host.invalid", "port": 0}, "host: 'no-such-host.invalid' is not"),
+            ({"port": "8791"}, "port: '8791' is not a port; give 1 to 65535"),
+            ({"port": 70_000}, "port: 70000 is not a port"),
+            ({"host": 127}, "host: must be text, not int"),
+            ({"read_timeout": 0}, "read_timeout: 0 seconds is out of range"),
+            ({"db": 5}, "db: must be a path (text or a pathlib.Path), not int"),
+        ]
+        for arguments, words in cases:
+            with pytest.raises(ValidationError) as refused:
+                start_collector(**arguments)
+            assert str(refused.value).startswith(words), arguments

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..messages import ColumnMap
+from ..messages.arguments import checked_path, checked_switch, checked_text
 from ..messages.naive_time import NaiveTime
 
 MAX_WORKERS = 32  # requests in flight: more only queue at the server and hold memory
@@ -63,6 +64,12 @@ class BulkOptions:
                 )
             object.__setattr__(self, "max_rate", rate)
         checked_workers(self.workers)
+        for name in ("kind", "event", "anonymous_id", "run_id", "key_column"):
+            checked_text(name, getattr(self, name))
+        for name in ("failures_path", "problems_path"):
+            object.__setattr__(self, name, checked_path(name, getattr(self, name)))
+        for name in ("anonymous", "dry_run", "progress"):
+            checked_switch(name, getattr(self, name))
 
     @property
     def what(self) -> str:

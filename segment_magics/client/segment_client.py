@@ -22,10 +22,18 @@ from ..messages import (
     build_message,
     message_label,
 )
+from ..messages.arguments import (
+    checked_mapping,
+    checked_names,
+    checked_retries,
+    checked_seconds,
+    checked_switch,
+    checked_text,
+)
 from ..messages.naive_time import GUESS, NaiveTime
 from ..plan import PlanSource, PlanValidator, Violation, load_plan
 from .backfill import send_rows
-from .bulk_options import BulkOptions
+from .bulk_options import BulkOptions, checked_workers
 from .bulk_outcome import reason_of
 from .bulk_result import BulkResult
 from .delivery import deliver_batch, deliver_one, result_of
@@ -34,7 +42,6 @@ from .endpoints import display_url, endpoint_credentials, is_loopback, resolve_e
 from .history import History
 from .kept import kept_results
 from .keys import ENV_VAR, WriteKey, find_write_key
-from .limits import checked_retries, checked_seconds, checked_switch
 from .network import Network
 from .outbox import Outbox
 from .resend import discard, resend
@@ -342,9 +349,10 @@ class SegmentClient:
         same messageId, which Segment deduplicates.
         """
         options = BulkOptions(
-            kind=kind, event=event, columns=dict(columns or {}),
-            body_columns=tuple(body_columns) if body_columns is not None else None,
-            defaults=dict(defaults or {}), anonymous_id=anonymous_id, anonymous=anonymous,
+            kind=kind, event=event, columns=checked_mapping("columns", columns, text_values=True),
+            body_columns=checked_names("body_columns", body_columns),
+            defaults=checked_mapping("defaults", defaults, text_values=False),
+            anonymous_id=anonymous_id, anonymous=anonymous,
             run_id=run_id, key_column=key_column, max_rate=max_rate,
             dry_run=self.dry_run if dry_run is None else dry_run, progress=progress,
             workers=workers, failures_path=failures_path, problems_path=problems_path,
@@ -372,8 +380,10 @@ class SegmentClient:
         A message leaves the outbox only when the server acknowledged it; Ctrl-C puts
         the rest back.
         """
-        result = resend(self._destination(), workers=workers, progress=progress,
-                        rejected=rejected, kept_for=kept_for)  # fmt: skip
+        result = resend(self._destination(), workers=checked_workers(workers),
+                        progress=checked_switch("progress", progress),
+                        rejected=checked_switch("rejected", rejected),
+                        kept_for=checked_text("kept_for", kept_for))  # fmt: skip
         return self._record(result)
 
     def discard_outbox(
@@ -388,16 +398,22 @@ class SegmentClient:
         many it would). By default what waits for this endpoint; ``kept_for`` names
         another (or ``"all"``), ``run_id`` one backfill, ``rejected`` only the messages
         the server refused. Messages a live process is sending are left alone."""
-        removed = discard(self._destination(), kept_for=kept_for, run_id=run_id,
-                          rejected=rejected, apply=not dry_run)  # fmt: skip
+        removed = self.kept_counts(kept_for=kept_for, run_id=run_id, rejected=rejected,
+                                   _apply=not checked_switch("dry_run", dry_run))  # fmt: skip
         return sum(removed.values())
 
     def kept_counts(
-        self, *, kept_for: str | None = None, run_id: str | None = None, rejected: bool = False
+        self,
+        *,
+        kept_for: str | None = None,
+        run_id: str | None = None,
+        rejected: bool = False,
+        _apply: bool = False,
     ) -> dict[str, int]:
         """How many messages :meth:`discard_outbox` would remove, per endpoint."""
-        return discard(self._destination(), kept_for=kept_for, run_id=run_id,
-                       rejected=rejected, apply=False)  # fmt: skip
+        return discard(self._destination(), kept_for=checked_text("kept_for", kept_for),
+                       run_id=checked_text("run_id", run_id),
+                       rejected=checked_switch("rejected", rejected), apply=_apply)  # fmt: skip
 
     def kept_results(self) -> list[Outcome]:
         """What the outbox keeps for this endpoint, as failed results (for history views),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ..errors import ValidationError
+from ..messages.arguments import checked_path, checked_port, checked_seconds, checked_text
 from ..plan import PlanValidator, load_plan
 from .app import CollectorApp
 from .server import READ_TIMEOUT, CollectorServer
@@ -137,7 +141,7 @@ def make_server(
     store: EventStore | None = None,
     plan: Any = None,
     allow_hosts: tuple[str, ...] = (),
-    read_timeout: int = READ_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
     max_mb: int | None = None,
 ) -> CollectorServer:
     """A collector server, not yet serving. ``plan`` (a Plan, dict, JSON file or template
@@ -153,7 +157,21 @@ def make_server(
             return CollectorServer(app, host, DEFAULT_PORT, read_timeout)
         except OSError:
             port = 0
-    return CollectorServer(app, host, port, read_timeout)
+    try:
+        return CollectorServer(app, host, port, read_timeout)
+    except OSError as exc:
+        raise _cannot_listen(host, port, exc) from None
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ValidationError:
+    """Why the collector cannot listen where it was asked to, and what to ask instead."""
+    if exc.errno == errno.EADDRINUSE:
+        return ValidationError("port", f"{port} is taken on {host}; give another port, "
+                                       "or 0 for any free one")  # fmt: skip
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return ValidationError("host", f"{host!r} is not an address of this machine; give "
+                                       "127.0.0.1 (this machine only)")  # fmt: skip
+    return ValidationError("host", f"cannot listen on {host}:{port} ({exc.strerror or exc})")
 
 
 def start_collector(
@@ -162,7 +180,7 @@ def start_collector(
     db: str | Path | None = None,
     store: EventStore | None = None,
     plan: Any = None,
-    read_timeout: int = READ_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
 ) -> Collector:
     """Run a collector in a background thread and return it.
 
@@ -171,6 +189,9 @@ def start_collector(
     restarted collector keep what an earlier one received; with ``plan`` every
     event is checked and ``events(valid=False)`` lists the bad ones.
     """
-    server = make_server(host, port, db, store, plan, read_timeout=read_timeout)
+    checked_text("host", host)
+    read_timeout = checked_seconds("read_timeout", read_timeout, zero=False)
+    server = make_server(host, checked_port(port), checked_path("db", db), store, plan,
+                         read_timeout=read_timeout)  # fmt: skip
     server.start()
     return Collector(server)

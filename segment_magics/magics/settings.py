@@ -14,10 +14,10 @@ from traitlets.config import Configurable
 
 from ..client import PLAN_MODES, WriteKey, display_url, resolve_endpoint
 from ..client.endpoints import endpoint_credentials
-from ..client.limits import checked_retries, checked_seconds
 from ..client.network import checked_ca_bundle, checked_proxy
 from ..display import VIEWS
 from ..errors import ValidationError
+from ..messages.arguments import checked_retries, checked_seconds
 from ..messages.naive_time import NaiveTime
 from ..session import LOCAL
 

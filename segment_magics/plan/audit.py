@@ -30,6 +30,7 @@ import orjson
 from ..display import plural
 from ..errors import ValidationError, require
 from ..messages import EVENT_RULE
+from ..messages.arguments import checked_names
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally, utc_stamp
@@ -43,6 +44,7 @@ TEXT_SUFFIXES = (".gz", ".json", ".ndjson", ".jsonl", ".txt")
 MEMORY_LIMIT = "700MB"  # DuckDB's budget: an audit streams, whatever the export's size
 BATCH = 10_000  # rows the row checker takes from DuckDB at a time
 _DAY_FOLDER = re.compile(r"^\d{12,14}$")  # segment-logs/<source>/<day as epoch ms>/
+When = str | dt.date  # a date or time: ISO text, a date, or a datetime (pandas' too)
 
 Engine = Callable[..., AuditReport]
 _ENGINES: dict[str, Engine] = {}  # module prefix -> an engine (Spark, Dask)
@@ -58,14 +60,15 @@ def audit(
     plan: PlanSource,
     source: Any,
     *,
-    since: str | None = None,
-    until: str | None = None,
-    events: Sequence[str] | None = None,
+    since: When | None = None,
+    until: When | None = None,
+    events: str | Sequence[str] | None = None,
 ) -> AuditReport:
     """Check every message of ``source`` against ``plan``; see the module's docstring.
 
-    ``since``/``until`` (ISO dates or times, ``until`` inclusive, UTC unless they carry an
-    offset) and ``events`` (event names, or call types such as ``identify``) narrow it.
+    ``since``/``until`` (ISO dates or times as text, dates or datetimes; ``until``
+    inclusive, UTC unless they carry an offset) and ``events`` (event names, or call
+    types such as ``identify``) narrow it.
     ``source``: a path, glob or directory of files (or a list of them), a table of
     messages (pandas, Polars, Arrow, Spark, Dask) or a list of messages.
     """
@@ -90,10 +93,14 @@ def audit(
 class Window:
     """The messages an audit takes: a time window and some events."""
 
-    def __init__(self, since: str | None, until: str | None, events: Sequence[str] | None) -> None:
+    def __init__(
+        self, since: When | None, until: When | None, events: str | Sequence[str] | None
+    ) -> None:
         self.since = _instant(since, "since") if since else ""
         self.until = _instant(until, "until", end=True) if until else ""
-        self.events = tuple(events or ())
+        # one name is one event, not the letters of its name
+        self.events = (events,) if isinstance(events, str) else checked_names("events", events)
+        self.events = self.events or ()
         if self.since and self.until and _moment(self.since) >= _moment(self.until):
             raise ValidationError(
                 "until",
@@ -135,21 +142,32 @@ def _moment(instant: str) -> dt.datetime:
     return dt.datetime.fromisoformat(instant)
 
 
-def _instant(text: str, name: str, end: bool = False) -> str:
-    """An ISO date or time as the text timestamps compare with (``until``: the end of
-    that day when only a date is given)."""
+def _instant(value: When, name: str, end: bool = False) -> str:
+    """An ISO date or time (text, a date or a datetime) as the text timestamps compare
+    with (``until``: the end of that day when only a date is given)."""
+    if isinstance(value, str):
+        value = _parsed(value.strip(), name)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return (value + dt.timedelta(days=1)).isoformat() if end else value.isoformat()
+    raise ValidationError(
+        name,
+        f"give a date or time such as '2024-01-31' (or a datetime), not {type(value).__name__}",
+    )
+
+
+def _parsed(text: str, name: str) -> dt.date:
     try:
-        if len(text.strip()) == 10:
-            day = dt.date.fromisoformat(text.strip())
-            return (day + dt.timedelta(days=1)).isoformat() if end else day.isoformat()
-        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(
             name, f"{text!r} is not a date or time; use e.g. 2024-01-31"
         ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment.isoformat()
 
 
 # -- messages in memory (DataFrames, lists), and the row checker ---------------------------
