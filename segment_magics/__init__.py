@@ -73,6 +73,8 @@ def form(
     from .widgets.form import SegmentForm
 
     if client is not None:
+        if not isinstance(client, SegmentClient):
+            raise ValidationError("client", f"give a SegmentClient, not {type(client).__name__}")
         return SegmentForm(client.send, kind, **prefill)
     from .session import get_session
 

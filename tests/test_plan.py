@@ -461,3 +461,54 @@ def test_collector_cli_takes_a_plan(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_plan_functions_take_any_plan_source_and_refuse_what_is_none(tmp_path):
+    """A validator, a check, a diff and a save take a template's name, a file or JSON as
+    ``load_plan`` does (before: AttributeError 'str' object has no attribute ...); what
+    is not a plan, a share or compact text is refused by name."""
+    from segment_magics.plan import (
+        PlanValidator,
+        check_messages,
+        diff_plan,
+        infer_plan,
+        parse_compact,
+        save_plan,
+    )
+
+    message = {"type": "track", "event": "Order Completed", "userId": "u",
+               "properties": {"order_id": "1"}}  # fmt: skip
+    assert PlanValidator("ecommerce").plan.name == PlanValidator(load_plan("ecommerce")).plan.name
+    assert check_messages("ecommerce", [message]).checked == 1
+    assert diff_plan("ecommerce", [message]) == diff_plan(load_plan("ecommerce"), [message])
+    saved = save_plan("ecommerce", tmp_path / "plan.json")
+    assert load_plan(str(saved)).rules == load_plan("ecommerce").rules
+    refusals = [
+        (lambda: PlanValidator(5), "plan: cannot load a plan from a int"),
+        (lambda: check_messages(b"x", [message]), "plan: cannot load a plan from a bytes"),
+        (lambda: save_plan("ecommerce", 5), "path: must be a path"),
+        (lambda: parse_compact({"a": 1}), "text: give the plan in compact notation as text"),
+        (lambda: infer_plan([message], required_share=95), "required_share: 95 is not a share"),
+        (lambda: infer_plan([message], required_share="95%"), "required_share: '95%' is not"),
+    ]
+    for call, words in refusals:
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert str(refused.value).startswith(words), words
+
+
+def test_client_settings_of_the_wrong_kind_are_refused_by_name(tmp_path):
+    from segment_magics import form
+
+    for arguments, words in [
+        ({"endpoint": None}, "endpoint: give 'us', 'eu' or a URL as text, not NoneType"),
+        ({"outbox": 5}, "outbox: must be a path"),
+        ({"history": []}, "history: give a History, not list"),
+        ({"proxy": 0}, "proxy: must be text, not int"),
+        ({"ca_bundle": 5}, "ca_bundle: must be a path"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            SegmentClient(**{"endpoint": "http://127.0.0.1:9", **arguments})
+        assert str(refused.value).startswith(words), words
+    with pytest.raises(ValidationError, match="client: give a SegmentClient, not dict"):
+        form("track", client={})

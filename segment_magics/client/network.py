@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from requests.utils import get_environ_proxies, select_proxy, should_bypass_proxies
 
 from ..errors import ValidationError
+from ..messages.arguments import checked_path, checked_text
 from .endpoints import display_url
 
 DIRECT = "direct"  # the proxy setting that means "no proxy, whatever the environment says"
@@ -43,10 +44,13 @@ class Network:
 
     def __post_init__(self) -> None:
         """The settings given are checked now, not at the first request that fails."""
-        if self.proxy:
-            object.__setattr__(self, "proxy", checked_proxy(self.proxy))
+        if self.proxy is not None:
+            object.__setattr__(
+                self, "proxy", checked_proxy(checked_text("proxy", self.proxy) or "")
+            )
         if self.ca_bundle:
-            object.__setattr__(self, "ca_bundle", checked_ca_bundle(self.ca_bundle))
+            bundle = checked_path("ca_bundle", self.ca_bundle) or ""
+            object.__setattr__(self, "ca_bundle", checked_ca_bundle(bundle))
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy for ``url``, or None to connect directly. ``NO_PROXY`` applies to the

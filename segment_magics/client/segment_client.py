@@ -25,6 +25,7 @@ from ..messages import (
 from ..messages.arguments import (
     checked_mapping,
     checked_names,
+    checked_path,
     checked_retries,
     checked_seconds,
     checked_switch,
@@ -110,6 +111,13 @@ class SegmentClient:
                 max_retry_after=checked_seconds("max_retry_after", max_retry_after, zero=True),
             )
         gzip, dry_run = checked_switch("gzip", gzip), checked_switch("dry_run", dry_run)
+        if not isinstance(endpoint, str):
+            raise ValidationError("endpoint", f"give 'us', 'eu' or a URL as text, not "
+                                              f"{type(endpoint).__name__}")  # fmt: skip
+        if outbox is not None and not isinstance(outbox, Outbox):
+            outbox = checked_path("outbox", outbox)
+        if history is not None and not isinstance(history, History):
+            raise ValidationError("history", f"give a History, not {type(history).__name__}")
         if write_key is not None and not isinstance(write_key, str | WriteKey):
             raise ValidationError(
                 "write_key", f"must be text, not {type(write_key).__name__}; give the source's "

@@ -19,6 +19,7 @@ from ..messages import (
     iter_rows,
 )
 from ..messages.frames import is_table
+from .load import PlanSource
 from .report import CheckReport
 from .tables import message_rows
 from .validate import PlanValidator
@@ -102,7 +103,7 @@ OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 
 
 def check_messages(
-    validator: PlanValidator,
+    validator: PlanValidator | PlanSource,
     source: Iterable[Any] | Any,
     display_limit: int = 20,
     kind: str | None = None,
@@ -110,6 +111,8 @@ def check_messages(
     """Check every message of ``source`` against the plan; nothing is sent.
 
     ``kind`` reads every flat row as that call (identify rows: columns are traits)."""
+    if not isinstance(validator, PlanValidator):
+        validator = PlanValidator(validator)  # a plan, a file or a template's name
     report = CheckReport(display_limit=display_limit)
     for label, row in labelled_rows(source):
         try:

@@ -197,6 +197,10 @@ def _finish(node: _Node) -> dict[str, Any]:
 
 def parse_compact(text: str, name: str = "tracking plan") -> Plan:
     """Compile the compact notation to a Plan (one rule per section)."""
+    if not isinstance(text, str):
+        raise ValidationError(
+            "text", f"give the plan in compact notation as text, not {type(text).__name__}"
+        )
     rules: list[Rule] = []
     section: tuple[str, str | None, _Node] | None = None
     stack: list[_Node] = []

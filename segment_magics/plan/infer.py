@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 
+from ..errors import ValidationError
 from ..messages import EVENT_RULE, rule_key
 from ..messages.frames import is_table
 from ..messages.rows import refuse_unless_rows
+from .load import PlanSource
 from .model import BODY_OF, Plan, Rule, rule_schema
 from .tables import message_rows
 
@@ -133,6 +136,12 @@ def infer_plan(
     """A plan that every given message satisfies, with what is unusual noted; a field is
     required when present in at least ``required_share`` of its event's messages (the
     default: all of them). Streams: memory follows the shapes seen, not the messages."""
+    share = required_share
+    if isinstance(share, bool) or not isinstance(share, Real) or not 0 < share <= 1:
+        raise ValidationError(
+            "required_share", f"{share!r} is not a share; give more than 0 and at most 1, "
+            "e.g. 0.95 for 95 %",
+        )  # fmt: skip
     shapes: dict[tuple[str, str | None], Shape] = {}
     for message in _messages(messages):
         key = rule_key(message)
@@ -181,12 +190,13 @@ class Difference:
         return self.direction.startswith("observed")
 
 
-def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Difference]:
+def diff_plan(plan: PlanSource, messages: Iterable[Mapping[str, Any]]) -> list[Difference]:
     """What observed messages do that the plan forbids, and what the plan asks for
     that nothing sends (planned events never seen, required fields never present)."""
     from .validate import PlanValidator
 
     validator = PlanValidator(plan)
+    the_plan = validator.plan  # (loaded, when given as a file, a template or JSON)
     seen_events: Counter[str] = Counter()
     present: dict[str, set[str]] = {}
     grouped: Counter[tuple[str, str, str]] = Counter()
@@ -209,7 +219,7 @@ def diff_plan(plan: Plan, messages: Iterable[Mapping[str, Any]]) -> list[Differe
         Difference("observed, not allowed", e, f, k, n, examples[(e, f, k)])
         for (e, f, k), n in grouped.most_common()
     ]
-    for rule in plan.rules:
+    for rule in the_plan.rules:
         if not rule.is_event or not rule.key:
             continue
         if rule.key not in seen_events:

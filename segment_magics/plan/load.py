@@ -29,6 +29,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..messages import CALL_OF_RULE, COMMON_RULE, EVENT_RULE
+from ..messages.arguments import checked_path
 from ..private_files import make_private
 from .model import BODY_OF, RULE_TYPES, Plan, Rule, rule_schema
 from .templates import TEMPLATES
@@ -236,10 +237,11 @@ def load_plan(source: PlanSource) -> Plan:
     raise ValidationError("plan", f"cannot load a plan from a {type(source).__name__}")
 
 
-def save_plan(plan: Plan, path: str | Path) -> Path:
+def save_plan(plan: PlanSource, path: str | Path) -> Path:
     """Write ``plan`` as Segment Public API JSON to a private file (0600; a missing folder
     is made); ValidationError naming the path when it cannot be written."""
-    target = Path(path).expanduser()
+    plan = load_plan(plan)  # (a template's name or Segment JSON is saved as it loads)
+    target = Path(checked_path("path", path) or "").expanduser()
     if target.is_dir():
         raise ValidationError("path", f"{str(target)!r} is a folder; give a file name in it, "
                               f"e.g. {str(target / 'plan.json')!r}")  # fmt: skip

@@ -19,7 +19,8 @@ import orjson
 from rapidfuzz import fuzz, process
 
 from ..messages import COMMON_RULE, EVENT_RULE, rule_key
-from .model import Plan, Rule, body_of
+from .load import PlanSource, load_plan
+from .model import Rule, body_of
 from .tolerate import tolerate
 
 ViolationKind = Literal[
@@ -173,7 +174,8 @@ def _why(exc: Exception) -> str:
 class PlanValidator:
     """A compiled plan: ``check(message)`` lists the violations (empty when valid)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: PlanSource) -> None:
+        plan = load_plan(plan)  # a Plan as it is; a file, template or JSON loaded
         self.plan = plan
         self.skipped: list[Skipped] = []
         # the rules whose schemas do not compile: their messages are not checked (and
