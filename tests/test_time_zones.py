@@ -70,6 +70,7 @@ SCRIPT = textwrap.dedent(
     cell("berlin_call", "%segment_track Berlin --user-id u --message-id tz-berlin "
                         "--timestamp {{dt.datetime(2024, 7, 1, 12)}}")
     cell("bad", "%config SegmentMagics.naive_timezone = 'Europe/Berln'")
+    cell("history", "%segment_history")
     out["kept"] = shell.run_line_magic("config", "SegmentMagics.naive_timezone")
     print(json.dumps(out))
     """
@@ -142,6 +143,13 @@ def test_naive_values_arrive_as_the_instant_they_name(zone, collector, tmp_path)
     # a misspelt zone: IPython's %config shows the error; the setting keeps its value
     assert "did you mean 'Europe/Berlin'" in out["bad"]["stderr"]
     assert kept == "Europe/Berlin"
+
+    # the history's times are UTC, whatever the machine's zone, and its header says so
+    lines = out["history"]["text"].splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("time (UTC)"))
+    shown = dt.datetime.strptime(lines[header + 2][:19], "%Y-%m-%d %H:%M:%S")
+    shown = shown.replace(tzinfo=dt.timezone.utc)
+    assert started - near <= shown <= finished + near, lines[header + 2]
 
 
 def test_a_client_reads_naive_values_by_its_setting(collector):

@@ -21,8 +21,8 @@ COLUMNS = (
 
 
 # What the table's headers say (records() and to_pandas() keep COLUMNS): short, so the
-# table fits 1,000 px.
-SHOWN_AS = ("time", "type", "event/name", "user", "Status", "HTTP", "ErrorMessage",
+# table fits 1,000 px; the times are UTC, whatever the machine's zone, and say so.
+SHOWN_AS = ("time (UTC)", "type", "event/name", "user", "Status", "HTTP", "ErrorMessage",
             "messageId", "plan")  # fmt: skip
 
 
