@@ -582,3 +582,20 @@ def test_a_collector_that_cannot_listen_says_where_and_what_to_give():
             with pytest.raises(ValidationError) as refused:
                 start_collector(**arguments)
             assert str(refused.value).startswith(words), arguments
+
+
+def test_the_collector_command_refuses_a_port_or_db_it_cannot_use_in_one_line(tmp_path):
+    """``python -m segment_magics.collector --port 99999`` printed an OverflowError's
+    traceback; a db under a file, or a folder as the db, named neither the option nor the
+    fix."""
+    (tmp_path / "a-file").write_text("")
+    for args, words in [
+        (["--port", "99999"], "error: port: 99999 is not a port; give 1 to 65535"),
+        (["--port", "0", "--db", str(tmp_path / "a-file" / "events.sqlite")],
+         "error: db: cannot keep events in"),
+        (["--port", "0", "--db", str(tmp_path)], "error: db: cannot keep events in"),
+    ]:  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "segment_magics.collector", *args],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert words in done.stderr

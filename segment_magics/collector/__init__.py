@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sqlite3
 import time
 import urllib.request
 from pathlib import Path
@@ -148,9 +149,21 @@ def make_server(
     name) gives every event a verdict; ``port=None`` prefers 8791 and takes any free port
     when 8791 is taken; ``max_mb`` caps the stored payloads (default 1,024 in memory,
     none in a ``db`` file), the oldest going first."""
+    checked_text("host", host)
+    port = checked_port(port)
+    read_timeout = checked_seconds("read_timeout", read_timeout, zero=False)
+    db = checked_path("db", db)
     validator = None if plan is None else PlanValidator(load_plan(plan))
     if store is None:
-        store = EventStore(db, max_bytes=max_mb * 2**20 if max_mb else None)
+        try:
+            store = EventStore(db, max_bytes=max_mb * 2**20 if max_mb else None)
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValidationError(
+                "db",
+                f"cannot keep events in {db} ({reason}); give a file "
+                "in a folder you can write, or none (memory)",
+            ) from None
     app = CollectorApp(store, validator, hosts=(host, *allow_hosts))
     if port is None:
         try:
@@ -189,9 +202,6 @@ def start_collector(
     restarted collector keep what an earlier one received; with ``plan`` every
     event is checked and ``events(valid=False)`` lists the bad ones.
     """
-    checked_text("host", host)
-    read_timeout = checked_seconds("read_timeout", read_timeout, zero=False)
-    server = make_server(host, checked_port(port), checked_path("db", db), store, plan,
-                         read_timeout=read_timeout)  # fmt: skip
+    server = make_server(host, port, db, store, plan, read_timeout=read_timeout)
     server.start()
     return Collector(server)
