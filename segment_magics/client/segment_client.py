@@ -406,22 +406,14 @@ class SegmentClient:
         many it would). By default what waits for this endpoint; ``kept_for`` names
         another (or ``"all"``), ``run_id`` one backfill, ``rejected`` only the messages
         the server refused. Messages a live process is sending are left alone."""
-        removed = self.kept_counts(kept_for=kept_for, run_id=run_id, rejected=rejected,
-                                   _apply=not checked_switch("dry_run", dry_run))  # fmt: skip
-        return sum(removed.values())
+        apply = not checked_switch("dry_run", dry_run)
+        return sum(self._discard(kept_for, run_id, rejected, apply).values())
 
     def kept_counts(
-        self,
-        *,
-        kept_for: str | None = None,
-        run_id: str | None = None,
-        rejected: bool = False,
-        _apply: bool = False,
+        self, *, kept_for: str | None = None, run_id: str | None = None, rejected: bool = False
     ) -> dict[str, int]:
         """How many messages :meth:`discard_outbox` would remove, per endpoint."""
-        return discard(self._destination(), kept_for=checked_text("kept_for", kept_for),
-                       run_id=checked_text("run_id", run_id),
-                       rejected=checked_switch("rejected", rejected), apply=_apply)  # fmt: skip
+        return self._discard(kept_for, run_id, rejected, apply=False)
 
     def kept_results(self) -> list[Outcome]:
         """What the outbox keeps for this endpoint, as failed results (for history views),
@@ -429,6 +421,13 @@ class SegmentClient:
         return kept_results(self.outbox, self.outbox_key, self.shown_endpoint)
 
     # -- internals ----------------------------------------------------------------
+    def _discard(
+        self, kept_for: str | None, run_id: str | None, rejected: bool, apply: bool
+    ) -> dict[str, int]:
+        return discard(self._destination(), kept_for=checked_text("kept_for", kept_for),
+                       run_id=checked_text("run_id", run_id),
+                       rejected=checked_switch("rejected", rejected), apply=apply)  # fmt: skip
+
     def _destination(self) -> Destination:
         """Where a backfill goes, with the plan as it is now."""
         return Destination(

@@ -154,6 +154,7 @@ def make_server(
     read_timeout = checked_seconds("read_timeout", read_timeout, zero=False)
     db = checked_path("db", db)
     validator = None if plan is None else PlanValidator(load_plan(plan))
+    made = store is None  # (a store made here is closed again if it cannot be served)
     if store is None:
         try:
             store = EventStore(db, max_bytes=max_mb * 2**20 if max_mb else None)
@@ -173,6 +174,8 @@ def make_server(
     try:
         return CollectorServer(app, host, port, read_timeout)
     except OSError as exc:
+        if made:
+            store.close()
         raise _cannot_listen(host, port, exc) from None
 
 
