@@ -167,6 +167,37 @@ def test_a_client_reads_naive_values_by_its_setting(collector):
         assert arrived == _at(setting, 2024, 3, 31, 1, 30), setting
 
 
+def test_a_day_as_the_event_time_is_its_midnight_in_the_zone_set(collector):
+    """A date (a ``datetime.date``, ``"2024-07-01"``, a date column) as the timestamp is
+    midnight where naive values are read: in Berlin when the setting says Berlin, as a
+    naive midnight already was (before: UTC midnight, two hours off, and not noted).
+    Under the guess it stays UTC midnight, as Segment reads a bare date; a date among
+    the properties stays a calendar date."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    day = dt.date(2024, 7, 1)
+    table = {"userId": ["u"], "timestamp": [day], "day": [day]}
+    for setting, expected in [("Europe/Berlin", _at("Europe/Berlin", 2024, 7, 1)),
+                              ("guess", _at("UTC", 2024, 7, 1))]:  # fmt: skip
+        client = SegmentClient(endpoint=collector.url, naive_timezone=setting)
+        collector.reset()
+        for given in (day, "2024-07-01"):
+            result = client.track("Daily", user_id="u", timestamp=given, properties={"day": day})
+            noted = [w for w in result.warnings if "was a date" in w]
+            assert len(noted) == (setting != "guess"), result.warnings
+        sources = [pd.DataFrame(table), pl.DataFrame(table), pa.Table.from_pydict(table),
+                   [{"userId": "u", "timestamp": day, "day": day}]]  # fmt: skip
+        for source in sources:
+            assert client.send_many(source, "track", event="Daily", progress=False).accepted == 1
+        events = collector.events()
+        assert len(events) == 6
+        for event in events:
+            assert _instant(event["timestamp"]) == expected, (setting, event)
+            assert event["properties"]["day"] == "2024-07-01"
+
+
 def test_aware_values_are_never_noted(client, collector):
     aware = dt.datetime(2024, 1, 15, 10, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
     result = client.track("Clock", user_id="u", timestamp=aware, properties={"at": aware})

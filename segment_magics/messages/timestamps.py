@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from .jsonsafe import aware_datetime, format_datetime, is_missing
-from .naive_time import NaiveTime
+from .naive_time import GUESS, NaiveTime
 
 
 class WireTime(str):
@@ -79,7 +79,7 @@ def normalize_timestamp(
     if isinstance(value, dt.datetime):
         return format_datetime(aware_datetime(value, field, naive, warnings))
     if isinstance(value, dt.date):
-        return format_datetime(value)
+        return format_datetime(_midnight(value, field, naive, warnings))
     if isinstance(value, str):
         if _CANONICAL.fullmatch(value):  # already what we send: only check it is a real date
             try:
@@ -87,8 +87,8 @@ def normalize_timestamp(
                 return value
             except ValueError:
                 pass
-        if len(value) == 10 and _ISO.fullmatch(value):  # a date: midnight UTC, like a date
-            return format_datetime(_parsed(value, field).date())
+        if len(value) == 10 and _ISO.fullmatch(value):  # a date, as a date is read
+            return format_datetime(_midnight(_parsed(value, field).date(), field, naive, warnings))
         return format_datetime(aware_datetime(_parsed(value, field), field, naive, warnings,
                                               "an ISO 8601 time without an offset"))  # fmt: skip
     np = sys.modules.get("numpy")
@@ -102,6 +102,18 @@ def normalize_timestamp(
         f"got a {type(value).__name__}; pass a datetime, a date, a pandas Timestamp, a "
         f"numpy datetime64 or an ISO 8601 string such as {EXAMPLE}",
     )
+
+
+def _midnight(
+    day: dt.date, field: str, naive: NaiveTime | None, warnings: list[str] | None
+) -> dt.datetime:
+    """A day as an event time: its midnight where values without a zone are read. Under
+    the SDK's guess that is UTC, as Segment reads a bare date, and nothing is noted; a
+    zone the user set (``local``, ``Europe/Berlin``) is their days' zone too, and noted."""
+    midnight = dt.datetime(day.year, day.month, day.day)
+    if naive is None or naive.setting == GUESS:
+        return midnight.replace(tzinfo=dt.timezone.utc)
+    return aware_datetime(midnight, field, naive, warnings, "a date")
 
 
 def _parsed(value: str, field: str) -> dt.datetime:
