@@ -395,12 +395,16 @@ def test_alias_from_any_table_reads_its_id_columns_alike(faults, outbox_path):
     pa = pytest.importorskip("pyarrow")
     data = {"userId": ["new1", "new2"], "previousId": ["old1", None], "plan": ["pro", "free"]}
     client = SegmentClient(endpoint=faults.url, write_key="k", outbox=outbox_path)
-    for table in (pd.DataFrame(data), pl.DataFrame(data), pa.table(data)):
+    rows = [dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)]
+    for table in (pd.DataFrame(data), pl.DataFrame(data), pa.table(data), rows):
         result = client.send_many(table, "alias", progress=False)
         assert (result.rows_read, result.accepted, result.invalid) == (2, 1, 1)
         assert "previousId" in next(iter(result.problems)).reason
+        # the columns it has no place for are said, not dropped in silence
+        assert result.unread == ("plan",)
+        assert "1 column not sent (plan): alias calls carry no properties" in str(result)
     sent = [item for r in faults.received for item in r.body["batch"]]
-    assert [(m["userId"], m["previousId"]) for m in sent] == [("new1", "old1")] * 3
+    assert [(m["userId"], m["previousId"]) for m in sent] == [("new1", "old1")] * 4
     assert all("plan" not in m and "properties" not in m for m in sent)
 
 

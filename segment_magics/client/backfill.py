@@ -11,7 +11,7 @@ run id resumes it after a crash; a Spark or Dask DataFrame is sent by its worker
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -61,7 +61,9 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
         return _given(refused, rows, engine)
     if engine is not None:
         assert mapping is not None
-        return _send_distributed(to, engine, rows, options)
+        sent = _send_distributed(to, engine, rows, options)
+        sent.unread = _unread(rows, mapping)
+        return sent
     run_id = options.run_id or ""
     resume = None
     if not options.dry_run:
@@ -85,7 +87,22 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     result.plan_checked = to.check is not None
     result.context_label = options.event or ""
     result.endpoint = to.shown_endpoint
+    result.unread = _unread(rows, mapping)
     return result
+
+
+def _unread(rows: Any, mapping: ColumnMap | None) -> tuple[str, ...]:
+    """The columns of a table (or of a list's first row) that a call without a body
+    (alias) has no place for: said in the summary rather than dropped in silence."""
+    if mapping is None or CALLS[mapping.kind].body is not None:
+        return ()
+    names = column_names(rows)
+    if names is None and isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
+        names = [str(name) for name in rows[0]]
+    if not names:
+        return ()
+    used = {column for _, column in mapping.layout(tuple(names))[0]}
+    return tuple(name for name in names if name not in used)
 
 
 def fresh_run_id(outbox: Any) -> str:

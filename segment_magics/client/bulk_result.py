@@ -46,6 +46,7 @@ class BulkResult(Outcome):
     plan_violations: int = 0  # rows the tracking plan objected to, whatever became of them
     missing_ids: int = 0  # rows refused for having neither a userId nor an anonymousId
     anonymized: int = 0  # rows sent with a generated anonymousId (anonymous=True)
+    unread: tuple[str, ...] = ()  # columns the call has no place for (alias: no body)
     run_id: str = ""
     resumed: bool = False
     earlier: tuple[int, tuple[tuple[int, int], ...]] | None = None  # a resumed run's rows
@@ -287,6 +288,10 @@ class BulkResult(Outcome):
             )
         for how, count in self.naive.items():
             notes.append(f"{plural(count, 'naive datetime')} (no time zone) read {how}")
+        if self.unread:
+            shown = ", ".join(self.unread[:5]) + (", ..." if len(self.unread) > 5 else "")
+            notes.append(f"{plural(len(self.unread), 'column')} not sent ({shown}): "
+                         f"{self.type} calls carry no properties or traits")  # fmt: skip
         return notes
 
     def count_naive(self, warnings: Iterable[str]) -> None:
