@@ -98,7 +98,25 @@ def inside() -> dict[str, object]:
     events = collector.events(limit=100)
     return {"python": sys.version.split()[0], "location": str(location), "absent_present": present,
             "cells": cells, "failed": failed, "page_bytes": len(page), "assets": fetched,
-            "events": len(events)}  # fmt: skip
+            "events": len(events), "times_misread": times_misread()}  # fmt: skip
+
+
+def times_misread() -> list[str]:
+    """ISO forms this Python's own ``fromisoformat`` may not read (3.10 reads neither
+    ``+0530`` nor ``.12``): an audit must still order and window them by their instant."""
+    from segment_magics.plan import audit
+    from segment_magics.plan.audit_report import utc_stamp
+
+    stamps = {"2024-01-01T10:00:00.12+05:30": "2024-01-01T04:30:00.120Z",
+              "2024-01-01T10:00:00+0530": "2024-01-01T04:30:00.000Z",
+              "2024-01-01 10:00:00.5-08:00": "2024-01-01T18:00:00.500Z"}  # fmt: skip
+    wrong = [f"{given} -> {utc_stamp(given)}" for given, want in stamps.items()
+             if utc_stamp(given) != want]  # fmt: skip
+    try:
+        audit("ecommerce", [], since="2024-01-01T10:00:00.5", until="2024-01-02T00:00:00+0530")
+    except ValueError as exc:
+        wrong.append(f"window: {exc}")
+    return wrong
 
 
 def main() -> int:

@@ -25,6 +25,7 @@ def test_the_wheel_alone_runs_notebook_01_on_the_oldest_python(tmp_path):
     claimed = (ROOT / "pyproject.toml").read_text().split('requires-python = ">=')[1].split('"')[0]
     assert report["python"].startswith(claimed + ".")
     assert report["absent_present"] == [] and report["failed"] == []
+    assert report["times_misread"] == []  # an audit reads every ISO form on 3.10 too
     assert report["cells"] >= 10 and report["events"] >= 5
     assert report["assets"] and set(report["assets"].values()) == {200}
     assert "site-packages" in report["location"]

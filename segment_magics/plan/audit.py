@@ -31,6 +31,7 @@ from ..display import plural
 from ..errors import ValidationError, require
 from ..messages import EVENT_RULE
 from ..messages.arguments import checked_names
+from ..messages.timestamps import parse_iso8601
 from .audit_lines import file_by_rows, file_lines, list_bad_lines, salvaged
 from .audit_pass import BAD, ROWS, SQL, UNPLANNED, pass_sql
 from .audit_report import AuditReport, Tally, utc_stamp
@@ -163,7 +164,7 @@ def _parsed(text: str, name: str) -> dt.date:
     try:
         if len(text) == 10:
             return dt.date.fromisoformat(text)
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso8601(text)  # (as messages are read, on every Python we support)
     except ValueError:
         raise ValidationError(
             name, f"{text!r} is not a date or time; use e.g. 2024-01-31"

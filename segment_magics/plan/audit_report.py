@@ -17,6 +17,7 @@ from typing import Any
 
 from ..display import Cell, Rendered, Table, plural
 from ..errors import require
+from ..messages.timestamps import parse_iso8601
 
 EXAMPLES = 5  # example messageIds a group keeps
 BAD_LISTED = 100  # bad lines (and files) listed with where they are
@@ -38,8 +39,8 @@ def utc_stamp(text: str) -> str:
     its UTC instant written ``2024-01-01T18:30:00.000Z``."""
     if (text[10:11] == "T" and text.endswith("Z")) or not _STAMP.fullmatch(text):
         return text
-    try:
-        moment = dt.datetime.fromisoformat(text)
+    try:  # (our parser: Python 3.10's fromisoformat reads neither +0530 nor .12)
+        moment = parse_iso8601(text)
     except ValueError:  # no such day or hour: left as it is
         return text
     if moment.tzinfo is not None:
