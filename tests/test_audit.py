@@ -869,3 +869,36 @@ def test_windows_take_dates_datetimes_and_one_event_name(tmp_path):
             else:
                 audit(plan, str(tmp_path), since=bad)
         assert str(refused.value).startswith(words)
+
+
+def test_a_duckdb_that_reads_cut_files_whole_still_lists_them(tmp_path, monkeypatch):
+    """DuckDB before 2.0 (the newest for Python 3.10) reads a gzip file cut short as if
+    it ended there, with no error: the audit then listed nothing and lost the file's
+    tail in silence. Such DuckDBs get the files checked first; each kind of damage is
+    named as the row reader names it."""
+    import gzip as gz
+    import importlib
+
+    from segment_magics.plan import audit_lines
+
+    module = importlib.import_module("segment_magics.plan.audit")  # (not the function)
+    asked = audit_lines.reads_cut_files_whole()
+    monkeypatch.setattr(module, "reads_cut_files_whole", lambda: True)
+    test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path)
+    member = gz.compress(b'{"a": 1}\n' * 50_000)
+    shapes = {
+        "whole": member,
+        "two members": member + member,
+        "zeros after": member + b"\0" * 9,
+        "cut short": member[:-100],
+        "cut in the second": member + member[:500],
+        "not gzip": b"plain text",
+        "empty": b"",
+        "bad data": member[:40] + b"\xff" * 60,
+    }
+    for name, data in shapes.items():
+        path = tmp_path / f"{name}.json.gz"
+        path.write_bytes(data)
+        _, why = audit_lines.file_lines(str(path))
+        assert audit_lines.gzip_damage(str(path)) == why, name
+    assert isinstance(asked, bool)

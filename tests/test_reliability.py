@@ -427,8 +427,10 @@ def test_existing_files_we_write_into_are_made_private(tmp_path, dead_url, monke
 
     with start_collector(db=db) as running:
         SegmentClient(endpoint=running.url).track("Stored", user_id="u")
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (box, wal, db)} == {
-        "outbox.sqlite": 0o600, "outbox.sqlite-wal": 0o600, "ev.db": 0o600,
+    # (sqlite deletes the -wal when the last connection closes, as on Python 3.10 here)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (box, wal, db) if p.exists()} == {
+        "outbox.sqlite": 0o600, "ev.db": 0o600,
+        **({"outbox.sqlite-wal": 0o600} if wal.exists() else {}),
     }  # fmt: skip
 
 
