@@ -7,6 +7,8 @@ the client is built from rebuilds it on the next call.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
@@ -118,20 +120,16 @@ class SegmentSettings(Configurable):
 
     @validate("proxy")
     def _check_proxy(self, proposal: dict[str, Any]) -> str:
-        try:
+        with _as_trait_error():
             value = checked_proxy(str(proposal["value"]))
-        except ValidationError as exc:
-            raise TraitError(str(exc)) from None
         self._proxy_url = value
         return display_url(value) if value else ""
 
     @validate("ca_bundle")
     def _check_ca_bundle(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
-        try:
+        with _as_trait_error():
             return checked_ca_bundle(value) if value else ""
-        except ValidationError as exc:
-            raise TraitError(str(exc)) from None
 
     @property
     def url_key(self) -> WriteKey | None:
@@ -145,20 +143,16 @@ class SegmentSettings(Configurable):
         if value.lower() == LOCAL:
             self._url_key = None
             return LOCAL
-        try:
+        with _as_trait_error(ValueError):  # (resolve_endpoint raises a ValueError)
             resolve_endpoint(value)
             in_url = endpoint_credentials(value)
             self._url_key = WriteKey(in_url, "the endpoint URL") if in_url else None
-        except (ValueError, ValidationError) as exc:
-            raise TraitError(str(exc)) from None
         return display_url(value)
 
     @validate("naive_timezone")
     def _check_naive_timezone(self, proposal: dict[str, Any]) -> str:
-        try:
+        with _as_trait_error():
             return NaiveTime.of(str(proposal["value"])).setting
-        except ValidationError as exc:
-            raise TraitError(str(exc)) from None
 
     @validate("display_limit")
     def _non_negative(self, proposal: dict[str, Any]) -> int:
@@ -168,18 +162,14 @@ class SegmentSettings(Configurable):
 
     @validate("max_retries")
     def _check_retries(self, proposal: dict[str, Any]) -> int:
-        try:
+        with _as_trait_error():
             return checked_retries(proposal["value"])
-        except ValidationError as exc:
-            raise TraitError(str(exc)) from None
 
     @validate("timeout", "retry_budget")
     def _check_seconds(self, proposal: dict[str, Any]) -> float:
         name = proposal["trait"].name
-        try:
+        with _as_trait_error():
             return checked_seconds(name, proposal["value"], zero=name != "timeout")
-        except ValidationError as exc:
-            raise TraitError(str(exc)) from None
 
     @observe(*CLIENT_SETTINGS)
     def _settings_changed(self, change: dict[str, Any]) -> None:
@@ -192,3 +182,14 @@ class SegmentSettings(Configurable):
         session = getattr(self, "session", None)
         if session is not None:
             session.use_plan(session.plan)
+
+
+@contextmanager
+def _as_trait_error(*kinds: type[Exception]) -> Iterator[None]:
+    """A setting refused by its checker (a ValidationError naming the fix) is refused to
+    %config as traitlets expects: a TraitError with the same words."""
+    refused: tuple[type[Exception], ...] = (ValidationError, *kinds)
+    try:
+        yield
+    except refused as exc:
+        raise TraitError(str(exc)) from None
