@@ -8,6 +8,7 @@ can be found; a UTF-8 byte order mark at a file's start is skipped, as DuckDB sk
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,48 +41,50 @@ def file_lines(name: str) -> tuple[list[bytes], str]:
 
 
 def _inflated(data: bytes) -> tuple[bytes, str]:
-    """Every member of a gzip file (``cat a.gz b.gz`` makes one file of two, which
-    DuckDB and ``gzip -d`` read whole), and what stopped the reading, if anything."""
+    """A gzip file's text, and what stopped the reading ("" when nothing did)."""
     parts: list[bytes] = []
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            parts.append(inflater.decompress(data))
-        except zlib.error as exc:
-            return b"".join(parts), f"bad gzip ({exc})"
-        if not inflater.eof:
-            parts.append(inflater.flush())
-            return b"".join(parts), "the file is cut short"
-        data = inflater.unused_data.lstrip(b"\0")  # gzip allows zeros after a member
-    return b"".join(parts), ""
+    why = _inflate([data], parts)
+    return b"".join(parts), why
 
 
 def gzip_damage(name: str) -> str:
-    """Why a gzip file is not whole ("" when it is), as :func:`_inflated` would say,
-    inflated a megabyte at a time and thrown away: for a DuckDB before 2.0, which reads a
-    file cut short as if it ended there and says nothing."""
+    """Why a gzip file is not whole ("" when it is), read a megabyte at a time and its
+    text thrown away: for a DuckDB before 2.0, which reads a file cut short as if it
+    ended there and says nothing."""
     try:
         handle = Path(name).open("rb")  # noqa: SIM115 - closed below, whatever happens
     except OSError as exc:
         return f"the file could not be read ({exc.strerror or exc})"
     with handle:
-        inflater = None
-        data = b""
-        while True:
-            if not data:
-                data = handle.read(1 << 20)
+        return _inflate(iter(lambda: handle.read(1 << 20), b""), None)
+
+
+def _inflate(chunks: Iterable[bytes], out: list[bytes] | None) -> str:
+    """Inflate every member of gzip data given in chunks (``cat a.gz b.gz`` makes one
+    file of two, which DuckDB and ``gzip -d`` read whole), keeping the text in ``out``
+    (None: thrown away); what stopped it, "" when nothing did."""
+    inflater = None
+    for chunk in chunks:
+        data = chunk
+        while data:
+            if inflater is not None and inflater.eof:  # the next member
+                data = data.lstrip(b"\0")  # gzip allows zeros after a member
                 if not data:
-                    return "" if inflater is None or inflater.eof else "the file is cut short"
-            if inflater is None or inflater.eof:  # a member begins (zeros may come first)
-                data = data.lstrip(b"\0")
-                if not data:
-                    continue
+                    break
+            if inflater is None or inflater.eof:
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             try:
-                inflater.decompress(data)
+                text = inflater.decompress(data)
             except zlib.error as exc:
                 return f"bad gzip ({exc})"
+            if out is not None:
+                out.append(text)
             data = inflater.unused_data if inflater.eof else b""
+    if inflater is not None and not inflater.eof:
+        if out is not None:
+            out.append(inflater.flush())
+        return "the file is cut short"
+    return ""
 
 
 def reads_cut_files_whole() -> bool:
