@@ -56,13 +56,14 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
         run_id=options.run_id or fresh_run_id(to.outbox),
         naive=naive.for_workers() if engine is not None else naive,
     )
-    mapping, refused = _prepared(to, rows, options, engine)
+    names = column_names(rows)  # (read once: a LazyFrame resolves its schema to say)
+    mapping, refused = _prepared(to, rows, names, options, engine)
     if refused is not None:
         return _given(refused, rows, engine)
     if engine is not None:
         assert mapping is not None
         sent = _send_distributed(to, engine, rows, options)
-        sent.unread = _unread(rows, mapping)
+        sent.unread = _unread(rows, names, mapping)
         return sent
     run_id = options.run_id or ""
     resume = None
@@ -87,16 +88,15 @@ def send_rows(to: Destination, rows: Any, options: BulkOptions) -> BulkResult:
     result.plan_checked = to.check is not None
     result.context_label = options.event or ""
     result.endpoint = to.shown_endpoint
-    result.unread = _unread(rows, mapping)
+    result.unread = _unread(rows, names, mapping)
     return result
 
 
-def _unread(rows: Any, mapping: ColumnMap | None) -> tuple[str, ...]:
-    """The columns of a table (or of a list's first row) that a call without a body
-    (alias) has no place for: said in the summary rather than dropped in silence."""
+def _unread(rows: Any, names: list[str] | None, mapping: ColumnMap | None) -> tuple[str, ...]:
+    """The columns of a table (``names``, or a list's first row) that a call without a
+    body (alias) has no place for: said in the summary rather than dropped in silence."""
     if mapping is None or CALLS[mapping.kind].body is not None:
         return ()
-    names = column_names(rows)
     if names is None and isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
         names = [str(name) for name in rows[0]]
     if not names:
@@ -130,10 +130,12 @@ def _given(refused: BulkResult, rows: Any, engine: Engine | None) -> BulkResult:
 
 
 def _prepared(
-    to: Destination, rows: Any, options: BulkOptions, engine: Engine | None
-) -> tuple[ColumnMap | None, BulkResult | None]:
+    to: Destination, rows: Any, names: list[str] | None, options: BulkOptions,
+    engine: Engine | None,
+) -> tuple[ColumnMap | None, BulkResult | None]:  # fmt: skip
     """The row mapping, or why the run cannot start: a mapping that cannot work, rows
-    that cannot say who they are about, no key. Nothing is sent when it is refused."""
+    that cannot say who they are about, no key. Nothing is sent when it is refused.
+    ``names``: a table's :func:`column_names` (None for other rows)."""
     if engine is not None and options.kind is None:
         return None, to.refused(
             options,
@@ -157,7 +159,6 @@ def _prepared(
         why = unwritable(options.problems_path)
         if why:
             return None, to.refused(options, f"problems_path: {why}", "problems_path")
-    names = column_names(rows)  # (read once: a LazyFrame resolves its schema to say)
     twice = repeated_column(names or ())
     if twice is not None:
         return None, to.refused(

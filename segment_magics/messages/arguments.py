@@ -35,8 +35,7 @@ def checked_seconds(name: str, value: Any, *, zero: bool) -> float:
 
 def checked_retries(value: Any) -> int:
     """Retries after the first attempt: a whole number from 0 to :data:`MAX_RETRIES`."""
-    whole = isinstance(value, Integral) and not isinstance(value, bool)
-    if not whole or not 0 <= int(value) <= MAX_RETRIES:
+    if not _whole(value, 0, MAX_RETRIES):
         raise ValidationError(
             "max_retries", f"{value!r} is not a number of retries; give 0 to {MAX_RETRIES}"
         )
@@ -47,12 +46,20 @@ def checked_port(value: Any) -> int | None:
     """A TCP port, 0 (any free one) or None (the default)."""
     if value is None:
         return None
-    whole = isinstance(value, Integral) and not isinstance(value, bool)
-    if not whole or not 0 <= int(value) <= 65_535:
+    if not _whole(value, 0, 65_535):
         raise ValidationError(
             "port", f"{value!r} is not a port; give 1 to 65535, 0 for any free port, or None"
         )
     return int(value)
+
+
+def _whole(value: Any, lowest: int, highest: int) -> bool:
+    """A whole number (numpy's too, not a bool) from ``lowest`` to ``highest``."""
+    return (
+        isinstance(value, Integral)
+        and not isinstance(value, bool)
+        and lowest <= int(value) <= highest
+    )
 
 
 def checked_switch(name: str, value: Any) -> bool:

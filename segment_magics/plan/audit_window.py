@@ -26,8 +26,9 @@ class Window:
         self.since = _instant(since, "since") if since else ""
         self.until = _instant(until, "until", end=True) if until else ""
         # one name is one event, not the letters of its name
-        self.events = (events,) if isinstance(events, str) else checked_names("events", events)
-        self.events = self.events or ()
+        self.events = (
+            (events,) if isinstance(events, str) else checked_names("events", events) or ()
+        )
         if self.since and self.until and _moment(self.since) >= _moment(self.until):
             raise ValidationError(
                 "until",
