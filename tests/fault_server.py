@@ -38,6 +38,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    port: int = 0  # the client's port: one per connection
+    arrived: float = 0.0  # time.monotonic() when the whole request had arrived
 
 
 class FaultServer:
@@ -66,8 +68,10 @@ class FaultServer:
                     self.close_connection = True
                     return
                 with outer.lock:
+                    body = json.loads(raw or b"{}")
+                    port, now = self.client_address[1], time.monotonic()
                     outer.received.append(
-                        Received(self.path, dict(self.headers.items()), json.loads(raw or b"{}"))
+                        Received(self.path, dict(self.headers.items()), body, port, now)
                     )
                     outer.requests += 1
                     if outer.script:

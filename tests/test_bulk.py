@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -203,6 +207,45 @@ def test_keyboard_interrupt_keeps_what_was_read(faults, outbox_path):
     assert delivered | kept == {f"order-{i}" for i in range(6000)}
     assert not delivered & kept
     assert result.accepted == len(delivered) and result.failed == len(kept)
+
+
+def big_orders(n: int) -> list[dict]:
+    """Orders of 20 KB each: about 23 to a batch."""
+    return [{**order, "blob": "x" * 20_000} for order in orders(n)]
+
+
+def test_a_distant_server_gets_several_batches_at_once(faults):
+    """Answers that take 0.2 s: the batches after the first go out side by side, the
+    next one before the last is answered (one at a time would take 2 s)."""
+    faults.policy = lambda n: Step(delay=0.2)
+    result = fast_client(faults.url).send_many(
+        big_orders(230), "track", event="E", progress=False, workers=4
+    )
+    assert result.ok and result.accepted == 230 and len(faults.received) >= 10
+    arrivals = [r.arrived for r in faults.received]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert min(gaps[1:]) < 0.1, gaps  # a request arrived while another was being answered
+    assert len({r.port for r in faults.received}) > 1
+
+
+def test_a_near_server_gets_batches_in_turn_over_one_connection():
+    """A server that answers at once is posted to from the caller's thread, over one
+    connection: handing each batch to a worker thread would cost more than the request."""
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("quick_server.py"))],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        result = fast_client(url).send_many(
+            big_orders(230), "track", event="E", progress=False, workers=4
+        )
+    finally:
+        server.terminate()
+    ports = server.communicate(timeout=10)[0].split()
+    assert result.ok and result.accepted == 230 and len(ports) >= 10
+    assert len(set(ports)) == 1
 
 
 def test_dry_run_validates_every_row_and_sends_nothing(faults):

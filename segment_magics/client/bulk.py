@@ -1,9 +1,11 @@
 """send_many: stream rows into /v1/batch requests, several in flight, nothing lost.
 
 The producer (the caller's thread) reads rows lazily, validates each one like a
-single call and packs them into ~475 KB / 2,500-message batches; worker threads
-post the batches over keep-alive sessions with the usual retries. At most
-``2 × workers`` batches exist at once, so memory is bounded by the batches in
+single call and packs them into ~475 KB / 2,500-message batches, posted over
+keep-alive sessions with the usual retries. While the server answers quickly (on
+this machine or next to it), the producer posts each batch itself; slower answers
+move posting to worker threads, several batches in flight (see :mod:`.pace`). At
+most ``2 × workers`` batches exist at once, so memory is bounded by the batches in
 flight, not by the input.
 
 Nothing is lost, whatever happens: every row read ends acknowledged, in the
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..messages import MAX_BATCH_MESSAGES, Built, ColumnMap
+from .batches import BATCH_TARGET_BYTES, Batch
 from .builders import Builder, Item, message_items
 from .bulk_outcome import reason_of, settle_outcome
 from .bulk_result import BulkResult
@@ -34,6 +37,7 @@ from .deadline import Cancel
 from .identities import MissingIds
 from .interrupts import InterruptGuard
 from .outbox_contract import Entry, OutboxContract, OutboxUnavailable, Run, State
+from .pace import Pace
 from .problems import Problem, ProblemLog, ProblemStatus, group_key
 from .rate import RateBudget
 from .transport import Delivery, Transport, batch_body
@@ -41,7 +45,6 @@ from .transport import Delivery, Transport, batch_body
 if TYPE_CHECKING:
     from tqdm import tqdm as Tqdm
 
-BATCH_TARGET_BYTES = 475_000  # what we pack to: room for the envelope and sentAt under 500 KB
 MIN_ROWS_FOR_A_BAR = 50  # a progress bar for fewer rows is noise
 MAX_NAMED_EVENTS = 50  # distinct event names a bulk summary keeps count of
 new_tuple = tuple.__new__
@@ -55,20 +58,6 @@ def _progress(enabled: bool, total: int | None, what: str) -> Tqdm | None:
 
     # smoothing=0: the rate shown is the average since the start, as in the summary
     return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0, mininterval=0.5)
-
-
-@dataclass
-class _Batch:
-    """One /v1/batch request: its messages and the input rows it covers."""
-
-    seq: int
-    entries: list[Entry] = field(default_factory=list)
-    size: int = 0
-    first_row: int = -1
-    stop_row: int = 0
-    dated_at: str | None = None
-    positions: list[int] = field(default_factory=list)  # each entry's place in the input
-    violations: dict[int, tuple[str, str]] = field(default_factory=dict)  # entry -> plan's
 
 
 @dataclass
@@ -105,14 +94,15 @@ class _RunState:
     pool: ThreadPoolExecutor
     guard: InterruptGuard
     bar: Tqdm | None
-    packing: _Batch
-    window: deque[tuple[Future[Delivery], _Batch]] = field(default_factory=deque)
+    packing: Batch
+    window: deque[tuple[Future[Delivery], Batch]] = field(default_factory=deque)
     stopped: str = ""  # why the run stopped early (the outbox failed)
     # Batches acknowledged but not yet struck from the ledger: noted with the next write
     # (one transaction per batch instead of two; a crash before it resends them under
     # the same messageIds).
     acknowledged: list[int] = field(default_factory=list)
     postfix: str = ""  # what the bar says besides delivered rows (kept, invalid)
+    pace: Pace = field(default_factory=Pace)
 
 
 class BulkSender:
@@ -183,7 +173,7 @@ class BulkSender:
             state = _RunState(
                 result, kind, resume, pool, guard,
                 _progress(self.show_progress, total, kind),
-                _Batch(resume.run.next_seq if resume is not None else 0),
+                Batch(resume.run.next_seq if resume is not None else 0),
             )  # fmt: skip
             try:
                 self._produce(state, source)
@@ -297,11 +287,11 @@ class BulkSender:
         batch.stop_row = position + 1
 
     # -- sending ----------------------------------------------------------------------
-    def _submit(self, state: _RunState, batch: _Batch) -> None:
+    def _submit(self, state: _RunState, batch: Batch) -> None:
         """Send ``batch`` (the one being packed); the next one starts empty."""
         if not batch.entries:
             return
-        state.packing = _Batch(batch.seq + 1)
+        state.packing = Batch(batch.seq + 1)
         if self.dry_run:
             self._objected(state.result, batch, "dry run with violations")
             return
@@ -321,16 +311,30 @@ class BulkSender:
                 state.packing = batch
                 return
         body = batch_body([e.payload for e in batch.entries])
-        future = state.pool.submit(self.transport.post, "batch", body, self.cancel)
-        state.window.append((future, batch))
+        if state.pace.pooled:
+            future = state.pool.submit(self.transport.post, "batch", body, self.cancel)
+            state.window.append((future, batch))
+            return
+        try:
+            delivery = self.transport.post("batch", body, self.cancel)
+        except Exception as exc:
+            delivery = _unexpected(exc)
+        if delivery.interrupted and not state.guard.interrupted:  # a KeyboardInterrupt
+            state.guard.interrupt()  # where no guard caught SIGINT: the run stops here too
+        state.pace.note(delivery)
+        self._settle(state, batch, delivery)
 
-    def _collect(self, state: _RunState, item: tuple[Future[Delivery], _Batch]) -> None:
+    def _collect(self, state: _RunState, item: tuple[Future[Delivery], Batch]) -> None:
         future, batch = item
-        result = state.result
         try:  # post() turns network and HTTP failures into a Delivery itself
             delivery = future.result()
-        except Exception as exc:  # anything else is a bug: the batch is kept, not lost
-            delivery = Delivery(error=f"{type(exc).__name__} while sending: {exc}"[:200])
+        except Exception as exc:
+            delivery = _unexpected(exc)
+        self._settle(state, batch, delivery)
+
+    def _settle(self, state: _RunState, batch: Batch, delivery: Delivery) -> None:
+        """A batch's answer: acknowledged, or kept in the outbox."""
+        result = state.result
         entries = batch.entries
         result.messages_sent += len(entries) if delivery.sent else 0
         if delivery.attempts > 1:
@@ -353,7 +357,7 @@ class BulkSender:
         self._tick(state)
 
     @staticmethod
-    def _objected(result: BulkResult, batch: _Batch, status: ProblemStatus) -> None:
+    def _objected(result: BulkResult, batch: Batch, status: ProblemStatus) -> None:
         """The batch's fate is known: its rows with plan violations are recorded so."""
         for index, (key, detail) in batch.violations.items():
             entry = batch.entries[index]
@@ -380,7 +384,7 @@ class BulkSender:
             state.postfix = shown
 
     def _keep(
-        self, state: _RunState, batch: _Batch, error: str, delivery: Delivery | None = None
+        self, state: _RunState, batch: Batch, error: str, delivery: Delivery | None = None
     ) -> None:
         """Nothing lost: undelivered messages wait in the outbox with their payloads. If
         the outbox fails them, they are counted as not sent (a ledgered run still marks
@@ -456,6 +460,12 @@ def _input_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _unexpected(exc: Exception) -> Delivery:
+    """post() turns network and HTTP failures into a Delivery itself; anything else it
+    raises is a bug, and the batch is kept, not lost."""
+    return Delivery(error=f"{type(exc).__name__} while sending: {exc}"[:200])
+
+
 def _objection(violations: list[Any]) -> tuple[str, str] | None:
     """What the plan says of a row: the key its group goes by (kinds and field paths) and
     the detail with its values (the first three violations); None when nothing."""
@@ -473,23 +483,3 @@ def _unread_rows(result: BulkResult) -> int:
     settled = (result.accepted + result.failed + result.rejected + result.invalid
                + result.skipped + result.unsent)  # fmt: skip
     return result.rows_read - settled
-
-
-def batch_full(count: int, size: int, cost: int) -> bool:
-    """Would a message of ``cost`` bytes push the batch being packed past the limits?"""
-    return count > 0 and (size + cost > BATCH_TARGET_BYTES or count >= MAX_BATCH_MESSAGES)
-
-
-def pack_batches(built: list[Built]) -> Iterator[list[Built]]:
-    """Group built messages into /v1/batch requests within the byte and count limits."""
-    chunk: list[Built] = []
-    size = 0
-    for item in built:
-        cost = item.size + 1
-        if batch_full(len(chunk), size, cost):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += cost
-    if chunk:
-        yield chunk

@@ -11,7 +11,7 @@ import time
 from typing import Literal, TypeVar
 
 from ..messages import Built
-from .bulk import pack_batches
+from .batches import pack_batches
 from .deadline import Cancel
 from .destination import Destination
 from .interrupts import InterruptGuard
