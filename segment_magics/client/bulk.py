@@ -1,4 +1,4 @@
-"""send_many: stream rows into /v1/batch requests, several in flight, nothing lost.
+"""send_many: stream rows into /v1/batch requests, nothing lost.
 
 The producer (the caller's thread) reads rows lazily, validates each one like a
 single call and packs them into ~475 KB / 2,500-message batches, posted over
