@@ -213,8 +213,11 @@ class CollectorApp:
     def _store(self, environ: dict[str, Any], raw: bytes, route: str) -> tuple[int, str, bytes]:
         body = decode(raw, environ.get("HTTP_CONTENT_ENCODING", ""))
         key = write_key_of(environ, body)
-        # the key name can only be in the body literally, or written with \u escapes
-        if b"writeKey" in raw or b"\\u" in raw or environ.get("HTTP_CONTENT_ENCODING"):
+        # the key name can only be in the body literally, or written with \u escapes (a
+        # backslash is looked for first: memchr's speed, where a two-byte search took a
+        # third of a batch's parse)
+        escaped = b"\\" in raw and b"\\u" in raw
+        if escaped or b"writeKey" in raw or environ.get("HTTP_CONTENT_ENCODING"):
             strip_write_keys(body)
         if not key:
             raise Rejected(
