@@ -44,7 +44,7 @@ class BulkOptions:
     max_rate: float | None = None  # events per second, for the whole run
     dry_run: bool = False
     progress: bool = True
-    workers: int = 4  # requests in flight
+    workers: int = 4  # requests in flight once the server is slow (client/pace.py)
     failures_path: str | None = None  # Spark/Dask: where workers write what they kept
     problems_path: str | None = None  # every problem row, written as JSON lines
     naive: NaiveTime | None = None  # how datetimes without a zone are read (the client's)

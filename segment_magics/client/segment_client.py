@@ -324,7 +324,8 @@ class SegmentClient:
         failures_path: str | None = None,
         problems_path: str | None = None,
     ) -> BulkResult:
-        """Send many messages through /v1/batch, several requests in flight.
+        """Send many messages through /v1/batch: one request at a time while the server
+        answers within milliseconds, up to ``workers`` in flight when it is slower.
 
         ``rows`` is any iterable (read lazily) or a pandas, Polars or Arrow table.
         Without ``kind`` each row is a Segment message dict with its ``type``; with
