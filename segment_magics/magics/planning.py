@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ..client import PublicApi, Result
 from ..errors import SegmentError, ValidationError
 from ..messages import CALL_KINDS
+from ..messages.arguments import checked_share
 from ..plan import (
     TEMPLATES,
     CheckReport,
@@ -208,14 +209,12 @@ def _share(command: PlanCommand) -> float:
         value = resolve_scalar(token, command.ns, "--required-share")
         text = str(value).strip()
         share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
-    except (TypeError, ValueError):
-        share = -1.0
-    if not 0 < share <= 1:
+        return checked_share("--required-share", share)
+    except (TypeError, ValueError):  # (a ValidationError is a ValueError)
         raise SegmentUsageError(
             "%segment_plan infer --required-share: a share from 0 to 1 or a percentage, "
             "e.g. 0.95 or 95%"
-        )
-    return share
+        ) from None
 
 
 def _export_path(command: PlanCommand) -> str | None:

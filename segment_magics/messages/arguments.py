@@ -42,6 +42,15 @@ def checked_retries(value: Any) -> int:
     return int(value)
 
 
+def checked_share(name: str, value: Any) -> float:
+    """A share of messages: more than 0 and at most 1 (0.95 for 95 %)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) <= 1:
+        raise ValidationError(
+            name, f"{value!r} is not a share; give more than 0 and at most 1, e.g. 0.95 for 95 %"
+        )
+    return float(value)
+
+
 def checked_port(value: Any) -> int | None:
     """A TCP port, 0 (any free one) or None (the default)."""
     if value is None:

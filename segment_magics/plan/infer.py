@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any
 
-from ..errors import ValidationError
 from ..messages import EVENT_RULE, rule_key
+from ..messages.arguments import checked_share
 from ..messages.frames import is_table
 from ..messages.rows import refuse_unless_rows
 from .load import PlanSource
@@ -136,12 +135,7 @@ def infer_plan(
     """A plan that every given message satisfies, with what is unusual noted; a field is
     required when present in at least ``required_share`` of its event's messages (the
     default: all of them). Streams: memory follows the shapes seen, not the messages."""
-    share = required_share
-    if isinstance(share, bool) or not isinstance(share, Real) or not 0 < share <= 1:
-        raise ValidationError(
-            "required_share", f"{share!r} is not a share; give more than 0 and at most 1, "
-            "e.g. 0.95 for 95 %",
-        )  # fmt: skip
+    required_share = checked_share("required_share", required_share)
     shapes: dict[tuple[str, str | None], Shape] = {}
     for message in _messages(messages):
         key = rule_key(message)
