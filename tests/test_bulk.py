@@ -250,6 +250,24 @@ def test_a_near_server_gets_batches_in_turn_over_one_connection(monkeypatch):
     assert len(set(ports)) == 1
 
 
+def test_posts_move_to_threads_on_waiting_not_on_a_busy_machine():
+    """Only the time spent waiting for the server counts: on a busy machine a post to a
+    local server takes longer, but in CPU the threads would spend as well."""
+    busy = pace.Pace()
+    for _ in range(50):  # 10 ms a post, 9.8 of them this thread's own CPU
+        busy.note(0.010, 0.0098)
+    assert not busy.pooled
+    distant = pace.Pace()
+    distant.note(0.004, 0.0002)
+    distant.note(0.004, 0.0002)
+    assert not distant.pooled  # the first two decide nothing
+    distant.note(0.004, 0.0002)
+    assert distant.pooled  # waits of 3.8 ms: side by side from now on
+    slow = pace.Pace()
+    slow.note(0.2, 0.001)
+    assert slow.pooled  # one long wait decides at once
+
+
 def test_dry_run_validates_every_row_and_sends_nothing(faults):
     rows = [*orders(10), {"userId": "u"}]
     result = fast_client(faults.url).send_many(rows, "track", progress=False, dry_run=True)

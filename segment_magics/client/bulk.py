@@ -315,13 +315,14 @@ class BulkSender:
             future = state.pool.submit(self.transport.post, "batch", body, self.cancel)
             state.window.append((future, batch))
             return
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             delivery = self.transport.post("batch", body, self.cancel)
         except Exception as exc:
             delivery = _unexpected(exc)
         if delivery.interrupted and not state.guard.interrupted:  # a KeyboardInterrupt
             state.guard.interrupt()  # where no guard caught SIGINT: the run stops here too
-        state.pace.note(delivery)
+        state.pace.note(time.perf_counter() - started, time.thread_time() - cpu)
         self._settle(state, batch, delivery)
 
     def _collect(self, state: _RunState, item: tuple[Future[Delivery], Batch]) -> None:

@@ -12,29 +12,30 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .transport import Delivery
-
-QUICK_ANSWER_SECONDS = 0.003  # answers this quick are waited for by the producer itself
-SLOW_ANSWER_SECONDS = 0.05  # one answer this slow moves posting to worker threads
+QUICK_ANSWER_SECONDS = 0.003  # waits this short: the producer posts itself
+SLOW_ANSWER_SECONDS = 0.05  # one wait this long moves posting to worker threads
 
 
 @dataclass
 class Pace:
-    """Where batches are posted from: the producer while the server's answers are quick,
-    worker threads for good once they are not. Quick is the median of the last few
-    answers, from the third on (a process's first request also pays for warming up, and
-    one slow moment decides nothing); one answer slower than :data:`SLOW_ANSWER_SECONDS`
-    (a distant server, retries, a timeout) decides at once. Only answers the producer
-    waited for are timed: a worker thread's include its waits for the GIL (measured:
+    """Where batches are posted from: the producer while the server answers quickly,
+    worker threads for good once it does not. Quickly is the median of the last few
+    waits, from the third on (a process's first request also pays for warming up, and
+    one slow moment decides nothing); one wait longer than :data:`SLOW_ANSWER_SECONDS`
+    (a distant server, retries, a timeout) decides at once. Only posts the producer
+    made are timed: a worker thread's include its waits for the GIL (measured:
     25-35 ms against a local nginx that answers in 0.7 ms)."""
 
-    answers: deque[float] = field(default_factory=lambda: deque(maxlen=5))
+    waits: deque[float] = field(default_factory=lambda: deque(maxlen=5))
     pooled: bool = False
 
-    def note(self, delivery: Delivery) -> None:
-        answers = self.answers
-        answers.append(delivery.elapsed)
-        median = sorted(answers)[len(answers) // 2]
-        self.pooled = delivery.elapsed >= SLOW_ANSWER_SECONDS or (
-            len(answers) >= 3 and median >= QUICK_ANSWER_SECONDS
+    def note(self, seconds: float, cpu_seconds: float) -> None:
+        """One post from the producer: ``seconds`` on the clock, ``cpu_seconds`` of them
+        its thread's CPU."""
+        waited = max(0.0, seconds - cpu_seconds)
+        waits = self.waits
+        waits.append(waited)
+        median = sorted(waits)[len(waits) // 2]
+        self.pooled = waited >= SLOW_ANSWER_SECONDS or (
+            len(waits) >= 3 and median >= QUICK_ANSWER_SECONDS
         )
