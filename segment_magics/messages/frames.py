@@ -57,12 +57,7 @@ def table_chunks(
     if isinstance(source, ChunkStream):
         return iter(source), None, None
     if is_pandas(source):
-        frame = source
-        chunks = (
-            pandas_chunk(frame, start, min(len(frame), start + CHUNK_ROWS))
-            for start in range(0, len(frame), CHUNK_ROWS)
-        )
-        return chunks, len(frame), frame.index
+        return pandas_chunks(source), len(source), source.index
     parts = table_parts(source)
     if parts is not None:
         return _streamed(parts, body_of), None, None
@@ -130,12 +125,20 @@ def _streamed(
 
 
 # -- pandas ---------------------------------------------------------------------------
-def pandas_chunk(frame: Any, start: int, stop: int) -> Chunk:
-    part = frame.iloc[start:stop]
-    names = [c if isinstance(c, str) else str(c) for c in part.columns]
-    chunk = Chunk(start, len(part), names, [], [], [])
-    for index in range(len(names)):
-        series = part.iloc[:, index]
+def pandas_chunks(frame: Any) -> Iterator[Chunk]:
+    """A pandas frame's chunks. Each column is taken from the frame once and sliced for
+    each chunk: slicing the frame, then taking each column of the slice, cost a fifth
+    as much as reading the values."""
+    names = [c if isinstance(c, str) else str(c) for c in frame.columns]
+    columns = [frame.iloc[:, index] for index in range(len(names))]
+    for start in range(0, len(frame), CHUNK_ROWS):
+        yield pandas_chunk(names, columns, start, min(len(frame), start + CHUNK_ROWS))
+
+
+def pandas_chunk(names: list[str], columns: list[Any], start: int, stop: int) -> Chunk:
+    chunk = Chunk(start, stop - start, names, [], [], [])
+    for index, whole in enumerate(columns):
+        series = whole.iloc[start:stop]
         column, gaps, strange = pandas_column(series)
         chunk.values.append(column)
         chunk.missing.append(gaps)
