@@ -228,7 +228,8 @@ class ChunkBuilder:
                     {**default_body, **loads(written[i])} if default_body else fragment(written[i])
                 )
             else:
-                props = dict(zip(dense_names, body_row, strict=False))  # same length
+                # (same length; zip's keyword cost a quarter of building the dict)
+                props = dict(zip(dense_names, body_row))  # noqa: B905
                 for name, cells, gaps in sparse:
                     if not gaps[i]:
                         props[name] = cells[i]

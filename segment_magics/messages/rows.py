@@ -84,9 +84,13 @@ def _named(value: Any) -> str:
 
 
 def chunk_labels(chunk: Chunk, labels: Any) -> Sequence[Any]:
-    """The row labels of a chunk: the DataFrame's index, else the row positions."""
+    """The row labels of a chunk: the DataFrame's index, else the row positions. (A
+    pandas index is read as a list: iterating over it runs Python code per label.)"""
     stop = chunk.start + chunk.count
-    return labels[chunk.start : stop] if labels is not None else range(chunk.start, stop)
+    if labels is None:
+        return range(chunk.start, stop)
+    part = labels[chunk.start : stop]
+    return part.tolist() if hasattr(part, "tolist") else part
 
 
 @dataclass(frozen=True)
