@@ -21,7 +21,7 @@ from .._version import __version__
 from ..messages.timestamps import now_iso
 from .deadline import Cancel, watched
 from .endpoints import display_url
-from .http_session import HttpSession, root_cause
+from .http_session import Answer, HttpSession, root_cause
 from .keys import WriteKey
 from .network import CERTIFICATE_FIX, Network, proxy_refusal
 from .retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -253,11 +253,11 @@ class Transport:
                 "HEAD", self.base_url, headers={"User-Agent": USER_AGENT},
                 timeout=min(self.timeout, 5.0),
             )  # fmt: skip
-        except (requests.RequestException, OSError):
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
             return False
         return answer.status_code == PROXY_AUTH
 
-    def _urlopen(self, url: str, data: bytes, attempt: int) -> Any:
+    def _urlopen(self, url: str, data: bytes, attempt: int) -> Answer:
         """One attempt. The headers, the key among them, exist only in this call and
         the HTTP library's frames under it (cleared by the caller when it fails)."""
         headers: dict[str, str] = {"Authorization": self._key.basic_auth_header()}
