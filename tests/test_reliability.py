@@ -401,7 +401,8 @@ def test_local_entries_survive_a_kernel_restart(make_shell, outbox_path):
 def test_outbox_and_collector_files_are_private(tmp_path, dead_url, monkeypatch):
     box = tmp_path / "private" / "outbox.sqlite"
     monkeypatch.setenv("SEGMENT_MAGICS_OUTBOX", str(box))
-    fast_client(dead_url, max_retries=0).track("Kept", user_id="u")
+    client = fast_client(dead_url, max_retries=0)  # kept open: sqlite deletes -wal and
+    client.track("Kept", user_id="u")  # -shm when the last connection closes
     assert stat.S_IMODE(box.parent.stat().st_mode) == 0o700
     files = [box, box.with_name(box.name + "-wal"), box.with_name(box.name + "-shm")]
     assert all(f.exists() and stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
