@@ -53,7 +53,8 @@ class HttpSession:
     """Requests to one host, over the pools requests' adapter chooses (its proxies,
     CONNECT, TLS) with nothing of requests' per-request work (cookies, hooks,
     redirects, the environment and ``.netrc`` read again): measured, requests' Session
-    was 40 % of a request's CPU, and its adapter's response half of the rest."""
+    was 40 % of a request's CPU, and its adapter's response and prepared copies 0.1-0.15
+    ms of the 0.46-0.56 that a 450 KB batch then took."""
 
     def __init__(self, network: Network, url: str, maxsize: int = 8) -> None:
         self._adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=maxsize, max_retries=0)
