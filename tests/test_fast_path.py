@@ -79,7 +79,7 @@ def fast_outcomes(source: Any, options: BulkOptions) -> list[Any]:
     mapping = options.column_map()
     build, _ = make_builder(options, "run", mapping)
     items, _, _ = message_items(source, build, mapping)
-    return [built for _, _, built in items]
+    return [built for _, _, built in items]  # type: ignore[misc]
 
 
 def same(source: Any, options: BulkOptions) -> None:

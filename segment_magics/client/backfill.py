@@ -21,9 +21,10 @@ from ..messages.frames import column_names
 from ..messages.ids import new_run_id
 from ..messages.rows import rows_refusal
 from .builders import make_builder
-from .bulk import BulkSender, Resume
+from .bulk import BulkSender
 from .bulk_options import BulkOptions
 from .bulk_result import BulkResult
+from .bulk_state import Resume
 from .delivery import outbox_failed
 from .destination import Destination
 from .distributed import (

@@ -1,7 +1,8 @@
 """send_many: stream rows into /v1/batch requests, nothing lost.
 
 The producer (the caller's thread) reads rows lazily, validates each one like a
-single call and packs them into ~475 KB / 2,500-message batches, posted over
+single call and packs them into ~475 KB / 2,500-message batches (the rows the fast
+path wrote a batch at a time, as spans of them), posted over
 keep-alive sessions with the usual retries. While the server answers quickly (on
 this machine or next to it), the producer posts each batch itself; slower answers
 move posting to worker threads, several batches in flight (see :mod:`.pace`). At
@@ -19,90 +20,28 @@ every row before the run returns.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from itertools import repeat
+from typing import Any
 
 from ..messages import MAX_BATCH_MESSAGES, Built, ColumnMap
 from .batches import BATCH_TARGET_BYTES, Batch
-from .builders import Builder, Item, message_items
+from .builders import Builder, Item, Span, message_items
 from .bulk_outcome import reason_of, settle_outcome
 from .bulk_result import BulkResult
+from .bulk_state import Resume, RunState, count_events, input_frozen, progress_bar
 from .deadline import Cancel
 from .identities import MissingIds
 from .interrupts import InterruptGuard
-from .outbox_contract import Entry, OutboxContract, OutboxUnavailable, Run, State
-from .pace import Pace
+from .outbox_contract import Entry, OutboxContract, OutboxUnavailable, State
 from .problems import Problem, ProblemLog, ProblemStatus, group_key
 from .rate import RateBudget
 from .transport import Delivery, Transport, batch_body
 
-if TYPE_CHECKING:
-    from tqdm import tqdm as Tqdm
-
-MIN_ROWS_FOR_A_BAR = 50  # a progress bar for fewer rows is noise
-MAX_NAMED_EVENTS = 50  # distinct event names a bulk summary keeps count of
 new_tuple = tuple.__new__
 Check = Callable[[Mapping[str, Any]], list[Any]]
-
-
-def _progress(enabled: bool, total: int | None, what: str) -> Tqdm | None:
-    if not enabled or (total is not None and total < MIN_ROWS_FOR_A_BAR):
-        return None
-    from tqdm.auto import tqdm
-
-    # smoothing=0: the rate shown is the average since the start, as in the summary
-    return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0, mininterval=0.5)
-
-
-@dataclass
-class Resume:
-    """What an earlier run of the same run id left: rows below ``rows_read`` were
-    acknowledged or kept, except those in the ranges still marked in flight."""
-
-    run: Run
-    kept: frozenset[str]  # messageIds the outbox already keeps
-
-    def in_flight_at(self, position: int) -> tuple[bool, str | None]:
-        for first, stop, dated_at in self.run.in_flight:
-            if first <= position < stop:
-                return True, dated_at
-        return False, None
-
-    def dated_at(self, position: int) -> str | None:
-        """When a row of the earlier run was dated, if it may have been sent then (its
-        resend must say the same); None for rows dated now."""
-        in_flight, dated = self.in_flight_at(position)
-        return dated if in_flight or position >= self.run.rows_read else None
-
-    def done(self, position: int) -> bool:
-        return position < self.run.rows_read and not self.in_flight_at(position)[0]
-
-
-@dataclass
-class _RunState:
-    """One run in progress: its summary, the requests in flight and the batch being packed."""
-
-    result: BulkResult
-    kind: str
-    resume: Resume | None
-    pool: ThreadPoolExecutor
-    guard: InterruptGuard
-    bar: Tqdm | None
-    packing: Batch
-    window: deque[tuple[Future[Delivery], Batch]] = field(default_factory=deque)
-    stopped: str = ""  # why the run stopped early (the outbox failed)
-    # Batches acknowledged but not yet struck from the ledger: noted with the next write
-    # (one transaction per batch instead of two; a crash before it resends them under
-    # the same messageIds).
-    acknowledged: list[int] = field(default_factory=list)
-    postfix: str = ""  # what the bar says besides delivered rows (kept, invalid)
-    pace: Pace = field(default_factory=Pace)
 
 
 class BulkSender:
@@ -159,7 +98,10 @@ class BulkSender:
     ) -> BulkResult:
         """Send every row; ``columns`` maps records (tables are read a chunk at a time)."""
         dated_at = resume.dated_at if resume is not None else None
-        source, total, labels = message_items(rows, build, columns, dated_at)
+        # rows that need nothing but packing come as spans of them; a plan's check reads
+        # each message, and resends and resumed runs have their own bookkeeping per row
+        plain = self.check is None and resume is None and not self.claimed
+        source, total, labels = message_items(rows, build, columns, dated_at, spans=plain)
         result = BulkResult(type=kind, dry_run=self.dry_run, row_labels=labels, rows_total=total)
         result.problems = ProblemLog(self.problems_path)
         result.outbox_path = self.outbox.shown_path
@@ -169,10 +111,10 @@ class BulkSender:
         result.resumed = resume is not None
         start = time.monotonic()
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segment-bulk")
-        with InterruptGuard(self.cancel.set) as guard, _input_frozen():
-            state = _RunState(
+        with InterruptGuard(self.cancel.set) as guard, input_frozen():
+            state = RunState(
                 result, kind, resume, pool, guard,
-                _progress(self.show_progress, total, kind),
+                progress_bar(self.show_progress, total, kind),
                 Batch(resume.run.next_seq if resume is not None else 0),
             )  # fmt: skip
             try:
@@ -199,14 +141,22 @@ class BulkSender:
             self._conclude(state)  # (under the guard: a Ctrl-C now still gets the summary)
         return result
 
-    def _produce(self, state: _RunState, source: Iterator[Item]) -> None:
+    def _produce(self, state: RunState, source: Iterator[Item | Span]) -> None:
         """Read, validate and pack rows until the input ends, Ctrl-C or the outbox fails;
         the batch still being packed is left in ``state.packing``."""
         check, block, result, resume = self.check, self.block, state.result, state.resume
         kind, guard, bar, events = state.kind, state.guard, state.bar, state.result.events
-        for position, (label, row, built) in enumerate(source):
+        position = -1
+        for item in source:
             if guard.interrupted or state.stopped:
                 break
+            if isinstance(item, Span):  # rows the fast path wrote, packed as they are
+                if not self._pack_span(state, item):
+                    break
+                position = item.stop - 1
+                continue
+            position += 1
+            label, row, built = item
             if self.claimed:  # a resend: show the row the message first came from
                 label = row.row or row.message_id
             result.rows_read += 1
@@ -232,11 +182,7 @@ class BulkSender:
                 result.dated += 1
             if built.warnings:
                 result.count_naive(built.warnings)
-            name = built.label
-            if name in events:
-                events[name] += 1
-            elif len(events) < MAX_NAMED_EVENTS:
-                events[name] = 1
+            count_events(events, built.label, 1)
             objection = None
             if check is not None:
                 objection = _objection(check(built.as_sent()))
@@ -255,7 +201,7 @@ class BulkSender:
 
     def _pack(
         self,
-        state: _RunState,
+        state: RunState,
         position: int,
         label: Any,
         kind: str,
@@ -286,8 +232,56 @@ class BulkSender:
         batch.size += cost
         batch.stop_row = position + 1
 
+    def _pack_span(self, state: RunState, span: Span) -> bool:
+        """Pack a span's rows a batch at a time, as :meth:`_pack` packs one row; False
+        when the run stopped part-way (Ctrl-C, the outbox), the rows not packed unread."""
+        encoded, labels, result, kind = span.encoded, span.labels, state.result, state.kind
+        payloads, sizes = encoded.payloads, encoded.sizes
+        first, offset, count = span.start, span.offset, span.stop - span.start
+        done = 0
+        while done < count:
+            batch = state.packing
+            entries = batch.entries
+            size, room, end = batch.size, self.batch_messages - len(entries), done
+            while end < count and room:
+                cost = sizes[offset + end]
+                if size + cost > BATCH_TARGET_BYTES and (entries or end > done):
+                    break
+                size, end, room = size + cost, end + 1, room - 1
+            if end > done:
+                low, high, taken = offset + done, offset + end, end - done
+                if not entries:
+                    batch.first_row = first + done
+                    batch.dated_at = encoded.now if encoded.is_dated(low) else None
+                names = encoded.labels_of(low, high)
+                entries.extend(map(new_tuple, repeat(Entry, taken), zip(
+                    encoded.message_ids[low:high], repeat(kind, taken), names, labels[low:high],
+                    payloads[low:high], strict=True,
+                )))  # fmt: skip
+                batch.positions.extend(range(first + done, first + end))
+                batch.size, batch.stop_row = size, first + end
+                read = result.rows_read
+                result.rows_read = read + taken
+                result.dated += encoded.dated_count(low, high)
+                if type(encoded.labels) is str:
+                    count_events(result.events, encoded.labels, taken)
+                else:
+                    for name in names:
+                        count_events(result.events, name, 1)
+                if state.bar is not None and read // 1000 != result.rows_read // 1000:
+                    self._tick(state)
+                done = end
+            if done < count:  # the next row does not fit: the batch is full
+                if state.guard.interrupted or state.stopped:
+                    return False
+                self._submit(state, batch)
+                if state.stopped:
+                    result.rows_read += 1  # (read, with nowhere to go: counted as not sent)
+                    return False
+        return True
+
     # -- sending ----------------------------------------------------------------------
-    def _submit(self, state: _RunState, batch: Batch) -> None:
+    def _submit(self, state: RunState, batch: Batch) -> None:
         """Send ``batch`` (the one being packed); the next one starts empty."""
         if not batch.entries:
             return
@@ -325,7 +319,7 @@ class BulkSender:
         state.pace.note(time.perf_counter() - started, time.thread_time() - cpu)
         self._settle(state, batch, delivery)
 
-    def _collect(self, state: _RunState, item: tuple[Future[Delivery], Batch]) -> None:
+    def _collect(self, state: RunState, item: tuple[Future[Delivery], Batch]) -> None:
         future, batch = item
         try:  # post() turns network and HTTP failures into a Delivery itself
             delivery = future.result()
@@ -333,7 +327,7 @@ class BulkSender:
             delivery = _unexpected(exc)
         self._settle(state, batch, delivery)
 
-    def _settle(self, state: _RunState, batch: Batch, delivery: Delivery) -> None:
+    def _settle(self, state: RunState, batch: Batch, delivery: Delivery) -> None:
         """A batch's answer: acknowledged, or kept in the outbox."""
         result = state.result
         entries = batch.entries
@@ -368,7 +362,7 @@ class BulkSender:
                 key,
             )  # fmt: skip
 
-    def _tick(self, state: _RunState) -> None:
+    def _tick(self, state: RunState) -> None:
         """Move the bar to the rows delivered so far, so that its rate is the summary's
         delivered events per second (in an outage it stays put, and says what waits)."""
         bar, result = state.bar, state.result
@@ -385,7 +379,7 @@ class BulkSender:
             state.postfix = shown
 
     def _keep(
-        self, state: _RunState, batch: Batch, error: str, delivery: Delivery | None = None
+        self, state: RunState, batch: Batch, error: str, delivery: Delivery | None = None
     ) -> None:
         """Nothing lost: undelivered messages wait in the outbox with their payloads. If
         the outbox fails them, they are counted as not sent (a ledgered run still marks
@@ -425,7 +419,7 @@ class BulkSender:
             )  # fmt: skip
         batch.entries = []
 
-    def _conclude(self, state: _RunState) -> None:
+    def _conclude(self, state: RunState) -> None:
         result = state.result
         result.sent = result.messages_sent > 0
         try:
@@ -442,23 +436,6 @@ class BulkSender:
             result.unsent = max(0, _unread_rows(result))
         result.problems.close()
         settle_outcome(result, state.stopped)
-
-
-@contextlib.contextmanager
-def _input_frozen() -> Iterator[None]:
-    """Keep the garbage collector off what existed before the run (the input table, the
-    notebook's objects) while it runs: a run allocates a few objects per row, and every
-    full collection would scan all of that again. Profiled: a 100,000-row DataFrame
-    spent 40 % of its build time in collections. Left alone when something else froze
-    the heap already."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _unexpected(exc: Exception) -> Delivery:

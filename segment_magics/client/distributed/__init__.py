@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
-from ..bulk import MAX_NAMED_EVENTS
 from ..bulk_outcome import settle_outcome
 from ..bulk_result import BulkResult
+from ..bulk_state import count_events
 from ..outbox_contract import Entry, State
 from ..problems import ProblemLog
 from ..remedies import Remedy
@@ -122,8 +122,7 @@ def combine(
             setattr(result, name, getattr(result, name) + getattr(report, name))
         result.original_status_code = report.original_status_code or result.original_status_code
         for event, count in report.events.items():
-            if event in result.events or len(result.events) < MAX_NAMED_EVENTS:
-                result.events[event] = result.events.get(event, 0) + count
+            count_events(result.events, event, count)
         for how, count in report.naive.items():
             result.naive[how] = result.naive.get(how, 0) + count
         if report.problems_file and Path(report.problems_file).exists():
