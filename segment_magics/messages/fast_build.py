@@ -446,7 +446,7 @@ def fast_segment_dict(
             return None
     for wire in spec.objects:
         value = get(wire)
-        if value is not None and (type(value) is not dict or not _finite(value.values())):
+        if value is not None and type(value) is not dict:
             return None
     stamp = get("timestamp")
     if stamp is not None:
@@ -470,4 +470,16 @@ def fast_segment_dict(
         msg["timestamp"] = now or now_iso()
     if mid is None:
         msg["messageId"] = ids(position)
-    return _finish(msg, spec.label, dated)
+    built = _finish(msg, spec.label, dated)
+    # orjson writes NaN and infinity as null: where there is no null, there was none
+    if built is not None and b"null" in built.encoded and not _all_finite(msg, spec.objects):
+        return None
+    return built
+
+
+def _all_finite(msg: Mapping[str, Any], objects: tuple[str, ...]) -> bool:
+    for wire in objects:
+        value = msg.get(wire)
+        if value is not None and not _finite(value.values()):
+            return False
+    return True
