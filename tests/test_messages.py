@@ -233,3 +233,22 @@ def test_segment_dicts_accept_wire_names_and_suggest_fixes():
     with pytest.raises(ValidationError) as info:
         build_from_segment_dict({"event": "e"})
     assert info.value.field == "type"
+
+
+@pytest.mark.parametrize("text", ["x" * 10, "x" * 900, "é" * 5_000])
+def test_a_message_holds_no_more_memory_than_its_json(text):
+    """A backfill keeps thousands of payloads at once (a batch's, a table chunk's):
+    each must hold its JSON, not the larger buffer it was written into."""
+    import tracemalloc
+
+    from segment_magics.messages.build import serialize
+
+    message = {"type": "track", "event": "E", "userId": "u", "properties": {"note": text}}
+    serialize(message)  # (a str keeps its UTF-8 once it was asked for it)
+    tracemalloc.start()
+    try:
+        payload = serialize(message)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held <= len(payload) + 128
