@@ -167,7 +167,7 @@ def _chunk_items(
 class Span(NamedTuple):
     """Consecutive rows that need nothing but packing, written by the fast path: the
     sender packs their payloads as they are, a batch at a time, with no object per
-    row (building one and handing it on was a fifth of a table row's time)."""
+    row (handing on and packing one row at a time was 23 % of a pandas dry run)."""
 
     start: int  # the first row's position in the input
     stop: int  # after the last row

@@ -151,8 +151,8 @@ class ChunkBuilder:
 
     def encode(self, chunk: Chunk, ids: list[str] | None, now: str) -> Encoded:
         """The chunk's rows written as JSON, a list for the chunk: the sender packs
-        them as they are, with no per-row object between (building a ``Built`` and
-        handing it on was a fifth of a table row's time). The rows the careful path
+        them as they are, with no per-row object between (handing on and packing
+        one row at a time was 23 % of a pandas dry run). The rows the careful path
         must build are listed in ``careful``, their payloads None.
 
         What can be checked for a whole column is checked before the rows are put
