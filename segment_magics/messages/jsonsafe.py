@@ -44,7 +44,7 @@ def _child(path: str, key: object) -> str:
 _UTC = dt.timezone.utc
 
 
-def _utc_text(value: dt.datetime) -> str:
+def utc_text(value: dt.datetime) -> str:
     """An aware UTC datetime in the wire form. orjson writes RFC 3339 several times
     faster than ``isoformat`` (``...T10:30:00Z`` or ``...T10:30:00.123456Z``); the
     fraction is cut to milliseconds, as ``isoformat(timespec="milliseconds")`` does."""
@@ -61,7 +61,7 @@ def format_datetime(value: dt.datetime | dt.date) -> str:
     (:func:`aware_datetime`) so that it says which instant it is."""
     if type(value) is dt.datetime:
         if value.tzinfo is _UTC:  # the common case: aware UTC datetimes
-            return _utc_text(value)
+            return utc_text(value)
         if value.tzinfo is None:
             return value.isoformat(timespec="milliseconds") + "Z"
     if not isinstance(value, dt.datetime):
