@@ -55,15 +55,6 @@ def _fast_time(value: Any) -> str | None:
     return None
 
 
-def _finite(values: Any) -> bool:
-    """No NaN or infinity among a dict's top-level values (the careful path writes them
-    as null with a warning; nested ones are left to orjson, as the careful path does)."""
-    for value in values:  # noqa: SIM110 - a loop beats all() over a generator here
-        if type(value) is float and value - value != 0.0:
-            return False
-    return True
-
-
 class ChunkBuilder:
     """Builds a table's rows into messages of one call, one chunk at a time.
 
@@ -299,7 +290,7 @@ class Encoded:
         message is a stand-in that carries what the bookkeeping reads: the messageId
         and, when dated, the timestamp; the payload is what is sent."""
         dated = self.is_dated(row)
-        label = self.labels_of(row, row + 1)[0]
+        label = self.labels if isinstance(self.labels, str) else self.labels[row]
         stand_in = {"messageId": self.message_ids[row]}
         if dated:
             stand_in["timestamp"] = self.now
@@ -478,8 +469,14 @@ def fast_segment_dict(
 
 
 def _all_finite(msg: Mapping[str, Any], objects: tuple[str, ...]) -> bool:
+    """No NaN or infinity among the top-level values of a message's objects (the careful
+    path writes them as null with a warning; nested ones are left to orjson, as the
+    careful path does)."""
     for wire in objects:
         value = msg.get(wire)
-        if value is not None and not _finite(value.values()):
-            return False
+        if value is None:
+            continue
+        for item in value.values():
+            if type(item) is float and item - item != 0.0:
+                return False
     return True
