@@ -468,6 +468,7 @@ EDGE_LINES = [
     '{"type":"identify","userId":"u","traits":{"email":5}}',
     '{"type":"track","properties":{}}',
     '[1,2,3]',
+    'null',
 ]  # fmt: skip
 
 
@@ -488,7 +489,7 @@ def test_the_column_checks_agree_with_the_row_checker_on_the_edges(tmp_path):
     by_columns = audit(plan, str(path))
     by_rows = audit_messages(plan, [json.loads(line) for line in lines], "rows")
     assert len(compile_plan(plan).events) == 3  # all three are checked as columns
-    assert by_columns.messages == by_rows.messages == len(lines) - 3  # [1,2,3] is not one
+    assert by_columns.messages == by_rows.messages == len(lines) - 6  # [1,2,3], null: not ones
     assert by_columns.tally.broken == by_rows.tally.broken
     assert groups(by_columns) == groups(by_rows)
     assert by_columns.tally.per_day == by_rows.tally.per_day
@@ -497,7 +498,7 @@ def test_the_column_checks_agree_with_the_row_checker_on_the_edges(tmp_path):
         return {(g.event, g.field, g.kind): (g.first, g.last) for g in report.groups}
 
     assert seen(by_columns) == seen(by_rows)
-    assert by_columns.tally.bad_lines == 3 and by_columns.tally.bad_files == 0
+    assert by_columns.tally.bad_lines == 6 and by_columns.tally.bad_files == 0
 
 
 def test_parquet_files_are_audited_as_their_rows_read(tmp_path):

@@ -242,9 +242,12 @@ def _slot(name: str, sub: Any, required: bool, listed: bool) -> Slot:
     return Slot(name, allowed, whole, required, True, tuple(bounds), enum, pattern)
 
 
+def member(path: str, name: str) -> str:
+    """The JSON path of member ``name`` of ``path`` (quoted: dots, spaces and quotes
+    work)."""
+    return f'{path}."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def member_paths(layout: EventLayout) -> list[str]:
-    """The body and each slot's member, as JSON paths (names quoted: dots, spaces and
-    quotes work)."""
-    path = f"$.{layout.body}"
-    return [path, *(f'{path}."' + s.name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                    for s in layout.slots)]  # fmt: skip
+    """Each slot's member, as a JSON path within the body."""
+    return [member("$", s.name) for s in layout.slots]
