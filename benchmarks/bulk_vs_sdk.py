@@ -326,9 +326,21 @@ def count_at_collector(name: str, n: int) -> dict[str, int]:
     }
 
 
-ROUND = ("build_floor", "ours_list", "ours_dataframe", "ours_polars", "ours_arrow",
-         "sdk_default", "sdk_unbounded", "lower_bound", "lower_bound_orjson",
-         "ours_list_urllib3")  # fmt: skip
+# ours_list_urllib3 runs beside ours_list, first in every other round: the two differ by
+# a few per cent, less than this host drifts over the minutes a round takes (with it
+# last in every round, behind the SDK's runs, requests measured 10.8 % and 19.5 % in two
+# make bench runs, and 2.6 % when the pair ran side by side).
+ROUND = ("build_floor", "ours_list", "ours_list_urllib3", "ours_dataframe", "ours_polars",
+         "ours_arrow", "sdk_default", "sdk_unbounded", "lower_bound",
+         "lower_bound_orjson")  # fmt: skip
+
+
+def round_order(round_number: int) -> tuple[str, ...]:
+    """This round's contenders: the requests pair swapped in even rounds."""
+    if round_number % 2:
+        return ROUND
+    at = ROUND.index("ours_list")
+    return (*ROUND[:at], ROUND[at + 1], ROUND[at], *ROUND[at + 2 :])
 
 
 def main() -> int:
@@ -356,7 +368,7 @@ def main() -> int:
         per_round: list[dict[str, float]] = []  # each round's events/s, by contender
         for round_number in range(1, rounds + 1):
             per_round.append({})
-            for name in ROUND:
+            for name in round_order(round_number):
                 f = run_contender(name, url, n)
                 per_round[-1][name] = f["events_per_s"]
                 if name not in figures or f["events_per_s"] > figures[name]["events_per_s"]:
