@@ -27,7 +27,7 @@ from itertools import repeat
 from typing import Any
 
 from ..messages import MAX_BATCH_MESSAGES, Built, ColumnMap
-from .batches import BATCH_TARGET_BYTES, Batch
+from .batches import Batch, batch_full, batch_takes
 from .builders import Builder, Item, Span, message_items
 from .bulk_outcome import reason_of, settle_outcome
 from .bulk_result import BulkResult
@@ -212,9 +212,7 @@ class BulkSender:
         cost = len(encoded) + 1
         batch = state.packing
         entries = batch.entries
-        if entries and (
-            batch.size + cost > BATCH_TARGET_BYTES or len(entries) >= self.batch_messages
-        ):
+        if batch_full(len(entries), batch.size, cost, self.batch_messages):
             self._submit(state, batch)
             if state.stopped:
                 return
@@ -242,12 +240,9 @@ class BulkSender:
         while done < count:
             batch = state.packing
             entries = batch.entries
-            size, room, end = batch.size, self.batch_messages - len(entries), done
-            while end < count and room:
-                cost = sizes[offset + end]
-                if size + cost > BATCH_TARGET_BYTES and (entries or end > done):
-                    break
-                size, end, room = size + cost, end + 1, room - 1
+            high, size = batch_takes(sizes, offset + done, offset + count, len(entries),
+                                     batch.size, self.batch_messages)  # fmt: skip
+            end = high - offset
             if end > done:
                 low, high, taken = offset + done, offset + end, end - done
                 if not entries:
