@@ -95,8 +95,18 @@ def make_shell():
     yield make
     for shell in shells:
         shell.run_line_magic("unload_ext", "segment_magics")
-        shell.history_manager.end_session()
+        release(shell)
     InteractiveShell.clear_instance()
+
+
+def release(shell: Any) -> None:
+    """End a test's shell now: IPython registers every shell's cleanup with atexit,
+    which keeps each one alive to the end of the run and then empties each namespace
+    with a full garbage collection over the whole heap (17 s of 25 for two test files)."""
+    import atexit
+
+    shell.history_manager.end_session()
+    atexit.unregister(shell.atexit_operations)
 
 
 @pytest.fixture

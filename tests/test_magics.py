@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SENTINEL_KEY, Step, run
+from conftest import SENTINEL_KEY, Step, release, run
 
 from segment_magics.client import Result
 from segment_magics.magics import SegmentCallFailed, SegmentUsageError, get_session
@@ -43,6 +43,7 @@ def test_an_existing_magic_is_not_overridden(make_shell):
     assert "segment_track" in shell.magics_manager.magics["line"]
     shell.run_line_magic("unload_ext", "segment_magics")
     assert shell.run_line_magic("segment_history", "") == "someone else's"
+    release(shell)
 
 
 def test_config_lists_every_option_with_help(ip, caplog):
