@@ -97,9 +97,9 @@ class _Pass:
                 dict.fromkeys(s.enum for s in at if s.enum is not None), 1)})  # fmt: skip
             self.patterns.append({v: n for n, v in enumerate(
                 dict.fromkeys(s.pattern for s in at if s.pattern is not None), 1)})  # fmt: skip
-        # events that share a body, members to extract (or the start of another's) or
-        # planned names share a number, which the events' table holds: a branch on that
-        # column costs a comparison, where ``pe IN (...)`` costs DuckDB a join
+        # events with the same members to extract (or the start of another's), or the
+        # same planned names, share a number, which the events' table holds: a branch on
+        # that column costs a comparison, where ``pe IN (...)`` costs DuckDB a join
         self.body = BODY_OF[EVENT_RULE]  # the column checks read track calls' properties
         assert all(e.body == self.body for e in self.layouts)
         self.paths: dict[tuple[str, ...], int] = {}  # members to extract -> number
