@@ -240,11 +240,11 @@ class BulkSender:
         while done < count:
             batch = state.packing
             entries = batch.entries
-            high, size = batch_takes(sizes, offset + done, offset + count, len(entries),
-                                     batch.size, self.batch_messages)  # fmt: skip
-            end = high - offset
-            if end > done:
-                low, high, taken = offset + done, offset + end, end - done
+            low = offset + done
+            high, size = batch_takes(sizes, low, offset + count, len(entries), batch.size,
+                                     self.batch_messages)  # fmt: skip
+            end, taken = high - offset, high - low
+            if taken:
                 if not entries:
                     batch.first_row = first + done
                     batch.dated_at = encoded.now if encoded.is_dated(low) else None
