@@ -27,8 +27,29 @@ def groups(report) -> dict[tuple[str, str, str], int]:
     return {(g.event, g.field, g.kind): g.count for g in report.groups}
 
 
+@pytest.fixture(params=["isa-l", "duckdb"])
+def reader(request, monkeypatch):
+    """Each export test runs with both readers of text files: ISA-L streaming lines to
+    DuckDB (:mod:`.audit_feed`), and DuckDB's own (without the ``isal`` extra). With
+    the first, DuckDB's own reader must not be needed for any file it can read."""
+    from segment_magics.plan import audit_feed
+
+    if request.param == "duckdb":
+        monkeypatch.setattr(audit_feed, "available", lambda: False)
+        yield request.param
+        return
+    if not audit_feed.available():
+        pytest.skip("pip install 'segment-magics[audit]' (isal, pyarrow)")
+    read = []
+    real = audit_feed.Lines.stream
+    monkeypatch.setattr(audit_feed.Lines, "stream", lambda self: read.append(self.files) or
+                        real(self))  # fmt: skip
+    yield request.param
+    assert read, "the audit read no file through ISA-L"
+
+
 # -- known answers ---------------------------------------------------------------------------
-def test_an_export_is_audited_exactly_group_by_group(tmp_path):
+def test_an_export_is_audited_exactly_group_by_group(tmp_path, reader):
     truth = write_export(tmp_path, 12_000, per_file=1_000, bad_lines=4)
     report = audit(sample_plan(), str(tmp_path))
     assert report.messages == truth.messages and report.tally.broken == truth.broken
@@ -46,7 +67,7 @@ def test_an_export_is_audited_exactly_group_by_group(tmp_path):
     assert "1 unplanned event, by volume: Unplanned Event" in str(report)
 
 
-def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path):
+def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path, reader):
     truth = write_export(tmp_path, 6_000, per_file=1_000)
     files = sorted(tmp_path.rglob("*.gz"))
     data = files[2].read_bytes()
@@ -63,7 +84,7 @@ def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_p
     assert truth.messages - 2_000 < report.messages < truth.messages + 2
 
 
-def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts(tmp_path):
+def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts(tmp_path, reader):
     """A line longer than DuckDB's line limit, bytes that are not UTF-8, a line that
     is JSON but no object, a byte order mark, Windows line ends: DuckDB stops on the
     first two with an error; each such file is set aside and read line by line. The
@@ -100,7 +121,7 @@ def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts
     assert "skipped: 2 lines not a message (not JSON, or not an object)" in str(report)
 
 
-def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path):
+def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path, reader):
     """``cat a.gz b.gz > c.gz`` is one gzip file of two members: every line of it is
     audited, and a bad line in the second member is listed with its own line number."""
     from segment_magics.plan.audit import _audit_files_by_rows, find_files
@@ -123,7 +144,7 @@ def test_a_gzip_file_of_several_members_is_read_whole_by_both_checkers(tmp_path)
         ("joined.gz", 2_001, "not JSON")]  # fmt: skip
 
 
-def test_odd_files_get_the_row_checkers_verdicts(tmp_path):
+def test_odd_files_get_the_row_checkers_verdicts(tmp_path, reader):
     """Blank and space-only lines, Windows line ends, no newline at the end, zeros after
     a gzip member (which gzip allows, and DuckDB stumbles on), an empty file, a plain
     .json file: counted, broken and listed exactly as the row checker does, and a file
@@ -885,7 +906,7 @@ def test_a_duckdb_that_reads_cut_files_whole_still_lists_them(tmp_path, monkeypa
     module = importlib.import_module("segment_magics.plan.audit")  # (not the function)
     asked = audit_lines.reads_cut_files_whole()
     monkeypatch.setattr(module, "reads_cut_files_whole", lambda: True)
-    test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path)
+    test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path, "-")
     member = gz.compress(b'{"a": 1}\n' * 50_000)
     shapes = {
         "whole": member,
@@ -903,3 +924,71 @@ def test_a_duckdb_that_reads_cut_files_whole_still_lists_them(tmp_path, monkeypa
         _, why = audit_lines.file_lines(str(path))
         assert audit_lines.gzip_damage(str(path)) == why, name
     assert isinstance(asked, bool)
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["isa-l", "duckdb"])
+def test_ctrl_c_stops_an_audit_with_a_keyboard_interrupt(tmp_path, isal):
+    """A real SIGINT, wherever it lands in an audit (reading, checking, the row checker):
+    the audit stops promptly with ``KeyboardInterrupt``, as Python code does, never a
+    DuckDB ``RuntimeError`` and never by reading everything again with another reader
+    (the ISA-L stream used to take the interrupt as a file DuckDB could not read)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_export(tmp_path, 100_000, per_file=2_000)
+    script = f"""
+import sys, threading
+from segment_magics.plan import audit, audit_feed
+from segment_magics.plan.sample_export import sample_plan
+if not {isal}:
+    audit_feed.available = lambda: False
+print("ready", flush=True)
+try:
+    while True:
+        audit(sample_plan(), {str(tmp_path)!r})
+        print("audited", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", *sorted(t.name for t in threading.enumerate()), flush=True)
+"""
+    for delay in (0.02, 0.06, 0.1):  # an audit takes about 0.15 s here: inside one
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        assert child.stdout.readline().strip() == "audited"  # warmed up
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        try:
+            out, err = child.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise AssertionError("Ctrl-C did not stop the audit") from None
+        assert time.monotonic() - started < 10, "the interrupt took too long"
+        last = out.strip().splitlines()[-1].split()
+        assert last[0] == "interrupted" and "Traceback" not in err, (out, err)
+        assert not [name for name in last if name.startswith("audit-inflate")], last  # ended
+
+
+def test_large_files_go_to_duckdbs_own_reader_and_the_stream_holds_little(tmp_path, monkeypatch):
+    """Files over the feed's size limit are read by DuckDB's own reader (which streams
+    them), the rest through ISA-L, in the same audit; with room for one file ahead, the
+    stream still reads every file once. The verdicts are the same either way."""
+    from segment_magics.plan import audit_feed
+
+    if not audit_feed.available():
+        pytest.skip("pip install 'segment-magics[audit]' (isal, pyarrow)")
+    truth = write_export(tmp_path, 9_000, per_file=1_000, bad_lines=3)
+    sizes = sorted(f.stat().st_size for f in tmp_path.rglob("*.gz"))
+    monkeypatch.setattr(audit_feed, "LARGEST", sizes[len(sizes) // 2])  # half and half
+    monkeypatch.setattr(audit_feed, "AHEAD_BYTES", 1)
+    fed = []
+    real = audit_feed.Lines.stream
+    monkeypatch.setattr(audit_feed.Lines, "stream", lambda self: fed.extend(self.files) or
+                        real(self))  # fmt: skip
+    report = audit(sample_plan(), str(tmp_path))
+    assert 0 < len(fed) < len(sizes) and len(set(fed)) == len(fed)
+    assert report.messages == truth.messages and groups(report) == dict(truth.groups)
+    assert report.tally.bad_lines == 3 and "ISA-L" in report.engine

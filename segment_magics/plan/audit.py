@@ -8,6 +8,8 @@ are checked where they live (``segment_magics.client.distributed`` registers tha
 Files are read and checked by DuckDB, on every core, in one pass per chunk of files:
 the plan is compiled into slots (:mod:`.audit_sql`) and checked as columns
 (:mod:`.audit_pass`); the messages of the events that need more go to the row checker.
+ISA-L inflates the text files and streams their lines to DuckDB (:mod:`.audit_feed`);
+without it, DuckDB reads them itself.
 Measured on a million export events (``make bench``): DuckDB read gzipped NDJSON about
 3x faster than decompressing and ``orjson.loads`` in Python, and Polars, which cannot
 read gzipped NDJSON itself, was no faster once Python decompressed for it; the whole
@@ -30,6 +32,8 @@ import orjson
 from ..display import plural
 from ..errors import ValidationError, require
 from ..messages import EVENT_RULE
+from .audit_feed import DAMAGED, KEEP_JOIN_SIDES, Lines, feedable
+from .audit_feed import SQL as FEED_SQL
 from .audit_lines import (
     file_by_rows,
     file_lines,
@@ -214,21 +218,26 @@ def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditR
     validator = PlanValidator(plan)
     compiled = compile_plan(plan, validator.unchecked)
     tally = Tally()
-    if reads_cut_files_whole():  # what DuckDB does not see, found before it reads
+    fed = feedable(text)
+    if fed:
+        taken = set(fed)
+        text = [f for f in text if f not in taken]  # the rest: DuckDB's own reader
+    if text and reads_cut_files_whole():  # what DuckDB does not see, found before it reads
         text = whole_files(text, tally, validator, window)
-    for files, kind in ((text, "text"), (parquet, "parquet")):
+    for files, kind in ((fed, FED), (text, "text"), (parquet, "parquet")):
         if files:
             _duckdb_pass(files, kind, compiled, validator, window, tally)
     rows = tuple(f"{event} ({why})" for event, why in sorted(compiled.reasons.items()))
-    threads = _threads()
-    return AuditReport(plan.name, source, tally, rows_checked_engine(compiled, threads), rows)
+    engine = rows_checked_engine(compiled, _threads(), inflated=bool(fed))
+    return AuditReport(plan.name, source, tally, engine, rows)
 
 
-def rows_checked_engine(compiled: Compiled, threads: int) -> str:
+def rows_checked_engine(compiled: Compiled, threads: int, inflated: bool = False) -> str:
     share = f"{len(compiled.events)} events as column checks"
     if compiled.by_rows or compiled.rows_for_all:
         share += f", {len(compiled.by_rows) or 'all'} row by row"
-    return f"DuckDB on {threads} threads ({share})"
+    by = ", files read by ISA-L" if inflated else ""
+    return f"DuckDB on {threads} threads{by} ({share})"
 
 
 def _threads() -> int:
@@ -258,12 +267,13 @@ def _audit_files_by_rows(
 # subexpression search then takes seconds to find them again: measured on the ecommerce
 # template, planning one pass took 9 s with them and 0.04 s without. Nothing in a pass
 # gains from them (read_csv cannot skip lines; the aggregate is the last step).
-KEEP_SEPARATE = ("filter_pushdown", "partial_aggregate_pushdown")
+KEEP_SEPARATE = ("filter_pushdown", "partial_aggregate_pushdown", KEEP_JOIN_SIDES)
 # Input per pass: a file cut short costs its pass a second go, and the lines a pass leaves
 # to the row checker wait in memory till it ends; fewer, larger passes start less often.
 PASS_BYTES = 64 << 20  # compressed, when every message is checked as columns
 PASS_BYTES_ROWS = 8 << 20  # when some go to the row checker
 PASS_FILES = 2048
+FED = "fed"  # files read through :mod:`.audit_feed`
 
 
 def _duckdb_pass(
@@ -283,21 +293,63 @@ def _duckdb_pass(
         con.execute(f"SET disabled_optimizers = '{off}'")
     budget = PASS_BYTES_ROWS if others or compiled.by_rows or compiled.rows_for_all else PASS_BYTES
     try:
+        if kind != FED:
+            for chunk in _passes(files, budget):
+                _read(con, chunk, kind, compiled, validator, window, tally, others)
+            return
         for chunk in _passes(files, budget):
-            pending = [chunk]
-            while pending:  # a file DuckDB cannot read is set aside, the rest read again
-                part = pending.pop()
-                query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others)
-                try:
-                    rows = con.execute(query).fetchall()
-                except duckdb.InterruptException:
-                    raise
-                except duckdb.Error as exc:
-                    pending += _set_aside(exc, part, kind, tally, validator, window)
-                    continue
-                _fold(rows, compiled, validator, tally)
+            lines = Lines(chunk)
+            con.register("lines", lines.stream())
+            try:
+                rows = _fetch(con, pass_sql(compiled, FEED_SQL, window.sql(), others))
+            except duckdb.Error:
+                if lines.stopped is not None:  # Ctrl-C, or a fault of ours: not the files'
+                    raise lines.stopped from None
+                _read(con, chunk, "text", compiled, validator, window, tally, others)
+                continue  # DuckDB's own reader says which file it could not read, and why
+            finally:
+                con.unregister("lines")
+                lines.close()
+            _fold(rows, compiled, validator, tally)
+            for name, why in lines.aside:  # as when DuckDB's own reader stops on them
+                (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
+                                                                     window)  # fmt: skip
     finally:
         con.close()
+
+
+def _read(
+    con: Any, files: list[str], kind: str, compiled: Compiled, validator: PlanValidator,
+    window: Window, tally: Tally, others: bool,
+) -> None:  # fmt: skip
+    """One pass of DuckDB's own reader over ``files``."""
+    import duckdb
+
+    pending = [files]
+    while pending:  # a file DuckDB cannot read is set aside, the rest read again
+        part = pending.pop()
+        query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others)
+        try:
+            rows = _fetch(con, query)
+        except duckdb.Error as exc:
+            pending += _set_aside(exc, part, kind, tally, validator, window)
+            continue
+        _fold(rows, compiled, validator, tally)
+
+
+def _fetch(con: Any, query: str) -> list[tuple[Any, ...]]:
+    """A pass's rows; Ctrl-C is a ``KeyboardInterrupt``, as everywhere in Python (DuckDB
+    says "Query interrupted" with a ``RuntimeError``, or ``InterruptException``)."""
+    import duckdb
+
+    try:
+        return list(con.execute(query).fetchall())
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except RuntimeError as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _set_aside(

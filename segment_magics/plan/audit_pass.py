@@ -71,6 +71,7 @@ def _plain(name: str) -> bool:
     return name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
 
 
+_SPACE = "' \t\r\n'"  # JSON's white space (a line may keep its \n: :mod:`.audit_feed`)
 HEADER = ("event", "type", "timestamp", "messageId")  # read from every line as text
 ROUTES = ("sql", "unplanned", "rows", "bad", "blank")  # a pass's routes, by number
 SQL, UNPLANNED, ROWS, BAD, BLANK = range(len(ROUTES))
@@ -239,7 +240,7 @@ class _Pass:
                   FROM (
                     SELECT *, coalesce(nullif(ev, ''), ty, '') AS label,
                            CASE WHEN h IS NULL  -- not JSON, or not an object
-                                THEN (CASE WHEN trim(l) = '' THEN {BLANK}
+                                THEN (CASE WHEN trim(l, {_SPACE}) = '' THEN {BLANK}
                                            WHEN json_valid(l) THEN {ROWS} ELSE {BAD} END)
                                 WHEN {everything} OR {non_track} OR ty IS NULL
                                      OR (tl = {track} AND (ev IS NULL OR ev = '' OR pe_rows))
@@ -255,7 +256,7 @@ class _Pass:
                             FROM (SELECT f, l, {self._header()} AS h FROM ({source_sql})))
                       -- what is not a message is listed, whatever the window
                       WHERE h IS NULL OR ({window_sql})
-                            OR NOT starts_with(ltrim(l, ' \t\r'), '{{')
+                            OR NOT starts_with(ltrim(l, {_SPACE}), '{{')
                     ) LEFT JOIN {table} ON tl = {track} AND ev = pe_name
                   )
                   )
