@@ -32,7 +32,8 @@ import orjson
 from ..display import plural
 from ..errors import ValidationError, require
 from ..messages import EVENT_RULE
-from .audit_feed import DAMAGED, KEEP_JOIN_SIDES, Lines, feedable
+from .audit_duckdb import MEMORY_LIMIT, connect, ctrl_c, fetch
+from .audit_feed import DAMAGED, Lines, feedable
 from .audit_feed import SQL as FEED_SQL
 from .audit_lines import (
     file_by_rows,
@@ -52,7 +53,6 @@ from .tables import message_rows
 from .validate import PlanValidator
 
 TEXT_SUFFIXES = (".gz", ".json", ".ndjson", ".jsonl", ".txt")
-MEMORY_LIMIT = "700MB"  # DuckDB's budget: an audit streams, whatever the export's size
 BATCH = 10_000  # rows the row checker takes from DuckDB at a time
 _DAY_FOLDER = re.compile(r"^\d{12,14}$")  # segment-logs/<source>/<day as epoch ms>/
 
@@ -137,14 +137,14 @@ def export_messages(
     text, parquet = find_files(source, window or Window(None, None, None))
     if parquet:
         duckdb = require("duckdb", "reading Parquet files", "audit")
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")  # (ICU is built in, but not yet at connect)
+        con = connect()
         for name in parquet:  # one at a time: a file DuckDB cannot read is left out
             try:
-                cursor = con.execute(
-                    f"SELECT to_json(t)::VARCHAR FROM read_parquet({sql_text(name)}) AS t"
-                )
-                while batch := cursor.fetchmany(BATCH):
+                with ctrl_c():
+                    cursor = con.execute(
+                        f"SELECT to_json(t)::VARCHAR FROM read_parquet({sql_text(name)}) AS t"
+                    )
+                while batch := _next(cursor):
                     for (line,) in batch:
                         message = orjson.loads(line)
                         if window is None or window.takes(message):
@@ -162,6 +162,11 @@ def export_messages(
                 continue
             if isinstance(message, dict) and (window is None or window.takes(message)):
                 yield message
+
+
+def _next(cursor: Any) -> list[tuple[Any, ...]]:
+    with ctrl_c():
+        return list(cursor.fetchmany(BATCH))
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -262,12 +267,6 @@ def _audit_files_by_rows(
 
 
 # -- DuckDB ----------------------------------------------------------------------------------
-# These optimizers pull each pass's columns up into the expressions that read them, so
-# the extraction and each value's facts are repeated in every check, and DuckDB's common
-# subexpression search then takes seconds to find them again: measured on the ecommerce
-# template, planning one pass took 9 s with them and 0.04 s without. Nothing in a pass
-# gains from them (read_csv cannot skip lines; the aggregate is the last step).
-KEEP_SEPARATE = ("filter_pushdown", "partial_aggregate_pushdown", KEEP_JOIN_SIDES)
 # Input per pass: a file cut short costs its pass a second go, and the lines a pass leaves
 # to the row checker wait in memory till it ends; fewer, larger passes start less often.
 PASS_BYTES = 64 << 20  # compressed, when every message is checked as columns
@@ -285,12 +284,7 @@ def _duckdb_pass(
     import duckdb
 
     others = _others_need_rows(validator)
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
-    con.execute("SET TimeZone = 'UTC'")  # Parquet's timestamps written, and read, alike anywhere
-    known = {name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
-    off = ",".join(name for name in KEEP_SEPARATE if name in known)
-    if off:
-        con.execute(f"SET disabled_optimizers = '{off}'")
+    con = connect(memory_limit=MEMORY_LIMIT, preserve_insertion_order=False)
     budget = PASS_BYTES_ROWS if others or compiled.by_rows or compiled.rows_for_all else PASS_BYTES
     try:
         if kind != FED:
@@ -299,17 +293,20 @@ def _duckdb_pass(
             return
         for chunk in _passes(files, budget):
             lines = Lines(chunk)
-            con.register("lines", lines.stream())
             try:
-                rows = _fetch(con, pass_sql(compiled, FEED_SQL, window.sql(), others))
+                with ctrl_c():
+                    con.register("lines", lines.stream())
+                rows = fetch(con, pass_sql(compiled, FEED_SQL, window.sql(), others))
             except duckdb.Error:
                 if lines.stopped is not None:  # Ctrl-C, or a fault of ours: not the files'
                     raise lines.stopped from None
                 _read(con, chunk, "text", compiled, validator, window, tally, others)
                 continue  # DuckDB's own reader says which file it could not read, and why
             finally:
-                con.unregister("lines")
-                lines.close()
+                try:
+                    con.unregister("lines")
+                finally:
+                    lines.close()  # (were it skipped by Ctrl-C, its threads end by themselves)
             _fold(rows, compiled, validator, tally)
             for name, why in lines.aside:  # as when DuckDB's own reader stops on them
                 (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
@@ -330,26 +327,11 @@ def _read(
         part = pending.pop()
         query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others)
         try:
-            rows = _fetch(con, query)
+            rows = fetch(con, query)
         except duckdb.Error as exc:
             pending += _set_aside(exc, part, kind, tally, validator, window)
             continue
         _fold(rows, compiled, validator, tally)
-
-
-def _fetch(con: Any, query: str) -> list[tuple[Any, ...]]:
-    """A pass's rows; Ctrl-C is a ``KeyboardInterrupt``, as everywhere in Python (DuckDB
-    says "Query interrupted" with a ``RuntimeError``, or ``InterruptException``)."""
-    import duckdb
-
-    try:
-        return list(con.execute(query).fetchall())
-    except duckdb.InterruptException:
-        raise KeyboardInterrupt from None
-    except RuntimeError as exc:
-        if "interrupted" in str(exc).lower():
-            raise KeyboardInterrupt from None
-        raise
 
 
 def _set_aside(
