@@ -306,7 +306,7 @@ def _duckdb_pass(
                 try:
                     con.unregister("lines")
                 finally:
-                    lines.close()  # (were it skipped by Ctrl-C, its threads end by themselves)
+                    lines.close()
             _fold(rows, compiled, validator, tally)
             for name, why in lines.aside:  # as when DuckDB's own reader stops on them
                 (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
