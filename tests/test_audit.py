@@ -904,13 +904,12 @@ def test_a_duckdb_that_reads_cut_files_whole_still_lists_them(tmp_path, monkeypa
     tail in silence. Such DuckDBs get the files checked first; each kind of damage is
     named as the row reader names it."""
     import gzip as gz
-    import importlib
 
-    from segment_magics.plan import audit_lines
+    from segment_magics.plan import audit_feed, audit_lines
 
-    module = importlib.import_module("segment_magics.plan.audit")  # (not the function)
     asked = audit_lines.reads_cut_files_whole()
-    monkeypatch.setattr(module, "reads_cut_files_whole", lambda: True)
+    monkeypatch.setattr(audit_module, "reads_cut_files_whole", lambda: True)
+    monkeypatch.setattr(audit_feed, "available", lambda: False)  # DuckDB reads the files
     test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_path, "-")
     member = gz.compress(b'{"a": 1}\n' * 50_000)
     shapes = {
