@@ -30,10 +30,12 @@ def ctrl_c() -> Iterator[None]:
         yield
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
-    except (RuntimeError, duckdb.Error) as exc:
-        # (Ctrl-C in Python code DuckDB called, such as an Arrow stream's, comes back
-        # as a DuckDB error that names it)
-        if "interrupted" in str(exc).lower() or "KeyboardInterrupt" in str(exc):
+    except RuntimeError as exc:
+        if "Query interrupted" in str(exc):
+            raise KeyboardInterrupt from None
+        raise
+    except duckdb.Error as exc:  # Ctrl-C in Python code DuckDB called (an Arrow stream's)
+        if "KeyboardInterrupt" in str(exc):  # (not "interrupted": a file's name may say it)
             raise KeyboardInterrupt from None
         raise
 
@@ -56,4 +58,4 @@ def connect(**config: Any) -> Any:
 def fetch(con: Any, query: str) -> list[tuple[Any, ...]]:
     """A query's rows."""
     with ctrl_c():
-        return list(con.execute(query).fetchall())
+        return con.execute(query).fetchall()

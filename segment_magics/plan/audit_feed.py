@@ -22,8 +22,9 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from .audit_lines import BOM
+
 LARGEST = 64 << 20  # a file larger than this (on disk) is left to DuckDB's own reader
-_BOM = b"\xef\xbb\xbf"
 DAMAGED, NOT_UTF8 = "damaged", "not UTF-8"  # why a file is set aside
 SQL = "SELECT f, l FROM lines"  # the pass's source (:func:`.audit_pass.pass_sql`)
 # DuckDB would build the join's table on a stream whose size it cannot know, which holds
@@ -113,7 +114,7 @@ def _batch(files: list[str], number: int, names: Any, schema: Any) -> Any:
         text = igzip.decompress(data) if name.endswith(".gz") else data
     except Exception:  # any damage, or unreadable: the row checker says which
         return name, DAMAGED
-    text = text.removeprefix(_BOM)
+    text = text.removeprefix(BOM)
     if not text.isascii():
         try:
             text.decode()
@@ -133,7 +134,7 @@ def _batch(files: list[str], number: int, names: Any, schema: Any) -> Any:
         starts = starts[keep]
     count = len(starts) - 1
     lines = pa.LargeStringArray.from_buffers(
-        count, pa.py_buffer(starts.astype(np.int64)), pa.py_buffer(text)
+        count, pa.py_buffer(starts.astype(np.int64, copy=False)), pa.py_buffer(text)
     )
     at = pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(
         np.full(count, number, np.int32))])  # fmt: skip

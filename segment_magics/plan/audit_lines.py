@@ -32,9 +32,9 @@ def file_lines(name: str) -> tuple[list[bytes], str]:
     except OSError as exc:  # gone since it was listed, or not readable
         return [], f"the file could not be read ({exc.strerror or exc})"
     if not name.endswith(".gz"):
-        return data.removeprefix(_BOM).split(b"\n"), ""
+        return data.removeprefix(BOM).split(b"\n"), ""
     text, why = _inflated(data)
-    lines = text.removeprefix(_BOM).split(b"\n")
+    lines = text.removeprefix(BOM).split(b"\n")
     if why == "the file is cut short":
         return lines[:-1], why  # the last line is incomplete
     return (lines, why) if text or not why else ([], why)
@@ -110,7 +110,7 @@ def whole_files(
     return whole
 
 
-_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which DuckDB skips at a file's start too
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which DuckDB skips at a file's start too
 
 
 def file_by_rows(name: str, tally: Tally, validator: PlanValidator, window: Takes) -> None:
