@@ -285,6 +285,27 @@ def test_a_window_that_holds_nothing_or_a_folder_without_exports_is_told(tmp_pat
     assert outcome.error is not None and "is not after since=" in str(outcome.error)
 
 
+def test_a_narrowed_audit_says_so_and_a_misspelt_event_gets_the_closest_name(tmp_path):
+    """An empty window must not read "no messages read" (they were read: none matched)
+    nor "no violations" in green; a name in ``events`` that neither the export nor the
+    plan has is most likely misspelt, and the report says which planned name is close."""
+    write_export(tmp_path, 1_000, per_file=500)
+    for source in (str(tmp_path), _messages(tmp_path)):  # DuckDB and the row checker
+        missed = audit(sample_plan(), source, events=["Evnt 03", "Event 04"])
+        text = str(missed)
+        assert "window: events 'Evnt 03', 'Event 04'" in text
+        assert "events: no message is 'Evnt 03', nor does the plan list it; did you mean " \
+               "'Event 03'?" in text  # fmt: skip
+        assert "'Event 04', nor" not in text and missed.messages > 0
+        empty = audit(sample_plan(), source, since="2030-01-01", events="Page Viewed")
+        assert "no messages in the window" in str(empty) and "nothing to check" in str(empty)
+        assert 'class="sm-ok"' not in empty._repr_html_() and "no messages read" not in str(empty)
+        assert "did you mean" not in str(empty)  # nothing planned is close to it
+        assert "window:" not in str(audit(sample_plan(), source))
+    one = audit(sample_plan(), _messages(tmp_path)[:1])
+    assert str(one).count("1 message, ") == 1 and "1 messages" not in str(one)
+
+
 def test_the_table_never_says_all_clear_while_messages_break_the_plan(tmp_path):
     """Only unplanned events: the table must not read "no violations" in green above
     "100 % breaking the plan"; more groups than rows shown: it says how many there are."""
@@ -721,6 +742,10 @@ def test_the_magic_audits_an_export_and_infers_a_plan_from_it(make_shell, tmp_pa
     as_percent = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" '
                             "--required-share 90% -o percent")  # fmt: skip
     assert as_percent.error is None and shell.user_ns["percent"].rule_for(
+        "TRACK", "Event 03").body_schema == rule.body_schema  # fmt: skip
+    whole = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" '
+                       "--required-share 90 -o whole")  # no share is above 1: 90 is 90 %  # fmt: skip
+    assert whole.error is None and shell.user_ns["whole"].rule_for(
         "TRACK", "Event 03").body_schema == rule.body_schema  # fmt: skip
     wrong = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" --required-share 150')
     assert wrong.error is not None and "e.g. 0.95 or 95%" in str(wrong.error)

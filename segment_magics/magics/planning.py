@@ -208,7 +208,9 @@ def _share(command: PlanCommand) -> float:
     try:
         value = resolve_scalar(token, command.ns, "--required-share")
         text = str(value).strip()
-        share = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+        share = float(text.removesuffix("%"))
+        if text.endswith("%") or 1 < share <= 100:  # 95 means 95 %: no share is above 1
+            share /= 100
         return checked_share("--required-share", share)
     except (TypeError, ValueError):  # (a ValidationError is a ValueError)
         raise SegmentUsageError(

@@ -86,16 +86,20 @@ def audit(
     the_plan = load_plan(plan)
     window = Window(since, until, events)
     module = type(source).__module__
-    for prefix, engine in _ENGINES.items():
-        if module.startswith(prefix):
-            return engine(the_plan, source, window=window)
+    engine = next((e for prefix, e in _ENGINES.items() if module.startswith(prefix)), None)
     paths = file_source(source)
-    if paths is not None:
+    if engine is not None:
+        report = engine(the_plan, source, window=window)
+    elif paths is not None:
         report = _audit_files(the_plan, paths, window)
     else:
         report = audit_messages(the_plan, message_rows(source), str(type(source).__name__),
                                 window)  # fmt: skip
     report.elapsed = time.monotonic() - started
+    report.window = window.describe()
+    if window.events:
+        planned = [r.key for r in the_plan.rules if r.is_event and r.key]
+        report.hints = tuple(window.unknown_events(planned, report.tally.volume))
     return report
 
 

@@ -159,9 +159,12 @@ class Tally:
 GROUPS_SHOWN = 50  # the table's rows; to_pandas() has every group
 
 
-def _nothing_found(broken: int) -> Cell:
+def _nothing_found(broken: int, messages: int) -> Cell:
     """The table's one row when no planned event broke a rule: all clear only when no
-    message broke the plan at all (unplanned events are listed below the table)."""
+    message broke the plan at all (unplanned events are listed below the table), and
+    some were checked."""
+    if not messages:
+        return Cell("nothing to check")
     if broken:
         return Cell("no violations of the planned events' rules")
     return Cell("no violations", status="ok")
@@ -183,6 +186,8 @@ class AuditReport(Rendered):
     engine: str = ""  # how the messages were checked
     row_checked: tuple[str, ...] = ()  # events the row checker checked, and why
     elapsed: float = 0.0
+    window: str = ""  # what since/until/events narrowed the audit to ("": everything)
+    hints: tuple[str, ...] = ()  # what may be wrong with the question, when little matched
 
     @property
     def groups(self) -> list[Group]:
@@ -212,8 +217,13 @@ class AuditReport(Rendered):
             rows.append([g.event, g.field, g.kind, f"{g.count:,}", f"{self.share(g):.1%}", seen,
                          example])  # fmt: skip
         broken = f"{plural(t.broken, 'message')} breaking the plan"
-        notes = [f"{t.messages:,} messages, {broken} ({t.broken / t.messages:.1%})"
-                 if t.messages else "no messages read"]  # fmt: skip
+        if t.messages:
+            notes = [f"{plural(t.messages, 'message')}, {broken} ({t.broken / t.messages:.1%})"]
+        else:
+            notes = ["no messages in the window" if self.window else "no messages read"]
+        if self.window:
+            notes.append(f"window: {self.window}")
+        notes += self.hints
         if len(planned) > GROUPS_SHOWN:
             notes.append(f"showing the {GROUPS_SHOWN} largest of {len(planned):,} groups; "
                          "all of them: report.to_pandas()")  # fmt: skip
@@ -237,7 +247,7 @@ class AuditReport(Rendered):
         return Table(
             title=f"Audit of {self.source} against {self.plan!r}",
             columns=("event", "field", "kind", "count", "share", "first … last seen", "example"),
-            rows=rows or [[_nothing_found(t.broken), "", "", "", "", "", ""]],
+            rows=rows or [[_nothing_found(t.broken, t.messages), "", "", "", "", "", ""]],
             notes=notes,
             wide=frozenset({1}),
         )

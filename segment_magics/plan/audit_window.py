@@ -5,14 +5,16 @@ and the export's day folders (:meth:`Window.takes_day`)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ValidationError
+from ..messages import CALL_KINDS
 from ..messages.arguments import checked_names
 from ..messages.timestamps import parse_iso8601
 from .audit_report import utc_stamp
 from .audit_sql import sql_text
+from .validate import closest
 
 When = str | dt.date  # a date or time: ISO text, a date, or a datetime (pandas' too)
 
@@ -46,6 +48,29 @@ class Window:
             name = message.get("event") or message.get("type")
             return name in self.events or message.get("type") in self.events
         return True
+
+    def describe(self) -> str:
+        """The window as the report names it ("" when it takes everything)."""
+        parts = []
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.until:
+            parts.append(f"before {self.until}")
+        if self.events:
+            parts.append("events " + ", ".join(repr(e) for e in self.events))
+        return "; ".join(parts)
+
+    def unknown_events(self, planned: list[str], seen: Iterable[str]) -> list[str]:
+        """Hints for asked-for events that are neither planned, a call type nor found:
+        most likely a misspelt name."""
+        known = {*planned, *seen, *CALL_KINDS}
+        hints = []
+        for name in self.events:
+            if name not in known:
+                close = closest(name, planned)
+                hint = f"; did you mean {close!r}?" if close else ""
+                hints.append(f"events: no message is {name!r}, nor does the plan list it{hint}")
+        return hints
 
     def takes_day(self, day: dt.date) -> bool:
         if self.since and day.isoformat() < self.since[:10]:

@@ -246,7 +246,7 @@ class PlanValidator:
         backfills repeat the same wrong name thousands of times)."""
         text = self._hints.get(label)
         if text is None:
-            close = self._folded.get(label.casefold()) or _closest(label, self.planned_events)
+            close = self._folded.get(label.casefold()) or closest(label, self.planned_events)
             hint = (
                 f"; did you mean {close!r}?"
                 if close
@@ -305,7 +305,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _closest(label: str, names: list[str]) -> str | None:
+def closest(label: str, names: list[str]) -> str | None:
     """The planned name most like ``label`` (rapidfuzz: about 0.1 ms per thousand names,
     where difflib took 37 ms against a 20,000-event plan)."""
     found = process.extractOne(label, names, scorer=fuzz.ratio, score_cutoff=60)
