@@ -1019,3 +1019,31 @@ def test_large_files_go_to_duckdbs_own_reader(tmp_path, monkeypatch):
     assert 0 < len(fed) < len(sizes) and len(set(fed)) == len(fed)
     assert report.messages == truth.messages and groups(report) == dict(truth.groups)
     assert report.tally.bad_lines == 3 and "ISA-L" in report.engine
+
+
+def test_the_magic_audits_this_sessions_history_and_says_what_it_was_narrowed_to(ip, tmp_path):
+    """``%segment_plan audit history`` checks what this session sent (as ``check`` and
+    ``infer`` read it); a date as ``--until`` is shown as given, inclusive; infer told
+    to read a misspelt event names the planned one that is close."""
+    assert run(ip, "%segment_plan load ecommerce").error is None
+    ip.user_ns["order"] = {"order_id": "o-1", "total": "lots"}  # total: a number
+    for _ in range(3):
+        assert run(ip, '%segment_track "Order Completed" --user-id u1 '
+                       "--properties order").error is None  # fmt: skip
+    assert run(ip, '%segment_track "Order Complete" --user-id u1').error is None
+    cell = run(ip, "%segment_plan audit history -o report")
+    assert cell.error is None, cell.error
+    report = ip.user_ns["report"]
+    assert report.source == "this session's history" and report.messages == 4
+    assert ("Order Completed", "properties.total", "wrong type") in {
+        (g.event, g.field, g.kind) for g in report.groups}  # fmt: skip
+    assert dict(report.unplanned_events) == {"Order Complete": 1}
+    write_export(tmp_path, 400, per_file=200, days=3)
+    dated = run(ip, f"%segment_plan audit {tmp_path} --until 2024-01-02 -o dated")
+    assert "window: until 2024-01-02 (inclusive)" in str(ip.user_ns["dated"])
+    ip.user_ns["plan"] = sample_plan()
+    assert run(ip, "%segment_plan load plan").error is None
+    misspelt = run(ip, f"%segment_plan infer --from {tmp_path} --events 'Evnt 01'")
+    assert misspelt.error is not None and dated.error is None
+    assert str(misspelt.error).endswith("did you mean 'Event 01'?")
+    assert "no events to infer from in the window (events 'Evnt 01')" in str(misspelt.error)

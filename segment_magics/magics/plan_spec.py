@@ -24,8 +24,9 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
 %segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [-o VAR]
                                     months of history against the active plan: Segment's S3/GCS
                                     export (gzipped NDJSON), NDJSON or Parquet files, or a pandas,
-                                    Polars, Spark or Dask DataFrame; violations grouped as
-                                    Protocols groups them (report.plot() draws them per day)
+                                    Polars, Spark or Dask DataFrame, or `history` (what this
+                                    session sent); violations grouped as Protocols groups them
+                                    (report.plot() draws them per day)
 %segment_plan diff [--from SOURCE]  what observed events do that the plan forbids, and what the
                                     plan requires that nothing sends
 %segment_plan pull PLAN_ID [--api us|eu|URL]

@@ -195,7 +195,14 @@ def _infer(command: PlanCommand) -> Outcome:
 
     inferred = _readable(inferred_plan, "infer")
     if not inferred.plan.rules:
-        raise SegmentUsageError("%segment_plan infer: no events to infer from")
+        asked = window.describe() if window is not None else ""
+        plan = command.session.plan
+        planned = [r.key for r in plan.rules if r.is_event and r.key] if plan else []
+        hints = window.unknown_events(planned, ()) if window is not None and planned else []
+        where = f" in the window ({asked})" if asked else ""
+        raise SegmentUsageError(
+            "; ".join([f"%segment_plan infer: no events to infer from{where}", *hints])
+        )
     if command.flag("use"):
         command.session.use_plan(inferred.plan)
     return InferenceView(inferred, command.display_limit), inferred.plan
@@ -241,11 +248,17 @@ def _audit(command: PlanCommand) -> Outcome:
         )
     path = _export_path(command)
     source: Any = path
-    if path is None:
-        source = resolve_object(given or command.args[0], command.ns, "%segment_plan audit")
+    token = given or command.args[0]
+    if path is None and token.kind == "word" and token.text == "history" \
+            and not command.ns.has("history"):  # fmt: skip
+        source = command.events("audit")  # what this session sent, as check and infer read it
+    elif path is None:
+        source = resolve_object(token, command.ns, "%segment_plan audit")
     since, until, events = _narrowing(command)
     report = _readable(lambda: audit(plan, source, since=since, until=until, events=events),
                        "audit")  # fmt: skip
+    if path is None and isinstance(source, list) and token.text == "history":
+        report.source = "this session's history"
     return report, report
 
 

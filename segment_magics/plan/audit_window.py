@@ -27,6 +27,7 @@ class Window:
     ) -> None:
         self.since = _instant(since, "since") if since else ""
         self.until = _instant(until, "until", end=True) if until else ""
+        self._asked = (_shown(since), _shown(until))  # as the user gave them, for the report
         # one name is one event, not the letters of its name
         self.events = (
             (events,) if isinstance(events, str) else checked_names("events", events) or ()
@@ -53,9 +54,10 @@ class Window:
         """The window as the report names it ("" when it takes everything)."""
         parts = []
         if self.since:
-            parts.append(f"since {self.since}")
-        if self.until:
-            parts.append(f"before {self.until}")
+            parts.append(f"since {self._asked[0]}")
+        if self.until:  # a date takes its whole day, a time is where the window ends
+            parts.append(f"until {self._asked[1]}" + (" (inclusive)" if self.until[10:] in (
+                "", "T00:00:00") and len(self._asked[1]) == 10 else ""))  # fmt: skip
         if self.events:
             parts.append("events " + ", ".join(repr(e) for e in self.events))
         return "; ".join(parts)
@@ -89,6 +91,12 @@ class Window:
             listed = ", ".join(sql_text(e) for e in self.events)
             parts.append(f"(ev IN ({listed}) OR ty IN ({listed}))")
         return " AND ".join(parts) or "TRUE"
+
+
+def _shown(value: When | None) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value or "").strip()
 
 
 def _moment(instant: str) -> dt.datetime:

@@ -63,7 +63,8 @@ class PlanView(Rendered):
                 "require these properties"
             )
         return Table(
-            title=f"{self.plan.name}: {events} events/calls, {len(rows)} fields",
+            title=f"{self.plan.name}: {plural(events, 'event/call', 'events/calls')}, "
+            f"{plural(len(rows), 'field')}",
             columns=("event", "property", "type", "required", "allowed values"),
             rows=shown,
             total=len(rows),
