@@ -739,6 +739,10 @@ def test_the_magic_audits_an_export_and_infers_a_plan_from_it(make_shell, tmp_pa
     assert rule is not None and "count" in rule.body_schema.get("required", [])
     bad = run(shell, '%segment_plan audit "/no/such/place/*.gz"')
     assert bad.error is not None and "no files" in str(bad.error)
+    remote = run(shell, "%segment_plan audit s3://bucket/segment-logs/src/")  # not fetched
+    assert str(remote.error).endswith("is not a local path; copy the export here first, "
+                                      "e.g. aws s3 sync s3://BUCKET/segment-logs/SOURCE_ID "
+                                      "./export")  # fmt: skip
     as_percent = run(shell, f'%segment_plan infer --from "{tmp_path / "export"}" '
                             "--required-share 90% -o percent")  # fmt: skip
     assert as_percent.error is None and shell.user_ns["percent"].rule_for(

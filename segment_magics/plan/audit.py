@@ -55,6 +55,7 @@ from .validate import PlanValidator
 TEXT_SUFFIXES = (".gz", ".json", ".ndjson", ".jsonl", ".txt")
 BATCH = 10_000  # rows the row checker takes from DuckDB at a time
 _DAY_FOLDER = re.compile(r"^\d{12,14}$")  # segment-logs/<source>/<day as epoch ms>/
+_REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)  # s3://, gs://, https://
 
 Engine = Callable[..., AuditReport]
 _ENGINES: dict[str, Engine] = {}  # module prefix -> an engine (Spark, Dask)
@@ -196,6 +197,12 @@ def find_files(source: str | list[str], window: Window) -> tuple[list[str], list
     else:
         found = sorted(glob.glob(str(path), recursive=True))  # noqa: PTH207 - a user's pattern
         found = [f for f in found if Path(f).is_file()]
+    if not found and _REMOTE.match(source):
+        raise ValidationError(
+            "source",
+            f"{source!r} is not a local path; copy the export here first, e.g. "
+            "aws s3 sync s3://BUCKET/segment-logs/SOURCE_ID ./export",
+        )
     if not found:
         raise ValidationError("source", f"no files at {source!r}")
     usable = [f for f in found if f.endswith((*TEXT_SUFFIXES, ".parquet")) or not Path(f).suffix]
