@@ -307,7 +307,7 @@ def _duckdb_pass(
             try:
                 with ctrl_c():
                     con.register("lines", lines.stream())
-                rows = fetch(con, pass_sql(compiled, FEED_SQL, window.sql(), others))
+                rows = fetch(con, pass_sql(compiled, FEED_SQL, window.sql(), others, window.timed))
             except duckdb.Error:
                 if lines.stopped is not None:  # Ctrl-C, or a fault of ours: not the files'
                     raise lines.stopped from None
@@ -336,7 +336,8 @@ def _read(
     pending = [files]
     while pending:  # a file DuckDB cannot read is set aside, the rest read again
         part = pending.pop()
-        query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others)
+        query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others,
+                         window.timed)  # fmt: skip
         try:
             rows = fetch(con, query)
         except duckdb.Error as exc:

@@ -50,6 +50,11 @@ class Window:
             return name in self.events or message.get("type") in self.events
         return True
 
+    @property
+    def timed(self) -> bool:
+        """Whether the window asks for a time (every message's timestamp is read)."""
+        return bool(self.since or self.until)
+
     def describe(self) -> str:
         """The window as the report names it ("" when it takes everything)."""
         parts = []
