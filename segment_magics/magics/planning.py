@@ -249,15 +249,16 @@ def _audit(command: PlanCommand) -> Outcome:
     path = _export_path(command)
     source: Any = path
     token = given or command.args[0]
-    if path is None and token.kind == "word" and token.text == "history" \
-            and not command.ns.has("history"):  # fmt: skip
+    sent = path is None and token.kind == "word" and token.text == "history" \
+        and not command.ns.has("history")  # fmt: skip
+    if sent:
         source = command.events("audit")  # what this session sent, as check and infer read it
     elif path is None:
         source = resolve_object(token, command.ns, "%segment_plan audit")
     since, until, events = _narrowing(command)
     report = _readable(lambda: audit(plan, source, since=since, until=until, events=events),
                        "audit")  # fmt: skip
-    if path is None and isinstance(source, list) and token.text == "history":
+    if sent:
         report.source = "this session's history"
     return report, report
 

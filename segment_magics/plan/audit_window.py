@@ -60,9 +60,9 @@ class Window:
         parts = []
         if self.since:
             parts.append(f"since {self._asked[0]}")
-        if self.until:  # a date takes its whole day, a time is where the window ends
-            parts.append(f"until {self._asked[1]}" + (" (inclusive)" if self.until[10:] in (
-                "", "T00:00:00") and len(self._asked[1]) == 10 else ""))  # fmt: skip
+        if self.until:  # a date takes its whole day; a time is where the window ends
+            whole_day = " (inclusive)" if len(self._asked[1]) == len("2024-01-31") else ""
+            parts.append(f"until {self._asked[1]}{whole_day}")
         if self.events:
             parts.append("events " + ", ".join(repr(e) for e in self.events))
         return "; ".join(parts)
