@@ -197,8 +197,7 @@ def _infer(command: PlanCommand) -> Outcome:
     if not inferred.plan.rules:
         asked = window.describe() if window is not None else ""
         plan = command.session.plan
-        planned = [r.key for r in plan.rules if r.is_event and r.key] if plan else []
-        hints = window.unknown_events(planned, ()) if window is not None and planned else []
+        hints = window.unknown_events(plan.events, ()) if window is not None and plan else []
         where = f" in the window ({asked})" if asked else ""
         raise SegmentUsageError(
             "; ".join([f"%segment_plan infer: no events to infer from{where}", *hints])

@@ -99,8 +99,7 @@ def audit(
     report.elapsed = time.monotonic() - started
     report.window = window.describe()
     if window.events:
-        planned = [r.key for r in the_plan.rules if r.is_event and r.key]
-        report.hints = tuple(window.unknown_events(planned, report.tally.volume))
+        report.hints = tuple(window.unknown_events(the_plan.events, report.tally.volume))
     return report
 
 

@@ -218,11 +218,12 @@ class _Pass:
         broken = " OR ".join(f"{c} <> 0" for c in code_names)
         noted = f"route = {UNPLANNED} OR (route = {SQL} AND ({broken} OR keys IS NOT NULL))"
         carry = "ts, mid, " if timed else ""
+        kept = f"""route, pe, label, {", ".join(code_names)}, keys,
+                 CASE WHEN route = {ROWS} THEN l END AS raw,
+                 CASE WHEN route IN ({ROWS}, {BAD}) THEN f END AS file"""
         if timed:
             dated = f"""
-          SELECT route, pe, label, ts, mid, {", ".join(code_names)}, keys,
-                 CASE WHEN route = {ROWS} THEN l END AS raw,
-                 CASE WHEN route IN ({ROWS}, {BAD}) THEN f END AS file,
+          SELECT {kept}, ts, mid,
                  CASE WHEN {noted} THEN substr(ts, 1, 10) END AS day  -- only the broken's"""
             stamps = ", h['timestamp'] AS stamp, h['messageId'] AS id"
             early = f", {_utc_ts('stamp')} AS ts, coalesce(id, '') AS mid"
@@ -234,9 +235,7 @@ class _Pass:
           SELECT *, CASE WHEN late IS NOT NULL THEN {_utc_ts("late[1]")} END AS ts,
                     CASE WHEN late IS NOT NULL THEN coalesce(late[2], '') END AS mid
           FROM (
-          SELECT route, pe, label, {", ".join(code_names)}, keys,
-                 CASE WHEN route = {ROWS} THEN l END AS raw,
-                 CASE WHEN route IN ({ROWS}, {BAD}) THEN f END AS file,
+          SELECT {kept},
                  CASE WHEN {noted} THEN json_extract_string(l, [{paths}]) END AS late"""
             stamps = early = ""
         closing = "" if timed else "))"
