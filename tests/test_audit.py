@@ -687,6 +687,53 @@ def test_check_infer_and_diff_read_every_table_the_audit_reads(tmp_path, make_sh
     assert "number is of type int; pass a list of messages or a DataFrame" in str(wrong.error)
 
 
+def test_a_json_normalized_export_reads_as_the_messages_it_came_from(tmp_path, make_shell):
+    """``pd.json_normalize`` of an export (``properties.id``, ``context.page.url``
+    columns) is how analysts flatten one. The audit read each row as a message without
+    properties (every one "missing required"), check refused every row and infer found
+    no events: all now read the rows as the nested messages, group by group."""
+    import pandas as pd
+    import polars as pl
+
+    from segment_magics.plan import PlanValidator, check_messages, diff_plan, infer_plan
+    from segment_magics.plan.check import iter_messages
+
+    truth = write_export(tmp_path, 2_000, per_file=1_000)
+    lines = [json.loads(line) for f in sorted(tmp_path.rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    for n, message in enumerate(lines[:50]):
+        message["context"] = {"page": {"url": f"https://example.com/{n}"}}
+    validator = PlanValidator(sample_plan())
+    reference = check_messages(validator, lines)
+    inferred = infer_plan(iter_messages(lines)).plan
+    flat = pd.json_normalize(lines)
+    assert {"properties.count", "context.page.url"} <= set(flat.columns)
+    report = audit(sample_plan(), flat)
+    assert report.messages == 2_000 and groups(report) == dict(truth.groups)
+    checked = check_messages(validator, flat)
+    assert (checked.checked, checked.valid, checked.invalid_rows) == (
+        reference.checked, reference.valid, [])  # fmt: skip
+    assert infer_plan(iter_messages(flat)).plan == inferred
+    assert diff_plan(sample_plan(), iter_messages(flat)) == diff_plan(
+        sample_plan(), iter_messages(lines))  # fmt: skip
+    # Polars holds one type a column: the messages whose counts are numbers (or missing)
+    numbers = [m for m in lines if not isinstance(m["properties"].get("count", 0), str)]
+    polars = pl.from_pandas(pd.json_normalize(numbers))
+    assert groups(audit(sample_plan(), polars)) == groups(audit(sample_plan(), numbers))
+    checked, reference = check_messages(validator, polars), check_messages(validator, numbers)
+    assert (checked.checked, checked.valid, checked.invalid_rows) == (
+        reference.checked, reference.valid, [])  # fmt: skip
+    records = flat.to_dict("records")  # rows as dicts: read alike, and left as they are
+    before = repr(records[:60])
+    assert groups(audit(sample_plan(), records)) == dict(truth.groups)
+    assert repr(records[:60]) == before
+    shell = make_shell()
+    shell.user_ns["flat"] = flat
+    shell.run_cell("%segment_plan load ecommerce")
+    cell = run(shell, "%segment_plan infer --from flat -o guessed")
+    assert cell.error is None and shell.user_ns["guessed"] == inferred
+
+
 def test_dataframes_with_datetime_and_decimal_columns_are_audited_as_sent(tmp_path):
     """A DataFrame of stored history has datetime columns (and Decimals): read as the
     wire's UTC text and numbers, as a send would write them, the same report as the

@@ -21,7 +21,7 @@ from ..messages import (
 from ..messages.frames import is_table
 from .load import PlanSource
 from .report import CheckReport
-from .tables import message_rows
+from .tables import OBJECT_FIELDS, message_rows, nest_dotted
 from .validate import PlanValidator
 
 MAX_LISTED = 1_000
@@ -86,9 +86,11 @@ def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def _objects_read(row: Any) -> Any:
-    """A message-shaped row whose object fields are JSON text, with them parsed."""
-    if not isinstance(row, Mapping) or "type" not in row:
+    """A message-shaped row whose object fields are JSON text, with them parsed, and
+    its dotted columns (:func:`.tables.nest_dotted`) nested."""
+    if not isinstance(row, dict) or "type" not in row:
         return row
+    row = nest_dotted(row)
     texts = [k for k in OBJECT_FIELDS if isinstance(row.get(k), str) and row[k][:1] == "{"]
     if not texts:
         return row
@@ -97,9 +99,6 @@ def _objects_read(row: Any) -> Any:
         with contextlib.suppress(orjson.JSONDecodeError):
             row[key] = orjson.loads(row[key])
     return row
-
-
-OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 
 
 def check_messages(

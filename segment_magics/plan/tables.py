@@ -16,10 +16,11 @@ import orjson
 
 from ..errors import ValidationError
 from ..messages.build import serialize
-from ..messages.jsonsafe import to_json_safe
+from ..messages.jsonsafe import is_missing, to_json_safe
 from ..messages.naive_time import NaiveTime
 
 SLICE_ROWS = 10_000  # rows of a table turned into dicts at a time (memory stays flat)
+OBJECT_FIELDS = ("properties", "traits", "context", "integrations")  # a message's objects
 
 
 def table_rows(source: Any) -> Iterator[Any]:
@@ -78,6 +79,8 @@ def message_rows(source: Any) -> Iterator[Any]:
             continue
         message = {}
         parse = "type" in row
+        if parse:
+            row = nest_dotted(row)
         for key, value in row.items():
             if (parse and isinstance(value, str) and value[:1] in "{["
                     and key not in ("event", "name")):  # fmt: skip
@@ -88,6 +91,54 @@ def message_rows(source: Any) -> Iterator[Any]:
             if value is not None and value == value:  # NaN: a missing cell
                 message[key] = _json_value(value, key)
         yield message
+
+
+def nest_dotted(row: dict[str, Any]) -> dict[str, Any]:
+    """A message whose objects were flattened into dotted columns, as ``json_normalize``
+    (pandas, Polars) writes them, read as the message it was: ``properties.id`` is the
+    ``id`` of its ``properties``, ``context.page.url`` nested twice. A missing cell is a
+    member left out. A dotted column that would land on a value that is no object, or on
+    a member the object already has, is left as it is, for the checks to name."""
+    dotted = [key for key in row if isinstance(key, str) and "." in key
+              and key.split(".", 1)[0] in OBJECT_FIELDS]  # fmt: skip
+    if not dotted:
+        return row
+    row = dict(row)
+    made: set[int] = set()  # the objects built or copied here (the table's own stay as they are)
+    for key in dotted:
+        value = row[key]
+        if is_missing(value):
+            del row[key]
+            continue
+        *parents, leaf = key.split(".")
+        target: dict[str, Any] | None = row
+        for name in parents:
+            assert target is not None
+            inner = target.get(name)
+            if inner is None or (not isinstance(inner, dict) and is_missing(inner)):
+                inner = {}
+            elif isinstance(inner, str) and inner[:1] == "{" and target is row:
+                inner = _object_text(inner)
+            if not isinstance(inner, dict):
+                target = None
+                break
+            if id(inner) not in made:
+                inner = dict(inner)
+                made.add(id(inner))
+            target[name] = inner
+            target = inner
+        if target is not None and leaf not in target:
+            target[leaf] = value
+            del row[key]
+    return row
+
+
+def _object_text(text: str) -> Any:
+    """An object column's JSON text, read (text that is no JSON stays text)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 _AS_UTC = NaiveTime.of("UTC")  # stored history: a time without a zone is UTC's
