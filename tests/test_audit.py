@@ -7,6 +7,7 @@ import gzip
 import importlib
 import json
 from pathlib import Path
+from typing import Any
 
 import hypothesis.strategies as st
 import pytest
@@ -575,6 +576,26 @@ def test_parquet_files_are_audited_as_their_rows_read(tmp_path):
     assert where.endswith("c.parquet") and why.startswith("not a Parquet file DuckDB can read")
 
 
+def test_a_parquet_file_with_json_text_objects_is_audited_as_the_dataframe_is(tmp_path):
+    """Properties kept as JSON text (as Spark and Dask are told to keep them) were read
+    by DuckDB as strings: every message a "wrong type". They read as the DataFrame of
+    the same rows does; text that is no JSON object is still a wrong type."""
+    import pandas as pd
+
+    truth = write_export(tmp_path / "export", 2_000, per_file=1_000)
+    lines = [json.loads(line) for f in sorted((tmp_path / "export").rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    as_text = pd.DataFrame([{**m, "properties": json.dumps(m["properties"])} for m in lines])
+    as_text.loc[0, "properties"] = "not JSON"
+    as_text.loc[1, "properties"] = "[1, 2]"
+    as_text.to_parquet(tmp_path / "messages.parquet")
+    from_file = audit(sample_plan(), str(tmp_path / "messages.parquet"))
+    assert from_file.messages == 2_000
+    assert groups(from_file) == groups(audit(sample_plan(), as_text))
+    lines[0]["properties"], lines[1]["properties"] = "not JSON", [1, 2]
+    assert groups(from_file) == groups(audit(sample_plan(), lines)) != dict(truth.groups)
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda s: getattr(s, "stem", s))
 def test_a_plan_of_many_events_is_not_slow_to_start(source, tmp_path):
     """A guard, not a benchmark: DuckDB's optimizer once spent 9 s planning one pass
@@ -866,6 +887,44 @@ def test_a_value_that_holds_no_messages_is_named_by_every_plan_command(make_shel
     for table in (pd.DataFrame(rows), pl.DataFrame(rows), pl.DataFrame(rows).lazy()):
         assert [r.key for r in infer_plan(table).plan.rules] == ["E"]  # not its column names
         assert diff_plan(load_plan(sample_plan()), table)
+
+
+def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(tmp_path, make_shell):
+    """``check EXPORT`` and ``diff --from EXPORT`` said "name 'export' is not defined",
+    though infer and audit read the same path; ``infer --from`` a Parquet file whose
+    properties are JSON text inferred events without properties. Each now reads the
+    messages the audit reads."""
+    import pandas as pd
+
+    from segment_magics.plan import PlanValidator, check_messages, diff_plan, infer_plan
+    from segment_magics.plan.check import iter_messages
+
+    write_export(tmp_path / "export", 2_000, per_file=1_000)
+    lines = [json.loads(line) for f in sorted((tmp_path / "export").rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    pd.DataFrame([{**m, "properties": json.dumps(m["properties"])} for m in lines]).to_parquet(
+        tmp_path / "messages.parquet")  # fmt: skip
+    reference = check_messages(PlanValidator(sample_plan()), lines)
+    differences = diff_plan(sample_plan(), iter_messages(lines))
+    inferred = infer_plan(iter_messages(lines)).plan
+
+    def counted(found: list[Any]) -> set[tuple[Any, ...]]:
+        return {(d.direction, d.event, d.field, d.kind, d.count) for d in found}
+
+    shell = make_shell()
+    paths = sorted(str(f) for f in (tmp_path / "export").rglob("*.gz"))  # as glob gives
+    shell.user_ns.update(plan=sample_plan(), paths=paths)
+    shell.run_cell("%segment_plan load plan")
+    for source in (f'"{tmp_path / "export"}"', "paths", f'"{tmp_path / "messages.parquet"}"'):
+        cell = run(shell, f"%segment_plan check {source} -o checked")
+        checked = shell.user_ns["checked"]
+        assert cell.error is None and (checked.checked, checked.valid) == (
+            reference.checked, reference.valid), source  # fmt: skip
+        cell = run(shell, f"%segment_plan diff --from {source} -o differ")
+        found = shell.user_ns["differ"].differences  # (ties in the files' order)
+        assert cell.error is None and counted(found) == counted(differences), source
+        cell = run(shell, f"%segment_plan infer --from {source} -o guessed")
+        assert cell.error is None and shell.user_ns["guessed"] == inferred, source
 
 
 def test_the_plot_draws_violations_per_day(tmp_path):

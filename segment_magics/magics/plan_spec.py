@@ -14,9 +14,10 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
 %segment_plan show [-o VAR]         the active plan as a table
 %segment_plan export PATH           write it as Segment Public API JSON
 %segment_plan check SOURCE [--kind K] [-o VAR]
-                                    validate a list of messages / a DataFrame without sending;
-                                    flat rows are track calls unless a type column or --kind
-                                    (identify, group, page, screen, alias) says otherwise
+                                    validate a list of messages / a DataFrame / an export (as
+                                    audit reads it) without sending; flat rows are track calls
+                                    unless a type column or --kind (identify, group, page,
+                                    screen, alias) says otherwise
 %segment_plan infer [--from SOURCE] [--required-share 0.95|95%] [-o VAR] [--use]
                                     a plan from observed events (default: this session's history;
                                     SOURCE can also be an export: a path, a glob or a directory);
@@ -27,8 +28,9 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     Polars, Spark or Dask DataFrame, or `history` (what this
                                     session sent); violations grouped as Protocols groups them
                                     (report.plot() draws them per day)
-%segment_plan diff [--from SOURCE]  what observed events do that the plan forbids, and what the
-                                    plan requires that nothing sends
+%segment_plan diff [--from SOURCE]  what observed events (history, a variable or an export) do
+                                    that the plan forbids, and what the plan requires that
+                                    nothing sends
 %segment_plan pull PLAN_ID [--api us|eu|URL]
                                     Segment's plan becomes the active one (Public API; token
                                     from $SEGMENT_PUBLIC_API_TOKEN or a prompt, never stored)

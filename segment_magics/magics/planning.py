@@ -158,9 +158,10 @@ def _export(command: PlanCommand) -> Outcome:
 
 def _check(command: PlanCommand) -> Outcome:
     validator = command.session.validator
-    source = command.events("check")
     if validator is None:
         raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
+    exported, rows = _exported(command, "check")
+    source = exported if exported is not None else rows
     kind = command.kind("check")
     report: CheckReport = _readable(
         lambda: check_messages(validator, source, display_limit=command.display_limit, kind=kind),
@@ -177,20 +178,32 @@ def _readable(make: Callable[[], T], verb: str) -> T:
         raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
 
 
+def _exported(command: PlanCommand, verb: str, window: Window | None = None) -> Any:
+    """What ``check``, ``infer`` and ``diff`` read, as ``audit`` does: an export's
+    messages (a path, glob or directory, or a list of them, as ``glob.glob`` gives),
+    narrowed by the window, or None and the rows of the variable (or this session's
+    history) they name."""
+    source: str | list[str] | None = _export_path(command)
+    if source is None:
+        rows = command.events(verb)
+        source = file_source(rows) if isinstance(rows, list | tuple) else None
+        if source is None:
+            return None, rows
+    return export_messages(source, window), None
+
+
 def _infer(command: PlanCommand) -> Outcome:
     share = _share(command)
     window = _window(command, "infer")
-    source: str | list[str] | None = _export_path(command)
-    if source is None:
-        rows = command.events("infer")
-        source = file_source(rows) if isinstance(rows, list | tuple) else None  # glob.glob's
+    exported, rows = _exported(command, "infer", window)
     kind = command.kind("infer")
 
     def inferred_plan() -> Inferred:
-        messages = (export_messages(source, window) if source is not None
-                    else iter_messages(rows, kind))  # fmt: skip
-        if source is None and window is not None:
-            messages = (m for m in messages if window.takes(m))
+        messages = exported
+        if messages is None:
+            messages = iter_messages(rows, kind)
+            if window is not None:
+                messages = (m for m in messages if window.takes(m))
         return infer_plan(messages, required_share=share)
 
     inferred = _readable(inferred_plan, "infer")
@@ -285,7 +298,8 @@ def _window(command: PlanCommand, verb: str) -> Window | None:
 
 def _diff(command: PlanCommand) -> Outcome:
     plan = command.active("diff")
-    messages = iter_messages(command.events("diff"), command.kind("diff"))
+    exported, rows = _exported(command, "diff")
+    messages = exported if exported is not None else iter_messages(rows, command.kind("diff"))
     view = DiffView(_readable(lambda: diff_plan(plan, messages), "diff"), command.display_limit)
     return view, view
 

@@ -49,7 +49,7 @@ from .audit_sql import Compiled, compile_plan, sql_text
 from .audit_window import When, Window
 from .load import PlanSource, load_plan
 from .model import Plan
-from .tables import message_rows
+from .tables import OBJECT_FIELDS, message_rows
 from .validate import PlanValidator
 
 TEXT_SUFFIXES = (".gz", ".json", ".ndjson", ".jsonl", ".txt")
@@ -144,10 +144,9 @@ def export_messages(
         con = connect()
         for name in parquet:  # one at a time: a file DuckDB cannot read is left out
             try:
+                rows = _parquet_rows(con, f"[{sql_text(name)}]")
                 with ctrl_c():
-                    cursor = con.execute(
-                        f"SELECT to_json(t)::VARCHAR FROM read_parquet({sql_text(name)}) AS t"
-                    )
+                    cursor = con.execute(f"SELECT to_json(t)::VARCHAR FROM ({rows}) AS t")
                 while batch := _next(cursor):
                     for (line,) in batch:
                         message = orjson.loads(line)
@@ -335,9 +334,9 @@ def _read(
     pending = [files]
     while pending:  # a file DuckDB cannot read is set aside, the rest read again
         part = pending.pop()
-        query = pass_sql(compiled, _source_sql(part, kind), window.sql(), others,
-                         window.timed)  # fmt: skip
         try:
+            query = pass_sql(compiled, _source_sql(con, part, kind), window.sql(), others,
+                             window.timed)  # fmt: skip
             rows = fetch(con, query)
         except duckdb.Error as exc:
             pending += _set_aside(exc, part, kind, tally, validator, window)
@@ -447,17 +446,35 @@ def _note(tally: Tally, label: str, day: str, field_: str, kind: str, count: int
     tally.per_day[(label, day)] += count
 
 
-def _source_sql(files: list[str], kind: str) -> str:
+def _source_sql(con: Any, files: list[str], kind: str) -> str:
     """A chunk's lines: ``f`` the file, ``l`` the text of one message."""
     listed = "[" + ", ".join(sql_text(f) for f in files) + "]"
     if kind == "parquet":
-        return f"SELECT '' AS f, to_json(t)::VARCHAR AS l FROM read_parquet({listed}) AS t"
+        return f"SELECT '' AS f, to_json(t)::VARCHAR AS l FROM ({_parquet_rows(con, listed)}) AS t"
     return (
         "SELECT filename AS f, l FROM read_csv("
         f"{listed}, columns={{'l': 'VARCHAR'}}, delim='\\x1f', quote='', escape='', "
         "header=false, filename=true, auto_detect=false, compression='auto') "
         "WHERE l IS NOT NULL"
     )
+
+
+def _parquet_rows(con: Any, listed: str) -> str:
+    """Parquet files' rows. In rows that are messages (they have a ``type``), an object
+    field held as JSON text (as Spark and Dask keep them, and as tables of exports often
+    do) is read as the JSON it holds, as a DataFrame's is (:func:`.tables.message_rows`);
+    text that is no JSON stays text, for the checks to name."""
+    rows = f"read_parquet({listed})"
+    types = {name: kind for name, kind, *_ in fetch(con, f"DESCRIBE SELECT * FROM {rows}")}
+    texts = [name for name in OBJECT_FIELDS if types.get(name) == "VARCHAR"]
+    if "type" not in types or not texts:
+        return f"SELECT * FROM {rows}"
+    read = ", ".join(
+        f"CASE WHEN left({q}, 1) IN ('{{', '[') AND json_valid({q}) "
+        f"THEN {q}::JSON ELSE to_json({q}) END AS {q}"
+        for q in (f'"{name}"' for name in texts)  # (plain names)
+    )
+    return f"SELECT * REPLACE ({read}) FROM {rows}"
 
 
 def _others_need_rows(validator: PlanValidator) -> bool:
