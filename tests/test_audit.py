@@ -90,6 +90,25 @@ def test_broken_files_and_lines_are_counted_listed_and_never_stop_an_audit(tmp_p
     assert truth.messages - 2_000 < report.messages < truth.messages + 2
 
 
+def test_a_folders_hidden_and_marker_files_are_not_read_as_messages(tmp_path, reader):
+    """An export copied on a Mac (``.DS_Store``, ``._`` copies of each file), kept beside
+    a notebook (``.ipynb_checkpoints``) or written by Spark (``_SUCCESS``) had those read
+    as messages and listed as broken. A folder's names starting with ``.`` or ``_`` are
+    left out, as Arrow's datasets leave them; a file named on its own is still read."""
+    truth = write_export(tmp_path, 3_000, per_file=1_000)
+    day = next(tmp_path.rglob("*.gz")).parent
+    (day / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (day / "._00000.json.gz").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "messages.ndjson").write_text('{"type": "track"}\n')
+    report = audit(sample_plan(), str(tmp_path))
+    assert report.messages == truth.messages and groups(report) == dict(truth.groups)
+    assert report.tally.bad == [] and report.tally.bad_files == 0
+    alone = audit(sample_plan(), str(day / ".DS_Store"))
+    assert [Path(where).name for where, _, _ in alone.tally.bad] == [".DS_Store"]
+
+
 def test_lines_duckdb_refuses_are_read_by_the_row_checker_with_the_same_verdicts(tmp_path, reader):
     """A line longer than DuckDB's line limit, bytes that are not UTF-8, a line that
     is JSON but no object, a byte order mark, Windows line ends: DuckDB stops on the

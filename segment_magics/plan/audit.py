@@ -180,7 +180,9 @@ def _listed(sources: list[str]) -> str:
 
 def find_files(source: str | list[str], window: Window) -> tuple[list[str], list[str]]:
     """The text (NDJSON, gzipped or not) and Parquet files a source (or each of a list
-    of them) names; export day folders outside the window are not opened."""
+    of them) names; export day folders outside the window are not opened. In a
+    directory, what starts with ``.`` or ``_`` is left out, as Arrow's datasets leave it:
+    a Mac's ``.DS_Store`` and ``._`` copies, ``.ipynb_checkpoints``, Spark's ``_SUCCESS``."""
     if not isinstance(source, str):
         every: tuple[dict[str, None], dict[str, None]] = ({}, {})  # in order, once each
         for one in source:
@@ -189,7 +191,8 @@ def find_files(source: str | list[str], window: Window) -> tuple[list[str], list
         return list(every[0]), list(every[1])
     path = Path(source).expanduser()
     if path.is_dir():
-        found = [str(p) for p in sorted(path.rglob("*")) if p.is_file()]
+        found = [str(p) for p in sorted(path.rglob("*"))
+                 if p.is_file() and not _hidden(p.relative_to(path))]  # fmt: skip
     elif path.exists():
         found = [str(path)]
     else:
@@ -220,6 +223,10 @@ def find_files(source: str | list[str], window: Window) -> tuple[list[str], list
                 continue
         (parquet if name.endswith(".parquet") else text).append(name)
     return text, parquet
+
+
+def _hidden(path: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in path.parts)
 
 
 def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditReport:
