@@ -324,6 +324,8 @@ def test_a_narrowed_audit_says_so_and_a_misspelt_event_gets_the_closest_name(tmp
         assert "window:" not in str(audit(sample_plan(), source))
     one = audit(sample_plan(), _messages(tmp_path)[:1])
     assert str(one).count("1 message, ") == 1 and "1 messages" not in str(one)
+    undated = audit(sample_plan(), [{"type": "track", "event": "Event 01", "properties": {}}])
+    assert "100.0%  no timestamp" in str(undated)  # not a blank "first … last" range
 
 
 def test_the_table_never_says_all_clear_while_messages_break_the_plan(tmp_path):

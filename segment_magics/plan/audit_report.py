@@ -212,7 +212,7 @@ class AuditReport(Rendered):
         rows: list[list[Any]] = []
         planned = [g for g in self.groups if g.kind != "unplanned event"]
         for g in planned[:GROUPS_SHOWN]:
-            seen = f"{g.first[:10]} … {g.last[:10]}"
+            seen = f"{g.first[:10]} … {g.last[:10]}" if g.first else "no timestamp"
             example = g.examples[0] if g.examples else ""
             rows.append([g.event, g.field, g.kind, f"{g.count:,}", f"{self.share(g):.1%}", seen,
                          example])  # fmt: skip
