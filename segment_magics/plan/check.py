@@ -88,7 +88,7 @@ def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
 def _objects_read(row: Any) -> Any:
     """A message-shaped row whose object fields are JSON text, with them parsed, and
     its dotted columns (:func:`.tables.nest_dotted`) nested."""
-    if not isinstance(row, dict) or "type" not in row:
+    if not isinstance(row, Mapping) or "type" not in row:
         return row
     row = nest_dotted(row)
     texts = [k for k in OBJECT_FIELDS if isinstance(row.get(k), str) and row[k][:1] == "{"]

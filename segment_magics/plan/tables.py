@@ -9,7 +9,7 @@ datetime and Decimal cells as the JSON a send writes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -93,7 +93,7 @@ def message_rows(source: Any) -> Iterator[Any]:
         yield message
 
 
-def nest_dotted(row: dict[str, Any]) -> dict[str, Any]:
+def nest_dotted(row: Mapping[str, Any]) -> Mapping[str, Any]:
     """A message whose objects were flattened into dotted columns, as ``json_normalize``
     (pandas, Polars) writes them, read as the message it was: ``properties.id`` is the
     ``id`` of its ``properties``, ``context.page.url`` nested twice. A missing cell is a
@@ -103,21 +103,21 @@ def nest_dotted(row: dict[str, Any]) -> dict[str, Any]:
               and key.split(".", 1)[0] in OBJECT_FIELDS]  # fmt: skip
     if not dotted:
         return row
-    row = dict(row)
+    nested = dict(row)
     made: set[int] = set()  # the objects built or copied here (the table's own stay as they are)
     for key in dotted:
         value = row[key]
         if is_missing(value):
-            del row[key]
+            del nested[key]
             continue
         *parents, leaf = key.split(".")
-        target: dict[str, Any] | None = row
+        target: dict[str, Any] | None = nested
         for name in parents:
             assert target is not None
             inner = target.get(name)
             if inner is None or (not isinstance(inner, dict) and is_missing(inner)):
                 inner = {}
-            elif isinstance(inner, str) and inner[:1] == "{" and target is row:
+            elif isinstance(inner, str) and inner[:1] == "{" and target is nested:
                 inner = _object_text(inner)
             if not isinstance(inner, dict):
                 target = None
@@ -129,8 +129,8 @@ def nest_dotted(row: dict[str, Any]) -> dict[str, Any]:
             target = inner
         if target is not None and leaf not in target:
             target[leaf] = value
-            del row[key]
-    return row
+            del nested[key]
+    return nested
 
 
 def _object_text(text: str) -> Any:
