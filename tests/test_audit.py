@@ -958,6 +958,29 @@ def test_the_plot_draws_violations_per_day(tmp_path):
     assert axes.get_lines() and "per day" in axes.get_title()
 
 
+def test_the_plot_is_drawn_once_in_a_notebook(tmp_path):
+    """``report.plot()`` as a cell's value drew the chart twice in a real kernel: once as
+    the value, once more by pyplot at the cell's end."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    write_export(tmp_path / "export", 2_000, days=4)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(code) for code in (
+        "from segment_magics.plan import audit\n"
+        "from segment_magics.plan.sample_export import sample_plan\n"
+        "report = audit(sample_plan(), 'export')",
+        "report.plot()",
+        "report.plot().savefig('trend.png')",
+    )]  # fmt: skip
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    images = [[o for o in cell.outputs if "image/png" in o.get("data", {})]
+              for cell in notebook.cells[1:]]  # fmt: skip
+    assert [len(shown) for shown in images] == [1, 0]
+    assert (tmp_path / "trend.png").stat().st_size > 10_000
+
+
 def test_a_missing_optional_library_is_named_with_the_extra_that_installs_it():
     """A lean install (no pandas, no matplotlib) audits a list; what needs them says so."""
     import subprocess

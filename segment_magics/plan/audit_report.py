@@ -284,11 +284,14 @@ class AuditReport(Rendered):
         return frame.unstack("event", fill_value=0).sort_index()
 
     def plot(self, top: int = 8) -> Any:
-        """Violations per day for the ``top`` events with the most (matplotlib)."""
+        """Violations per day for the ``top`` events with the most (matplotlib). The
+        figure is returned, not left with pyplot, which would draw it a second time
+        under the cell's value in a notebook; ``.savefig()`` writes it to a file."""
         plt = require("matplotlib.pyplot", "report.plot()", "audit")
 
         table = self.per_day()
         figure, axes = plt.subplots(figsize=(9, 3.5))
+        plt.close(figure)
         if table.empty:
             axes.set_title("No violations")
             return figure
