@@ -941,6 +941,10 @@ def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(tmp_p
         checked = shell.user_ns["checked"]
         assert cell.error is None and (checked.checked, checked.valid) == (
             reference.checked, reference.valid), source  # fmt: skip
+        where, _ = checked.violations[0]  # where it was read, not its position in the export
+        shown = "messages.parquet row " if "parquet" in source else ".json.gz:"
+        assert shown in where and f"{where} " in cell.text and "row 0" not in cell.text
+        assert where.startswith("segment-logs/") == source.endswith('export"')  # from the folder
         cell = run(shell, f"%segment_plan diff --from {source} -o differ")
         found = shell.user_ns["differ"].differences  # (ties in the files' order)
         assert cell.error is None and counted(found) == counted(differences), source

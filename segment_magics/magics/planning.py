@@ -39,7 +39,9 @@ from ..plan import (
     save_plan,
     to_send,
 )
-from ..plan.audit import Window, export_messages, file_source
+from ..plan.audit import Window
+from ..plan.audit_files import export_messages, export_rows, file_source
+from ..plan.check import Labelled
 from ..plan.infer import Inferred
 from ..session import SegmentSession
 from .errors import SegmentUsageError
@@ -160,8 +162,8 @@ def _check(command: PlanCommand) -> Outcome:
     validator = command.session.validator
     if validator is None:
         raise SegmentUsageError("%segment_plan check: no plan is active; load one first")
-    exported, rows = _exported(command, "check")
-    source = exported if exported is not None else rows
+    path, rows = _export_source(command, "check")
+    source = Labelled(export_rows(path)) if path is not None else rows  # by file and line
     kind = command.kind("check")
     report: CheckReport = _readable(
         lambda: check_messages(validator, source, display_limit=command.display_limit, kind=kind),
@@ -178,29 +180,28 @@ def _readable(make: Callable[[], T], verb: str) -> T:
         raise SegmentUsageError(f"%segment_plan {verb}: {exc}") from None
 
 
-def _exported(command: PlanCommand, verb: str, window: Window | None = None) -> Any:
-    """What ``check``, ``infer`` and ``diff`` read, as ``audit`` does: an export's
-    messages (a path, glob or directory, or a list of them, as ``glob.glob`` gives),
-    narrowed by the window, or None and the rows of the variable (or this session's
-    history) they name."""
+def _export_source(command: PlanCommand, verb: str) -> tuple[str | list[str] | None, Any]:
+    """What ``check``, ``infer`` and ``diff`` read, as ``audit`` does: an export (a
+    path, glob or directory, or a list of them, as ``glob.glob`` gives) and None, or
+    None and the rows of the variable (or this session's history) they name."""
     source: str | list[str] | None = _export_path(command)
-    if source is None:
-        rows = command.events(verb)
-        source = file_source(rows) if isinstance(rows, list | tuple) else None
-        if source is None:
-            return None, rows
-    return export_messages(source, window), None
+    if source is not None:
+        return source, None
+    rows = command.events(verb)
+    source = file_source(rows) if isinstance(rows, list | tuple) else None
+    return (source, None) if source is not None else (None, rows)
 
 
 def _infer(command: PlanCommand) -> Outcome:
     share = _share(command)
     window = _window(command, "infer")
-    exported, rows = _exported(command, "infer", window)
+    path, rows = _export_source(command, "infer")
     kind = command.kind("infer")
 
     def inferred_plan() -> Inferred:
-        messages = exported
-        if messages is None:
+        if path is not None:
+            messages = export_messages(path, window)
+        else:
             messages = iter_messages(rows, kind)
             if window is not None:
                 messages = (m for m in messages if window.takes(m))
@@ -298,8 +299,9 @@ def _window(command: PlanCommand, verb: str) -> Window | None:
 
 def _diff(command: PlanCommand) -> Outcome:
     plan = command.active("diff")
-    exported, rows = _exported(command, "diff")
-    messages = exported if exported is not None else iter_messages(rows, command.kind("diff"))
+    path, rows = _export_source(command, "diff")
+    kind = command.kind("diff")
+    messages = export_messages(path) if path is not None else iter_messages(rows, kind)
     view = DiffView(_readable(lambda: diff_plan(plan, messages), "diff"), command.display_limit)
     return view, view
 

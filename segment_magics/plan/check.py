@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from ..messages import (
 )
 from ..messages.frames import is_table
 from .load import PlanSource
-from .report import CheckReport
+from .report import CheckReport, Where
 from .tables import OBJECT_FIELDS, message_rows, nest_dotted
 from .validate import PlanValidator
 
@@ -66,11 +67,23 @@ def iter_messages(source: Any, kind: str | None = None) -> Iterator[dict[str, An
             continue
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """Rows that come with their labels, as (label, row) pairs: an export's messages
+    by file and line (:func:`.audit.export_rows`), where a position would say nothing.
+    A report shows such a label as it is (a row's label is shown as ``row <label>``)."""
+
+    pairs: Iterable[tuple[Any, Any]]
+
+
 def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
     """(label, row) pairs: the rows as a send reads them (:func:`iter_rows`, with a
     DataFrame's own labels), or, for what only :func:`.tables.message_rows` reads (a
     LazyFrame, Arrow batches, Spark, Dask), by position. In a table, a message's object
     fields given as JSON text (as exports hold them) are read as the objects they are."""
+    if isinstance(source, Labelled):
+        yield from ((Where(label), row) for label, row in source.pairs)
+        return
     module = type(source).__module__
     lazy = module.startswith("polars") and hasattr(source, "collect_batches")
     batches = module.startswith("pyarrow") and not hasattr(source, "to_batches")  # not a Table

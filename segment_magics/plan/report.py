@@ -23,6 +23,14 @@ def _rule_label(rule: Rule) -> str:
 TEMPLATE_REQUIRED = "yes (template)"
 
 
+class Where(str):
+    """A row's label that says where it was read (``file:line``): shown as it is."""
+
+
+def _label(row: Any) -> str:
+    return row if isinstance(row, Where) else f"row {row}"
+
+
 @dataclass(eq=False)
 class PlanView(Rendered):
     """The plan as a table of fields, with what reading it noticed as notes.
@@ -120,9 +128,9 @@ class CheckReport(Rendered):
             rows.append(["Not messages", Cell(f"{len(self.invalid_rows):,}", status="fail")])
         limit = self.display_limit or len(self.violations)
         for row, violation in self.violations[:limit]:
-            rows.append([f"row {row}", Cell(f"{violation.event}: {violation}", status="fail")])
+            rows.append([_label(row), Cell(f"{violation.event}: {violation}", status="fail")])
         for row, reason in self.invalid_rows[:limit]:
-            rows.append([f"row {row}", Cell(reason, status="fail")])
+            rows.append([_label(row), Cell(reason, status="fail")])
         notes = []
         if len(self.violations) > limit:
             notes.append(f"showing {limit} of {len(self.violations)} violations")
