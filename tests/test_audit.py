@@ -910,7 +910,9 @@ def test_a_value_that_holds_no_messages_is_named_by_every_plan_command(make_shel
         assert diff_plan(load_plan(sample_plan()), table)
 
 
-def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(tmp_path, make_shell):
+def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(
+    tmp_path, make_shell, monkeypatch
+):
     """``check EXPORT`` and ``diff --from EXPORT`` said "name 'export' is not defined",
     though infer and audit read the same path; ``infer --from`` a Parquet file whose
     properties are JSON text inferred events without properties. Each now reads the
@@ -936,7 +938,9 @@ def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(tmp_p
     paths = sorted(str(f) for f in (tmp_path / "export").rglob("*.gz"))  # as glob gives
     shell.user_ns.update(plan=sample_plan(), paths=paths)
     shell.run_cell("%segment_plan load plan")
-    for source in (f'"{tmp_path / "export"}"', "paths", f'"{tmp_path / "messages.parquet"}"'):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for source in (f'"{tmp_path / "export"}"', "paths", f'"{tmp_path / "messages.parquet"}"',
+                   '"~/export"'):  # fmt: skip
         cell = run(shell, f"%segment_plan check {source} -o checked")
         checked = shell.user_ns["checked"]
         assert cell.error is None and (checked.checked, checked.valid) == (
@@ -944,7 +948,7 @@ def test_check_and_diff_read_an_export_and_parquet_json_text_as_audit_does(tmp_p
         where, _ = checked.violations[0]  # where it was read, not its position in the export
         shown = "messages.parquet row " if "parquet" in source else ".json.gz:"
         assert shown in where and f"{where} " in cell.text and "row 0" not in cell.text
-        assert where.startswith("segment-logs/") == source.endswith('export"')  # from the folder
+        assert where.startswith("segment-logs/") == source.endswith('export"')  # the folder's
         cell = run(shell, f"%segment_plan diff --from {source} -o differ")
         found = shell.user_ns["differ"].differences  # (ties in the files' order)
         assert cell.error is None and counted(found) == counted(differences), source

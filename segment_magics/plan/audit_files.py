@@ -60,7 +60,9 @@ def export_rows(
     Parquet file's ``file row n`` (counted from 1); a file in the folder given is
     named from that folder."""
     text, parquet = find_files(source, window or Window(None, None, None))
-    folder = Path(source) if isinstance(source, str) and Path(source).is_dir() else None
+    folder = Path(source).expanduser() if isinstance(source, str) else None
+    if folder is not None and not folder.is_dir():
+        folder = None
 
     def where(name: str) -> str:
         return str(Path(name).relative_to(folder)) if folder is not None else name
@@ -69,7 +71,7 @@ def export_rows(
         duckdb = require("duckdb", "reading Parquet files", "audit")
         con = connect()
         for name in parquet:  # one at a time: a file DuckDB cannot read is left out
-            number = 0
+            number, shown = 0, where(name)
             try:
                 rows = parquet_rows(con, f"[{sql_text(name)}]")
                 with ctrl_c():
@@ -79,11 +81,12 @@ def export_rows(
                         number += 1
                         message = orjson.loads(line)
                         if window is None or window.takes(message):
-                            yield f"{where(name)} row {number}", message
+                            yield f"{shown} row {number}", message
             except duckdb.Error:
                 continue
     for name in text:
         lines, _ = file_lines(name)
+        shown = where(name)
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -92,7 +95,7 @@ def export_rows(
             except orjson.JSONDecodeError:
                 continue
             if isinstance(message, dict) and (window is None or window.takes(message)):
-                yield f"{where(name)}:{number}", message
+                yield f"{shown}:{number}", message
 
 
 def _next(cursor: Any) -> list[tuple[Any, ...]]:
