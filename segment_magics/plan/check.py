@@ -70,7 +70,7 @@ def iter_messages(source: Any, kind: str | None = None) -> Iterator[dict[str, An
 @dataclass(frozen=True)
 class Labelled:
     """Rows that come with their labels, as (label, row) pairs: an export's messages
-    by file and line (:func:`.audit.export_rows`), where a position would say nothing.
+    by file and line (:func:`.audit_files.export_rows`), where a position would say nothing.
     A report shows such a label as it is (a row's label is shown as ``row <label>``)."""
 
     pairs: Iterable[tuple[Any, Any]]
