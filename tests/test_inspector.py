@@ -56,6 +56,18 @@ def test_rows_filters_detail_and_groups(checked):
     assert [r["type"] for r in widget.rows] == ["identify"]
 
 
+def test_a_missing_member_is_told_from_a_null_one(checked):
+    """The widget showed a missing required property's value as ``null``, where the
+    collector's page says "(missing)"; an explicit null is still ``null``."""
+    SegmentClient(endpoint=checked.url).track(
+        "Order Completed", user_id="dee", properties={"currency": None}
+    )
+    widget = EventInspector(CollectorFeed(checked.store, "local"), live=False)
+    widget.selected = next(r["id"] for r in widget.rows if r["user"] == "dee")
+    values = {v["field"]: v["value"] for v in widget.detail["violations"]}
+    assert values == {"properties.total": "(missing)", "properties.currency": "null"}
+
+
 def test_pages_of_older_rows_and_a_bound_on_what_the_browser_holds(collector):
     client = SegmentClient(endpoint=collector.url)
     client.send_many([{"type": "track", "event": "Many", "userId": f"u{n}"} for n in range(1_500)],

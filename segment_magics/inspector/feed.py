@@ -134,19 +134,24 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def value_at(payload: Any, path: str) -> Any:
-    """The value a violation's path names (``properties.products[0].price``), or None."""
+MISSING = "(missing)"  # what a violation's value cell shows where the path holds nothing
+
+
+def value_at(payload: Any, path: str) -> str:
+    """The JSON of the value a violation's path names (``properties.products[0].price``),
+    or "(missing)" where there is none: a member left out is not a ``null`` (the
+    collector's page says the same)."""
     current = payload
     for part in path.replace("]", "").replace("[", ".").split("."):
         if part == "":
             continue
-        if isinstance(current, dict):
-            current = current.get(part)
+        if isinstance(current, dict) and part in current:
+            current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            return None
-    return current
+            return MISSING
+    return json.dumps(current, default=str)
 
 
 def _detail(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,7 +165,7 @@ def _detail(record: Mapping[str, Any]) -> dict[str, Any]:
             "field": _text(v.get("field")),
             "kind": _text(v.get("kind")),
             "expected": _text(v.get("detail")),
-            "value": json.dumps(value_at(payload, _text(v.get("field"))), default=str),
+            "value": value_at(payload, _text(v.get("field"))),
         }
         for v in verdict.get("violations") or []
         if isinstance(v, dict)
@@ -213,7 +218,7 @@ class HistoryFeed:
         body: Any = single.message if single is not None else outcome.to_dict()
         violations = [
             {"field": v.field, "kind": v.kind, "expected": v.detail,
-             "value": json.dumps(value_at(body, v.field), default=str)}
+             "value": value_at(body, v.field)}
             for v in (single.violations if single is not None else ())
         ]  # fmt: skip
         return {
