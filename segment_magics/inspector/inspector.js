@@ -142,7 +142,8 @@ function render({ model, el: root }) {
       parts.push(el("table", { class: "smi-violations", "data-testid": "inspector-violations" },
         el("thead", {}, el("tr", {}, el("th", {}, "path"), el("th", {}, "value"), el("th", {}, "expected"))),
         el("tbody", {}, ...d.violations.map((v) => el("tr", {},
-          pathCell(v.field), el("td", {}, el("code", {}, v.value)), el("td", {}, `${v.expected} (${v.kind})`))))));
+          pathCell(v.field), el("td", {}, v.value === "(missing)" ? el("span", { class: "smi-missing" }, v.value)
+            : el("code", {}, v.value)), el("td", {}, `${v.expected} (${v.kind})`))))));
     } else if (d.checked) {
       parts.push(el("div", { class: "smi-okline" }, "valid against the plan"));
     }
