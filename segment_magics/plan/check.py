@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from ..errors import ValidationError
 from ..messages import (
@@ -22,7 +19,7 @@ from ..messages import (
 from ..messages.frames import is_table
 from .load import PlanSource
 from .report import CheckReport, Where
-from .tables import OBJECT_FIELDS, message_rows, nest_dotted
+from .tables import OBJECT_FIELDS, json_or_text, message_rows, nest_dotted
 from .validate import PlanValidator
 
 MAX_LISTED = 1_000
@@ -109,8 +106,7 @@ def _objects_read(row: Any) -> Any:
         return row
     row = dict(row)
     for key in texts:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            row[key] = orjson.loads(row[key])
+        row[key] = json_or_text(row[key])
     return row
 
 

@@ -8,7 +8,6 @@ datetime and Decimal cells as the JSON a send writes.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -84,8 +83,7 @@ def message_rows(source: Any) -> Iterator[Any]:
         for key, value in row.items():
             if (parse and isinstance(value, str) and value[:1] in "{["
                     and key not in ("event", "name")):  # fmt: skip
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    value = orjson.loads(value)
+                value = json_or_text(value)
             elif value is not None and type(value).__module__ == "numpy":
                 value = value.tolist() if hasattr(value, "tolist") else value
             if value is not None and value == value:  # NaN: a missing cell
@@ -118,7 +116,7 @@ def nest_dotted(row: Mapping[str, Any]) -> Mapping[str, Any]:
             if inner is None or (not isinstance(inner, dict) and is_missing(inner)):
                 inner = {}
             elif isinstance(inner, str) and inner[:1] == "{" and target is nested:
-                inner = _object_text(inner)
+                inner = json_or_text(inner)
             if not isinstance(inner, dict):
                 target = None
                 break
@@ -133,8 +131,9 @@ def nest_dotted(row: Mapping[str, Any]) -> Mapping[str, Any]:
     return nested
 
 
-def _object_text(text: str) -> Any:
-    """An object column's JSON text, read (text that is no JSON stays text)."""
+def json_or_text(text: str) -> Any:
+    """A column's JSON text (an export's objects), read; text that is no JSON stays
+    text, for the checks to name."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
