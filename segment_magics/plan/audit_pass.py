@@ -200,14 +200,14 @@ class _Pass:
         everything = "TRUE" if self.c.rows_for_all else "FALSE"
         non_track = f"tl IS DISTINCT FROM {track}" if self.others else "FALSE"
         governs = "TRUE" if self.c.governs_track else "FALSE"
-        facts = ["coalesce((ascii(b) = 123)::UTINYINT, 0) AS obj"]
+        facts = ["coalesce((ord(b) = 123)::UTINYINT, 0) AS obj"]
         codes = [f"(CASE WHEN b IS NULL THEN (CASE WHEN pe_br THEN {BODY_MISSING} ELSE 0 END) "
                  f"WHEN obj = 0 THEN {BODY_TYPE} ELSE 0 END)::UTINYINT AS c0"]  # fmt: skip
         for i in range(self.width):
             at = self._at(i)
             v = f"x[{i + 1}]"
             facts.append(f"{v} AS v{i}")
-            facts.append(f"coalesce(list_extract({_KIND_OF_BYTE}, ascii({v})), 0) AS k{i}")
+            facts.append(f"coalesce(list_extract({_KIND_OF_BYTE}, ord({v})), 0) AS k{i}")
             if any(s.bounds or s.whole for s in at):
                 facts.append(f"try_cast({v}::VARCHAR AS DOUBLE) AS d{i}")
             if self.patterns[i] or (self.enums[i] and not self._one_plain_enum(i)):
