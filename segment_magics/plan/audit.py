@@ -211,7 +211,7 @@ def _duckdb_pass(
                     con.unregister("lines")
                 finally:
                     lines.close()
-            _fold(rows, compiled, validator, tally)
+            _fold(rows, compiled, validator, tally, chunk)
             for name, why in lines.aside:  # as when DuckDB's own reader stops on them
                 (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
                                                                      window)  # fmt: skip
@@ -284,8 +284,9 @@ def _passes(files: list[str], budget: int) -> Iterator[list[str]]:
 
 
 def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValidator,
-          tally: Tally) -> None:  # fmt: skip
-    """Add one pass's aggregated rows to the tally (see :func:`.audit_pass.pass_sql`)."""
+          tally: Tally, numbered: list[str] | None = None) -> None:  # fmt: skip
+    """Add one pass's aggregated rows to the tally (see :func:`.audit_pass.pass_sql`).
+    A fed pass names its files by their number in ``numbered``."""
     layouts = compiled.layouts()
     width = compiled.width
     bad_files = set()
@@ -294,6 +295,8 @@ def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValida
         route, number, label, day = row[:4]
         codes = row[4 : 5 + width]
         keys, raw, where, count, first, last, examples = row[5 + width :]
+        if numbered is not None and where is not None:
+            where = numbered[where]
         if route == BAD:
             bad_files.add(where)
         elif route == ROWS:

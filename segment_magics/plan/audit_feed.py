@@ -49,17 +49,13 @@ def feedable(files: list[str]) -> list[str]:
 
 
 def fits(name: str) -> bool:
-    """Whether a file is small enough to hold in memory while it is read, and its name
-    is text Arrow can hold (a name that is not UTF-8 is left to DuckDB's reader)."""
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return False
+    """Whether a file is small enough to hold in memory while it is read."""
     return _size(name) <= LARGEST
 
 
 class Lines:
-    """A chunk's files as an Arrow stream of lines (``f``: the file, ``l``: a line), one
+    """A chunk's files as an Arrow stream of lines (``f``: the file's number in the
+    chunk, which DuckDB carries more cheaply than its name; ``l``: a line), one
     batch per file, for DuckDB to scan. After the scan, ``aside`` holds the files set
     aside as ``(name, why)``, and ``stopped`` what stopped the stream: an interrupt, which
     DuckDB reports only as an error in reading it."""
@@ -73,8 +69,7 @@ class Lines:
     def stream(self) -> Any:
         import pyarrow as pa
 
-        schema = pa.schema([("f", pa.dictionary(pa.int32(), pa.string())),
-                            ("l", pa.large_string())])  # fmt: skip
+        schema = pa.schema([("f", pa.int32()), ("l", pa.large_string())])
         self._running = self._batches(schema)
         return pa.RecordBatchReader.from_batches(schema, self._running)
 
@@ -88,10 +83,9 @@ class Lines:
         it: reading a file is a tenth of the work, and ISA-L lets go of the GIL. Threads
         of our own, handing over through a queue, measured slower (2 cores: 7 %, in 14
         pairs of fresh processes), and an executor slower still."""
-        names = _strings(self.files)
         try:
             for number in range(len(self.files)):
-                got = _batch(self.files, number, names, schema)
+                got = _batch(self.files, number, schema)
                 if isinstance(got, tuple):
                     self.aside.append(got)
                 elif got is not None:
@@ -101,7 +95,7 @@ class Lines:
             raise
 
 
-def _batch(files: list[str], number: int, names: Any, schema: Any) -> Any:
+def _batch(files: list[str], number: int, schema: Any) -> Any:
     """One file's lines as a batch; ``(name, why)`` when it is set aside, None when it
     has no lines."""
     import numpy as np
@@ -138,7 +132,7 @@ def _batch(files: list[str], number: int, names: Any, schema: Any) -> Any:
     )
     at = pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(
         np.full(count, number, np.int32))])  # fmt: skip
-    return pa.record_batch([pa.DictionaryArray.from_arrays(at, names), lines], schema=schema)
+    return pa.record_batch([at, lines], schema=schema)
 
 
 def _size(name: str) -> int:
@@ -146,15 +140,3 @@ def _size(name: str) -> int:
         return Path(name).stat().st_size
     except OSError:
         return 0  # set aside when it is read, with why
-
-
-def _strings(texts: list[str]) -> Any:
-    """An Arrow array of strings, built from buffers: ``pa.array`` would import pandas
-    (0.2 s) the first time."""
-    import numpy as np
-    import pyarrow as pa
-
-    encoded = [text.encode() for text in texts]
-    ends = np.cumsum([0] + [len(one) for one in encoded], dtype=np.int32)
-    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(ends),
-                                       pa.py_buffer(b"".join(encoded)))  # fmt: skip
