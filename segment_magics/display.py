@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import printable
+
 CellStatus = Literal["ok", "fail", "muted"]
 View = Literal["compact", "full"]
 VIEWS: tuple[View, ...] = ("compact", "full")
@@ -269,10 +271,10 @@ class Rendered:
         return [self.table()]
 
     def to_html(self, style: Style = PLAIN) -> str:
-        return "".join(table.to_html() for table in self.tables(style))
+        return printable("".join(table.to_html() for table in self.tables(style)))
 
     def to_text(self, style: Style = PLAIN) -> str:
-        return "\n\n".join(table.to_text() for table in self.tables(style))
+        return printable("\n\n".join(table.to_text() for table in self.tables(style)))
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its lone surrogates written as escapes, so that it can be encoded
+    as UTF-8. Python reads a file name that is not UTF-8 with one per undecodable byte;
+    printed, sent to a notebook or written to JSON as it is, that text fails to encode.
+    Such a byte shows as ``\\xff``, any other lone surrogate as, say, ``\\ud800``."""
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 class SegmentError(Exception):
     """Base class for every error segment-magics raises on purpose."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class ValidationError(SegmentError, ValueError):

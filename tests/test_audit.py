@@ -211,6 +211,42 @@ def test_a_file_gone_since_it_was_listed_is_named_not_a_traceback(tmp_path):
     assert tally.bad == [(gone, 0, "the file could not be read (No such file or directory)")]
 
 
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_tables_and_errors(tmp_path, reader,
+                                                                           make_shell):  # fmt: skip
+    """Python reads such a name with a lone surrogate per byte, which no table, error or
+    notebook output can encode: the byte is shown as ``\\xff`` instead."""
+    import os
+
+    write_export(tmp_path / "export", 100)
+    odd = os.fsdecode(b"odd\xff.ndjson")  # with the lone surrogate '\udcff'
+    (tmp_path / "export" / odd).write_bytes(
+        b'{"type": "track", "event": "Event 01", "properties": {}}\nnot json\n'
+    )
+    report = audit(sample_plan(), str(tmp_path / "export"))
+    assert report.messages == 101 and report.tally.bad_lines == 1
+    for shown in (str(report), report._repr_html_()):
+        shown.encode("utf-8")  # (raised UnicodeEncodeError)
+        assert "odd\\xff.ndjson:2" in shown
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / odd).write_bytes(
+        b'{"type": "track", "event": "Order Completed", "properties": {}}\n'
+    )
+    shell = make_shell()
+    shell.run_cell("%segment_plan load ecommerce")
+    for line in (f"%segment_plan check {tmp_path / 'alone'}",
+                 f"%segment_plan audit {tmp_path / 'alone'}"):  # fmt: skip
+        outcome = run(shell, line)
+        assert outcome.error is None, line
+        json.dumps(outcome.outputs).encode("utf-8")  # what the kernel sends
+    assert "odd\\xff.ndjson" in run(shell, f"%segment_plan check {tmp_path / 'alone'}"
+                                      ).outputs[-1]["text/html"]  # fmt: skip
+    gone = str(tmp_path / "export" / os.fsdecode(b"gone\xfe.json.gz"))
+    with pytest.raises(Exception) as raised:
+        audit(sample_plan(), gone)
+    assert "gone\\" in str(raised.value) and ".json.gz" in str(raised.value)
+    str(raised.value).encode("utf-8")
+
+
 def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker(tmp_path):
     """A rule whose schema does not compile (an invalid pattern) is noted as not checked;
     its event's messages were then called "not in the plan; did you mean" the same name
