@@ -408,6 +408,30 @@ def test_since_until_and_events_narrow_it(tmp_path):
     assert {g.event for g in narrow.groups} <= {"Event 01", "Event 02"}
 
 
+def test_late_events_in_a_later_days_folder_are_in_the_window_of_their_timestamp(tmp_path):
+    """Segment files a message under the day it was received: a phone offline for a
+    week sends January's events in February. ``--until`` January must still count them;
+    they were skipped with the February folder. A folder received before ``--since``
+    holds nothing later, and is still not opened."""
+    write_export(tmp_path, 3_000, days=3, per_file=500)  # 2024-01-01 .. 01-03
+    days = sorted(p for p in tmp_path.rglob("*") if p.is_dir() and p.name.isdigit())
+    late = days[-1].parent / str(int(days[-1].name) + 7 * 86_400_000)  # a week later
+    late.mkdir()
+    moved = sorted(days[1].glob("*.gz"))[0]  # January 2nd's events, received on the 10th
+    moved.rename(late / moved.name)
+    lines = [json.loads(line) for f in sorted(tmp_path.rglob("*.gz"))
+             for line in gzip.decompress(f.read_bytes()).splitlines()]  # fmt: skip
+    for since, until in ((None, "2024-01-02"), ("2024-01-02", "2024-01-02"),
+                         ("2024-01-02T12:00Z", None)):  # fmt: skip
+        window = Window(since, until, None)
+        expected = audit_messages(sample_plan(), lines, "lines", window)
+        report = audit(sample_plan(), str(tmp_path), since=since, until=until)
+        assert report.messages == expected.messages > 0, (since, until)
+        assert groups(report) == groups(expected)
+    (days[0] / "x.json").write_text("not json\n")  # received before the window: not opened
+    assert not audit(sample_plan(), str(tmp_path), since="2024-01-02").tally.bad
+
+
 def test_timestamps_with_offsets_are_windowed_and_dated_by_their_utc_instant(tmp_path):
     """``2024-01-02T01:00:00+05:00`` happened on January 1st (UTC): its text sorts and
     dates it a day late. Both checkers read such timestamps as the instant they are."""

@@ -105,7 +105,7 @@ def _next(cursor: Any) -> list[tuple[Any, ...]]:
 
 def find_files(source: str | list[str], window: Window) -> tuple[list[str], list[str]]:
     """The text (NDJSON, gzipped or not) and Parquet files a source (or each of a list
-    of them) names; export day folders outside the window are not opened. In a
+    of them) names; export day folders received before the window are not opened. In a
     directory, what starts with ``.`` or ``_`` is left out, as Arrow's datasets leave it:
     a Mac's ``.DS_Store`` and ``._`` copies, ``.ipynb_checkpoints``, Spark's ``_SUCCESS``."""
     if not isinstance(source, str):

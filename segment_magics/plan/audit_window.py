@@ -80,10 +80,12 @@ class Window:
         return hints
 
     def takes_day(self, day: dt.date) -> bool:
-        if self.since and day.isoformat() < self.since[:10]:
-            return False
-        return not (self.until and day.isoformat() >= self.until[:10] and self.until[10:] in
-                    ("", "T00:00:00"))  # fmt: skip
+        """Whether an export's folder of the messages Segment received on ``day`` (UTC)
+        may hold some in the window. One received before ``since`` cannot: a message
+        arrives after its ``timestamp`` (Segment corrects a device's clock by it). One
+        received after ``until`` can: a phone offline for a week sends its events late,
+        and they land in the folder of the day they arrived."""
+        return not (self.since and day.isoformat() < self.since[:10])
 
     def sql(self) -> str:
         """The same window as a SQL condition on ``ts``, ``ev`` and ``ty``."""
