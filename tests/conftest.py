@@ -152,3 +152,23 @@ def run(shell, code: str) -> CellRun:
     if outcome.result is not None:  # what a kernel sends as execute_result
         outputs.append(shell.display_formatter.format(outcome.result)[0])
     return CellRun(outcome.result, error, outputs, stdout.getvalue(), stderr.getvalue())
+
+
+def stored_message(n: int, **fields: Any) -> dict[str, Any]:
+    """A track call as Segment stores it (an S3 export's line; the fields of an
+    analytics.js event as Segment's own docs and public samples show them), with what
+    Segment adds: ``_metadata``, ``projectId``, ``receivedAt``, ``version``, ...
+    ``writeKey`` is one a test asserts never comes back."""
+    return {
+        "_metadata": {"bundled": ["Segment.io"], "bundledIds": [], "unbundled": []},
+        "anonymousId": f"anon-{n}", "channel": "client",
+        "context": {"library": {"name": "analytics.js", "version": "npm:next-1.61.0"},
+                    "page": {"path": "/cart", "url": "https://shop.example/cart"}},
+        "event": "Order Completed", "integrations": {}, "messageId": f"ajs-next-{n:032x}",
+        "originalTimestamp": "2024-01-01T10:00:00.580Z", "projectId": "r9QxNCpUszLY641VRaszNv",
+        "properties": {"order_id": f"o-{n}", "total": 10.5, "currency": "USD",
+                       "products": [{"product_id": "p-1", "price": 5}]},
+        "receivedAt": "2024-01-01T10:00:01.615Z", "sentAt": "2024-01-01T10:00:00.583Z",
+        "timestamp": "2024-01-01T10:00:00.612Z", "type": "track", "userId": f"u-{n}",
+        "version": 2, "writeKey": "STORED-KEY-NOT-OURS", **fields,
+    }  # fmt: skip

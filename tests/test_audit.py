@@ -714,6 +714,37 @@ def test_dataframes_with_nested_columns_or_json_text(tmp_path):
         assert groups(report) == {("Event 01", "properties.count", "value rule"): 3}
 
 
+def test_an_export_as_segment_stores_it_is_checked_as_it_is_audited(tmp_path, make_shell):
+    """Segment adds ``_metadata``, ``projectId`` (and more) to what it stores: ``check``
+    refused every line of a real export ("_metadata: is not a Segment message field")
+    while the audit read them."""
+    from conftest import stored_message
+
+    folder = tmp_path / "segment-logs" / "src" / "1704067200000"
+    folder.mkdir(parents=True)
+    lines = [stored_message(1), stored_message(2),
+             stored_message(3, properties={"order_id": "o-3", "total": 1}),  # no currency
+             stored_message(4, properties={"order_id": "o-4", "total": "ten",
+                                           "currency": "USD"})]  # fmt: skip
+    (folder / "1704100000000.a1b2c3.gz").write_bytes(
+        gzip.compress("".join(json.dumps(m) + "\n" for m in lines).encode())
+    )
+    shell = make_shell()
+    shell.run_cell("%segment_plan load ecommerce")
+    audited = audit(load_plan("ecommerce"), str(tmp_path))
+    assert groups(audited) == {
+        ("Order Completed", "properties.currency", "missing required"): 1,
+        ("Order Completed", "properties.total", "wrong type"): 1,
+    }
+    outcome = run(shell, f"%segment_plan check {tmp_path} -o checked")
+    assert outcome.error is None
+    checked = shell.user_ns["checked"]
+    assert checked.checked == 4 and not checked.invalid_rows and checked.valid == 2
+    assert sorted(v.field for _, v in checked.violations) == ["properties.currency",
+                                                              "properties.total"]  # fmt: skip
+    assert "STORED-KEY-NOT-OURS" not in json.dumps(outcome.outputs)
+
+
 def test_every_table_and_a_list_of_paths_is_audited_alike(tmp_path):
     """A Polars LazyFrame, Arrow tables, batches and streams, a generator of messages and
     a list of paths (what glob.glob gives) are audited, not refused or read as nothing;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Step, fast_client, run
+from conftest import Step, fast_client, run, stored_message
 
 from segment_magics import SegmentClient
 from segment_magics.client import Outbox, pace
@@ -602,3 +603,25 @@ def test_a_dry_runs_table_counts_what_passed_and_claims_nothing_was_kept():
     assert shown["Events/s"].endswith("validated")
     assert "In the outbox (failed)" not in shown and "Run id" not in shown
     assert "Validated" in result._repr_html_() and ">3<" in result._repr_html_()
+
+
+def test_an_export_replayed_keeps_each_messages_id_and_time_not_segments_own_fields(
+    client, collector
+):
+    """Messages read back from Segment (an export, a warehouse) carry what Segment added;
+    sending them again refused every one ("_metadata: is not a Segment message field").
+    They go out as the calls they were: the same messageId, timestamp and properties,
+    without ``_metadata``, ``projectId``, ``receivedAt`` or another source's write key."""
+    for run_number, shape in enumerate((list, pd.DataFrame)):
+        stored = [stored_message(n) for n in range(3 * run_number, 3 * run_number + 3)]
+        result = client.send_many(shape(stored), progress=False)
+        assert result.accepted == 3 and not result.invalid, result
+        events = collector.events()
+        sent = {e["messageId"]: e for e in events}
+        assert len(events) == 3 * (run_number + 1) and all(m["messageId"] in sent for m in stored)
+        for m in stored:
+            got = sent[m["messageId"]]
+            assert got["timestamp"] == m["timestamp"] and got["properties"] == m["properties"]
+            assert not {"_metadata", "projectId", "writeKey", "receivedAt"} & set(got)
+            assert got.get("sentAt") != m["sentAt"]  # this send's, not the first one's
+        assert "STORED-KEY-NOT-OURS" not in json.dumps(events)

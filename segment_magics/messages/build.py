@@ -32,7 +32,10 @@ LIBRARY = {"name": "segment-magics", "version": __version__}
 
 _ACCEPTED_KEYS = {*ALL_FIELDS, *WIRE_NAMES, "type"}
 _ARGUMENT = {key: WIRE_NAMES.get(key, key) for key in (*ALL_FIELDS, *WIRE_NAMES)}  # -> keyword
-_IGNORED_KEYS = {"sentAt", "receivedAt", "originalTimestamp", "version", "channel"}
+# what Segment adds to a message it stores (an export's lines, a warehouse's rows): read
+# from there to be checked or sent again, a message keeps only what a call sets
+_IGNORED_KEYS = {"sentAt", "receivedAt", "originalTimestamp", "version", "channel",
+                 "_metadata", "projectId", "writeKey"}  # fmt: skip
 
 
 class Built(NamedTuple):
