@@ -27,7 +27,16 @@ ENUM_MAX_VALUES = 10
 ENUM_MIN_SAMPLES = 5
 
 
+# the JSON type of a value read from JSON, by its exact Python type (subclasses, numpy
+# and pandas values go the long way)
+_JSON_TYPE = {type(None): "null", bool: "boolean", int: "integer", float: "number",
+              str: "string", dict: "object", list: "array"}  # fmt: skip
+
+
 def json_type(value: Any) -> str:
+    known = _JSON_TYPE.get(type(value))
+    if known is not None:
+        return known
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -71,8 +80,13 @@ class Shape:
 
     def observe_object(self, value: Mapping[str, Any]) -> None:
         self.objects += 1
+        children = self.children
         for key, item in value.items():
-            self.children.setdefault(str(key), Shape()).observe(item)
+            name = key if isinstance(key, str) else str(key)
+            child = children.get(name)
+            if child is None:  # (a new Shape per member, kept or not, was half the time)
+                child = children[name] = Shape()
+            child.observe(item)
 
     def schema(self, notes: list[str], path: str, share: float = 1.0) -> dict[str, Any]:
         kinds = sorted(
@@ -144,7 +158,10 @@ def infer_plan(
         if key[0] != EVENT_RULE:  # one rule per call for pages and screens, whatever the name
             key = (key[0], None)
         body = message.get(BODY_OF[key[0]])
-        shapes.setdefault(key, Shape()).observe_object(body if isinstance(body, Mapping) else {})
+        shape = shapes.get(key)
+        if shape is None:
+            shape = shapes[key] = Shape()
+        shape.observe_object(body if isinstance(body, Mapping) else {})
     notes: list[str] = []
     rules = []
     for (kind, event), shape in shapes.items():
