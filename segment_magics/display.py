@@ -11,9 +11,12 @@ import html
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import printable
+
+if TYPE_CHECKING:
+    from tqdm import tqdm as Tqdm
 
 CellStatus = Literal["ok", "fail", "muted"]
 View = Literal["compact", "full"]
@@ -306,3 +309,13 @@ class ConnectionSummary(Rendered):
         if self.dry_run:
             rows.append(["Dry run", "on: calls are validated, nothing is sent"])
         return Table(title="Segment connection", rows=rows)
+
+
+def progress_bar(total: int | None, what: str, unit: str = " events", **options: Any) -> Tqdm:
+    """A progress bar for a long run (a backfill, an audit), tqdm's (a widget in a
+    notebook), ``segment <what>``. ``smoothing=0``: the rate shown is the average
+    since the start, as the run's summary gives it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(**{"total": total, "unit": unit, "desc": f"segment {what}", "smoothing": 0,
+                   "mininterval": 0.5, **options})  # fmt: skip

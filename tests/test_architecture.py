@@ -23,7 +23,7 @@ ALLOWED = {
     "errors": set(),
     "private_files": set(),
     "messages": {"errors", "_version"},
-    "display": set(),
+    "display": {"errors"},  # (text that cannot be encoded is escaped alike everywhere)
     "plan": {"messages", "display", "errors", "private_files"},  # (it writes plans: 0600)
     "client": {"messages", "plan", "display", "errors", "_version", "private_files"},
     "collector": {"messages", "plan", "errors", "_version", "private_files"},

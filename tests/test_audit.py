@@ -247,6 +247,40 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_tables_and_errors(tmp_
     str(raised.value).encode("utf-8")
 
 
+def test_a_long_audit_shows_a_progress_bar_that_ends_full(tmp_path, monkeypatch, capsys,
+                                                         make_shell, reader):  # fmt: skip
+    """Months of history take minutes: past two seconds (none here: ``delay`` is 0) a
+    bar counts the files' bytes, a pass at a time, and ends at 100 %, then goes away."""
+    write_export(tmp_path / "export", 3_000, per_file=500)
+    (tmp_path / "export" / "cut.json.gz").write_bytes(gzip.compress(b'{"type": "tr')[:-5])
+    total = sum(f.stat().st_size for f in (tmp_path / "export").rglob("*") if f.is_file())
+    bars = []
+
+    def at_once(*args, **options):
+        bars.append(real(*args, **{**options, "delay": 0, "mininterval": 0, "miniters": 1}))
+        return bars[-1]
+
+    real = audit_module.progress_bar
+    monkeypatch.setattr(audit_module, "progress_bar", at_once)
+    monkeypatch.setattr(audit_module, "PASS_BYTES", 1)  # a pass a file: the bar moves
+    monkeypatch.setattr(audit_module, "PASS_BYTES_ROWS", 1)
+    report = audit(sample_plan(), str(tmp_path / "export"))
+    assert report.messages == 3_000 and report.tally.bad_files == 1
+    (bar,) = bars
+    assert bar.n == bar.total == total
+    shown = capsys.readouterr().err
+    assert "segment audit" in shown and "100%" in shown and shown.count("segment audit") > 2
+    bars.clear()
+    audit(sample_plan(), str(tmp_path / "export"), progress=False)
+    assert bars == [] and "segment audit" not in capsys.readouterr().err
+    shell = make_shell()
+    shell.run_cell("%segment_plan load ecommerce")
+    quiet = run(shell, f"%segment_plan audit {tmp_path / 'export'} --no-progress")
+    assert quiet.error is None and bars == []
+    loud = run(shell, f"%segment_plan audit {tmp_path / 'export'}")
+    assert loud.error is None and len(bars) == 1 and bars[0].n == total
+
+
 def test_a_rule_that_cannot_be_checked_is_not_called_unplanned_by_either_checker(tmp_path):
     """A rule whose schema does not compile (an invalid pattern) is noted as not checked;
     its event's messages were then called "not in the plan; did you mean" the same name

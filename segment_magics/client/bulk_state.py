@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..display import progress_bar as a_bar
 from .batches import Batch
 from .bulk_result import BulkResult
 from .interrupts import InterruptGuard
@@ -28,10 +29,7 @@ MAX_NAMED_EVENTS = 50  # distinct event names a bulk summary keeps count of
 def progress_bar(enabled: bool, total: int | None, what: str) -> Tqdm | None:
     if not enabled or (total is not None and total < MIN_ROWS_FOR_A_BAR):
         return None
-    from tqdm.auto import tqdm
-
-    # smoothing=0: the rate shown is the average since the start, as in the summary
-    return tqdm(total=total, unit=" events", desc=f"segment {what}", smoothing=0, mininterval=0.5)
+    return a_bar(total, what)
 
 
 @dataclass

@@ -22,12 +22,13 @@ HELP = f"""%segment_plan load PLAN [--merge]   a template ({", ".join(sorted(TEM
                                     a plan from observed events (default: this session's history;
                                     SOURCE can also be an export: a path, a glob or a directory);
                                     --since, --until and --events narrow it, as for audit
-%segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [-o VAR]
-                                    months of history against the active plan: Segment's S3/GCS
+%segment_plan audit SOURCE [--since DATE] [--until DATE] [--events "A,B"] [--no-progress]
+                    [-o VAR]        months of history against the active plan: Segment's S3/GCS
                                     export (gzipped NDJSON), NDJSON or Parquet files, or a pandas,
                                     Polars, Spark or Dask DataFrame, or `history` (what this
                                     session sent); violations grouped as Protocols groups them
-                                    (report.plot() draws them per day)
+                                    (report.plot() draws them per day); files that take more
+                                    than two seconds to read show a progress bar
 %segment_plan diff [--from SOURCE]  what observed events (history, a variable or an export) do
                                     that the plan forbids, and what the plan requires that
                                     nothing sends
@@ -83,6 +84,7 @@ SPEC = MagicSpec(
             "required_share",
             "infer: required when present in at least this share (default 1.0)",
         ),
+        Option(("--no-progress",), "no_progress", "audit: no progress bar for a long read", "flag"),
         Option(("-o", "--output"), "output", "store the result in this variable", "name"),
     ],
     positional="command",
@@ -99,7 +101,7 @@ TAKES: dict[str, tuple[str, ...]] = {
     "export": (),
     "check": ("source", "kind"),
     "infer": ("source", "kind", "use", "required_share", *_NARROW),
-    "audit": ("source", *_NARROW),
+    "audit": ("source", "no_progress", *_NARROW),
     "diff": ("source", "kind"),
     "pull": ("merge", "api"),
     "push": ("update", "replace", "dry_run", "api"),

@@ -269,8 +269,9 @@ def _audit(command: PlanCommand) -> Outcome:
     elif path is None:
         source = resolve_object(token, command.ns, "%segment_plan audit")
     since, until, events = _narrowing(command)
-    report = _readable(lambda: audit(plan, source, since=since, until=until, events=events),
-                       "audit")  # fmt: skip
+    progress = not command.parsed.values["no_progress"]
+    report = _readable(lambda: audit(plan, source, since=since, until=until, events=events,
+                                     progress=progress), "audit")  # fmt: skip
     if sent:
         report.source = "this session's history"
     return report, report

@@ -22,15 +22,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
+from ..display import progress_bar
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
 from .audit_duckdb import MEMORY_LIMIT, connect, ctrl_c, fetch
-from .audit_feed import DAMAGED, Lines, feedable
+from .audit_feed import DAMAGED, Lines, feedable, file_size
 from .audit_feed import SQL as FEED_SQL
 from .audit_files import file_source, find_files, parquet_rows
 from .audit_lines import (
@@ -66,6 +67,7 @@ def audit(
     since: When | None = None,
     until: When | None = None,
     events: str | Sequence[str] | None = None,
+    progress: bool = True,
 ) -> AuditReport:
     """Check every message of ``source`` against ``plan``; see the module's docstring.
 
@@ -74,6 +76,7 @@ def audit(
     types such as ``identify``) narrow it.
     ``source``: a path, glob or directory of files (or a list of them), a table of
     messages (pandas, Polars, Arrow, Spark, Dask) or a list of messages.
+    ``progress``: files that take more than two seconds to read show a progress bar.
     """
     started = time.monotonic()
     the_plan = load_plan(plan)
@@ -84,7 +87,7 @@ def audit(
     if engine is not None:
         report = engine(the_plan, source, window=window)
     elif paths is not None:
-        report = _audit_files(the_plan, paths, window)
+        report = _audit_files(the_plan, paths, window, progress)
     else:
         report = audit_messages(the_plan, message_rows(source), str(type(source).__name__),
                                 window)  # fmt: skip
@@ -117,13 +120,41 @@ def _listed(sources: list[str]) -> str:
     return sources[0] if len(sources) == 1 else f"{sources[0]} and {len(sources) - 1} more"
 
 
-def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditReport:
+def _audit_files(
+    plan: Plan, sources: str | list[str], window: Window, progress: bool
+) -> AuditReport:
     text, parquet = find_files(sources, window)
     source = sources if isinstance(sources, str) else _listed(sources)
+    with _bar(text + parquet, progress) as advance:
+        return _audit_found(plan, source, text, parquet, window, advance)
+
+
+@contextmanager
+def _bar(files: list[str], shown: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the files' bytes, shown once reading them has taken two
+    seconds; it is advanced from this thread (a notebook's widget is best shown from
+    the cell's), a pass of files at a time. Yields the function that advances it."""
+    total = sum(file_size(name) for name in files)
+    if not shown or not total:
+        yield lambda _: None
+        return
+    bar = progress_bar(total, "audit", unit="B", unit_scale=True, unit_divisor=1024,
+                       leave=False, delay=2)  # fmt: skip
+    try:
+        yield bar.update
+        bar.update(total - bar.n)  # what was read outside the passes (set aside, ...)
+    finally:
+        bar.close()
+
+
+def _audit_found(
+    plan: Plan, source: str, text: list[str], parquet: list[str], window: Window,
+    advance: Callable[[int], None],
+) -> AuditReport:  # fmt: skip
     try:
         import duckdb  # noqa: F401 - an optional extra: the row checker reads without it
     except ImportError:
-        return _audit_files_by_rows(plan, source, text, parquet, window)
+        return _audit_files_by_rows(plan, source, text, parquet, window, advance)
     validator = PlanValidator(plan)
     compiled = compile_plan(plan, validator.unchecked)
     tally = Tally()
@@ -135,7 +166,7 @@ def _audit_files(plan: Plan, sources: str | list[str], window: Window) -> AuditR
         text = whole_files(text, tally, validator, window)
     for files, kind in ((fed, FED), (text, "text"), (parquet, "parquet")):
         if files:
-            _duckdb_pass(files, kind, compiled, validator, window, tally)
+            _duckdb_pass(files, kind, compiled, validator, window, tally, advance)
     rows = tuple(f"{event} ({why})" for event, why in sorted(compiled.reasons.items()))
     engine = rows_checked_engine(compiled, _threads(), inflated=bool(fed))
     return AuditReport(plan.name, source, tally, engine, rows)
@@ -156,8 +187,9 @@ def _threads() -> int:
 
 
 def _audit_files_by_rows(
-    plan: Plan, source: str, text: list[str], parquet: list[str], window: Window
-) -> AuditReport:
+    plan: Plan, source: str, text: list[str], parquet: list[str], window: Window,
+    advance: Callable[[int], None] = lambda _: None,
+) -> AuditReport:  # fmt: skip
     """Without DuckDB: every line through the row checker (slower, the same verdicts)."""
     if parquet:
         raise ValidationError(
@@ -167,6 +199,7 @@ def _audit_files_by_rows(
     validator = PlanValidator(plan)
     for name in text:
         file_by_rows(name, tally, validator, window)
+        advance(file_size(name))
     return AuditReport(plan.name, source, tally, engine="checked row by row (no DuckDB)")
 
 
@@ -181,7 +214,7 @@ FED = "fed"  # files read through :mod:`.audit_feed`
 
 def _duckdb_pass(
     files: list[str], kind: str, compiled: Compiled, validator: PlanValidator, window: Window,
-    tally: Tally,
+    tally: Tally, advance: Callable[[int], None],
 ) -> None:  # fmt: skip
     """DuckDB reads each chunk of files once, checks it and aggregates what it found
     (:func:`.audit_pass.pass_sql`): memory follows the groups found, not the export."""
@@ -194,6 +227,7 @@ def _duckdb_pass(
         if kind != FED:
             for chunk in _passes(files, budget):
                 _read(con, chunk, kind, compiled, validator, window, tally, others)
+                advance(sum(file_size(name) for name in chunk))
             return
         for chunk in _passes(files, budget):
             lines = Lines(chunk)
@@ -215,6 +249,7 @@ def _duckdb_pass(
             for name, why in lines.aside:  # as when DuckDB's own reader stops on them
                 (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
                                                                      window)  # fmt: skip
+            advance(sum(file_size(name) for name in chunk))
     finally:
         con.close()
 
@@ -275,7 +310,7 @@ def _passes(files: list[str], budget: int) -> Iterator[list[str]]:
     size = 0
     for name in files:
         chunk.append(name)
-        size += Path(name).stat().st_size
+        size += file_size(name)
         if size >= budget or len(chunk) >= PASS_FILES:
             yield chunk
             chunk, size = [], 0

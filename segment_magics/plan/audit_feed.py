@@ -50,7 +50,7 @@ def feedable(files: list[str]) -> list[str]:
 
 def fits(name: str) -> bool:
     """Whether a file is small enough to hold in memory while it is read."""
-    return _size(name) <= LARGEST
+    return file_size(name) <= LARGEST
 
 
 class Lines:
@@ -135,7 +135,8 @@ def _batch(files: list[str], number: int, schema: Any) -> Any:
     return pa.record_batch([at, lines], schema=schema)
 
 
-def _size(name: str) -> int:
+def file_size(name: str) -> int:
+    """A file's size on disk; 0 when it cannot be read (it is named when it is)."""
     try:
         return Path(name).stat().st_size
     except OSError:
