@@ -249,19 +249,20 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_tables_and_errors(tmp_
 
 def test_a_long_audit_shows_a_progress_bar_that_ends_full(tmp_path, monkeypatch, capsys,
                                                          make_shell, reader):  # fmt: skip
-    """Months of history take minutes: past two seconds (none here: ``delay`` is 0) a
-    bar counts the files' bytes, a pass at a time, and ends at 100 %, then goes away."""
+    """Months of history take minutes: past two seconds (none here) a bar counts the
+    files' bytes, a pass at a time, and ends at 100 %, then goes away."""
     write_export(tmp_path / "export", 3_000, per_file=500)
     (tmp_path / "export" / "cut.json.gz").write_bytes(gzip.compress(b'{"type": "tr')[:-5])
     total = sum(f.stat().st_size for f in (tmp_path / "export").rglob("*") if f.is_file())
     bars = []
 
-    def at_once(*args, **options):
-        bars.append(real(*args, **{**options, "delay": 0, "mininterval": 0, "miniters": 1}))
+    def shown(*args, **options):
+        bars.append(real(*args, **{**options, "mininterval": 0, "miniters": 1}))
         return bars[-1]
 
     real = audit_module.progress_bar
-    monkeypatch.setattr(audit_module, "progress_bar", at_once)
+    monkeypatch.setattr(audit_module, "progress_bar", shown)
+    monkeypatch.setattr(audit_module, "BAR_AFTER", 0)  # (two seconds in use)
     monkeypatch.setattr(audit_module, "PASS_BYTES", 1)  # a pass a file: the bar moves
     monkeypatch.setattr(audit_module, "PASS_BYTES_ROWS", 1)
     report = audit(sample_plan(), str(tmp_path / "export"))

@@ -129,22 +129,35 @@ def _audit_files(
         return _audit_found(plan, source, text, parquet, window, advance)
 
 
+BAR_AFTER = 2.0  # seconds of reading before a progress bar is shown
+
+
 @contextmanager
 def _bar(files: list[str], shown: bool) -> Iterator[Callable[[int], None]]:
-    """A progress bar over the files' bytes, shown once reading them has taken two
-    seconds; it is advanced from this thread (a notebook's widget is best shown from
-    the cell's), a pass of files at a time. Yields the function that advances it."""
+    """A progress bar over the files' bytes, made once reading them has taken
+    :data:`BAR_AFTER` seconds (made sooner, importing tqdm alone would cost a short
+    audit 5 %); advanced from this thread (a notebook's widget is best shown from the
+    cell's), a pass of files at a time. Yields the function that advances it."""
     total = sum(file_size(name) for name in files)
-    if not shown or not total:
-        yield lambda _: None
-        return
-    bar = progress_bar(total, "audit", unit="B", unit_scale=True, unit_divisor=1024,
-                       leave=False, delay=2)  # fmt: skip
+    started, done = time.monotonic(), 0
+    bar: Any = None
+
+    def advance(count: int) -> None:
+        nonlocal bar, done
+        done += count
+        if bar is not None:
+            bar.update(count)
+        elif shown and time.monotonic() - started >= BAR_AFTER:
+            bar = progress_bar(total, "audit", unit="B", unit_scale=True, unit_divisor=1024,
+                               leave=False, initial=min(done, total))  # fmt: skip
+
     try:
-        yield bar.update
-        bar.update(total - bar.n)  # what was read outside the passes (set aside, ...)
+        yield advance
+        if bar is not None:
+            bar.update(total - bar.n)  # what was read outside the passes (set aside, ...)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def _audit_found(
