@@ -780,6 +780,54 @@ def test_an_export_as_segment_stores_it_is_checked_as_it_is_audited(tmp_path, ma
     assert "STORED-KEY-NOT-OURS" not in json.dumps(outcome.outputs)
 
 
+def test_a_json_file_of_one_document_is_read_as_the_messages_it_holds(tmp_path, reader,
+                                                                    make_shell):  # fmt: skip
+    """An array of messages, a /v1/batch body or one message over several lines, in a
+    ``.json`` file: read a line at a time, every line was "not JSON" and nothing was
+    audited. Each item is a message now; NDJSON named ``.json`` is still NDJSON, and a
+    file that is no JSON as a whole is still listed line by line."""
+    from conftest import stored_message
+
+    plan = load_plan("ecommerce")
+    broken = {"order_id": "o", "total": 1}  # no currency
+    items = [stored_message(1), stored_message(2, properties=broken), stored_message(3)]
+    files = {
+        "pretty.json": json.dumps(items, indent=2),
+        "flat.json": json.dumps(items),
+        "batch.json": json.dumps({"batch": items, "sentAt": "2024-01-01T10:00:01Z"}, indent=1),
+        "one.json": json.dumps(stored_message(4, properties=broken), indent=2),
+        "lines.json": "\n".join(json.dumps(m) for m in items) + "\n",
+        "odd.json": json.dumps([items[0], 5, "text"], indent=2),
+        "cut.json": json.dumps(items, indent=2)[:-40],
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    expected = {"pretty.json": (3, 1, 0), "flat.json": (3, 1, 0), "batch.json": (3, 1, 0),
+                "one.json": (1, 1, 0), "lines.json": (3, 1, 0), "odd.json": (1, 0, 2)}  # fmt: skip
+    for name, (messages, broken_ones, bad) in expected.items():
+        report = audit(plan, str(tmp_path / name))
+        assert (report.messages, report.tally.broken, report.tally.bad_lines) == (
+            messages, broken_ones, bad), name  # fmt: skip
+    odd = audit(plan, str(tmp_path / "odd.json"))
+    assert [where for where, _, _ in odd.tally.bad] == [
+        f"{tmp_path / 'odd.json'} item 2",
+        f"{tmp_path / 'odd.json'} item 3",
+    ]
+    assert "odd.json item 2" in str(odd)
+    cut = audit(plan, str(tmp_path / "cut.json"))
+    assert cut.messages == 0 and cut.tally.bad_lines > 10  # its lines, as before
+    whole = audit(plan, str(tmp_path))
+    assert whole.messages == 3 * 4 + 1 + 1 and whole.tally.broken == 5
+    shell = make_shell()
+    shell.run_cell("%segment_plan load ecommerce")
+    checked = run(shell, f"%segment_plan check {tmp_path / 'pretty.json'} -o checked")
+    assert checked.error is None and shell.user_ns["checked"].checked == 3
+    ((label, _),) = shell.user_ns["checked"].violations
+    assert str(label).endswith("pretty.json item 2")
+    inferred = run(shell, f"%segment_plan infer --from {tmp_path / 'batch.json'}")
+    assert inferred.error is None and "properties.order_id" in inferred.text
+
+
 def test_every_table_and_a_list_of_paths_is_audited_alike(tmp_path):
     """A Polars LazyFrame, Arrow tables, batches and streams, a generator of messages and
     a list of paths (what glob.glob gives) are audited, not refused or read as nothing;

@@ -30,6 +30,7 @@ import orjson
 from ..display import progress_bar
 from ..errors import ValidationError
 from ..messages import EVENT_RULE
+from .audit_documents import document_by_rows, split_documents
 from .audit_duckdb import MEMORY_LIMIT, connect, ctrl_c, fetch
 from .audit_feed import DAMAGED, Lines, feedable, file_size
 from .audit_feed import SQL as FEED_SQL
@@ -164,13 +165,16 @@ def _audit_found(
     plan: Plan, source: str, text: list[str], parquet: list[str], window: Window,
     advance: Callable[[int], None],
 ) -> AuditReport:  # fmt: skip
+    documents, text = split_documents(text)
     try:
         import duckdb  # noqa: F401 - an optional extra: the row checker reads without it
     except ImportError:
-        return _audit_files_by_rows(plan, source, text, parquet, window, advance)
+        return _audit_files_by_rows(plan, source, text, parquet, window, advance, documents)
     validator = PlanValidator(plan)
     compiled = compile_plan(plan, validator.unchecked)
     tally = Tally()
+    for name, items in documents:
+        document_by_rows(name, items, tally, validator, window)
     fed = feedable(text)
     if fed:
         taken = set(fed)
@@ -202,6 +206,7 @@ def _threads() -> int:
 def _audit_files_by_rows(
     plan: Plan, source: str, text: list[str], parquet: list[str], window: Window,
     advance: Callable[[int], None] = lambda _: None,
+    documents: Sequence[tuple[str, list[Any]]] = (),
 ) -> AuditReport:  # fmt: skip
     """Without DuckDB: every line through the row checker (slower, the same verdicts)."""
     if parquet:
@@ -210,6 +215,8 @@ def _audit_files_by_rows(
         )
     tally = Tally()
     validator = PlanValidator(plan)
+    for name, items in documents:
+        document_by_rows(name, items, tally, validator, window)
     for name in text:
         file_by_rows(name, tally, validator, window)
         advance(file_size(name))

@@ -19,6 +19,7 @@ import orjson
 
 from ..display import plural
 from ..errors import ValidationError, require
+from .audit_documents import json_document
 from .audit_duckdb import connect, ctrl_c, fetch
 from .audit_lines import file_lines
 from .audit_sql import sql_text
@@ -85,8 +86,14 @@ def export_rows(
             except duckdb.Error:
                 continue
     for name in text:
-        lines, _ = file_lines(name)
         shown = where(name)
+        items = json_document(name)
+        if items is not None:  # one document: its items are the messages
+            for number, item in enumerate(items, 1):
+                if isinstance(item, dict) and (window is None or window.takes(item)):
+                    yield f"{shown} item {number}", item
+            continue
+        lines, _ = file_lines(name)
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
