@@ -828,6 +828,47 @@ def test_a_json_file_of_one_document_is_read_as_the_messages_it_holds(tmp_path, 
     assert inferred.error is None and "properties.order_id" in inferred.text
 
 
+def test_a_pandas_frame_is_read_a_column_at_a_time_with_to_dicts_values():
+    """Rows are built from each column's values (three times as fast as ``to_dict``,
+    whose string columns iterate a value at a time); every kind of column must give
+    what ``to_dict(orient="records")`` gives, NA as None."""
+    import datetime as dt
+    import decimal
+
+    import numpy as np
+    import pandas as pd
+
+    from segment_magics.plan.tables import table_rows
+
+    frame = pd.DataFrame({
+        "ts": pd.to_datetime(["2024-01-01T00:00:00Z", None, "2024-01-02T00:00:00Z"]),
+        "naive": pd.to_datetime(["2024-01-01", "2024-01-02", None]),
+        "i": pd.array([1, None, 3], dtype="Int64"),
+        "b": pd.array([True, None, False], dtype="boolean"),
+        "f": pd.array([1.5, None, 2.0], dtype="Float64"),
+        "cat": pd.Categorical(["a", "b", None]),
+        "td": pd.to_timedelta([1, 2, None], unit="s"),
+        "per": pd.period_range("2024-01", periods=3, freq="M"),
+        "obj": [{"a": 1}, [1, 2], None],
+        "f32": np.array([1.5, np.nan, 2], dtype="float32"),
+        "dec": [decimal.Decimal("1.1"), None, decimal.Decimal("2")],
+        "u64": pd.array([2**64 - 1, 0, 1], dtype="uint64"),
+        "s": ["x", None, "z"],
+        "py": pd.array(["x", None, "z"], dtype="string[python]"),
+        "date": [dt.date(2024, 1, 1), None, dt.date(2024, 1, 3)],
+    }, index=["r1", "r2", "r3"])  # fmt: skip
+    for part in (frame, frame.iloc[1:], frame.iloc[:0], pd.DataFrame(index=range(2))):
+        ours = list(table_rows(part))
+        theirs = part.to_dict(orient="records")
+        assert len(ours) == len(theirs)
+        for mine, reference in zip(ours, theirs, strict=True):
+            assert list(mine) == list(reference)
+            for key, value in reference.items():
+                got = mine[key]
+                assert type(got) is type(value), key
+                assert got is value or got == value or (got != got and value != value), key
+
+
 def test_every_table_and_a_list_of_paths_is_audited_alike(tmp_path):
     """A Polars LazyFrame, Arrow tables, batches and streams, a generator of messages and
     a list of paths (what glob.glob gives) are audited, not refused or read as nothing;
