@@ -692,6 +692,71 @@ def test_parquet_files_are_audited_as_their_rows_read(tmp_path):
     assert where.endswith("c.parquet") and why.startswith("not a Parquet file DuckDB can read")
 
 
+def test_a_member_some_messages_lack_is_missing_in_tables_of_structs_not_null(tmp_path,
+                                                                            make_shell):  # fmt: skip
+    """A struct column (Parquet, Arrow, Polars) holds every member any message had,
+    null where one had none: read as JSON null, each optional member a message lacked
+    was a "wrong type" (and a message without properties had "properties": null). A null
+    member is a member left out, as a null column is a field left out; JSON text keeps
+    its explicit nulls."""
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segment_magics.plan import PlanValidator, check_messages
+
+    plan = parse_compact(
+        "Order Completed\n  order_id: string!\n  coupon: string\n  products: object[]\n"
+        "    product_id: string!\n    price: number\n"
+    )
+    rows = [
+        {"type": "track", "event": "Order Completed", "userId": "u", "messageId": "m1",
+         "properties": {"order_id": "o1", "coupon": "c",
+                        "products": [{"product_id": "p", "price": 1.5}]}},
+        {"type": "track", "event": "Order Completed", "userId": "u", "messageId": "m2",
+         "properties": {"order_id": "o2", "products": [{"product_id": "p"}]}},
+        {"type": "track", "event": "Order Completed", "anonymousId": "a", "messageId": "m3"},
+        {"type": "track", "event": "Order Completed", "userId": "u", "messageId": "m4",
+         "properties": {"coupon": 5}},
+        {"type": "identify", "userId": "u", "messageId": "m5", "traits": {"email": "e"}},
+    ]  # fmt: skip
+    expected = groups(audit_messages(plan, rows, "rows"))
+    assert expected == {("Order Completed", "properties", "missing required"): 1,
+                        ("Order Completed", "properties.order_id", "missing required"): 1,
+                        ("Order Completed", "properties.coupon", "wrong type"): 1}  # fmt: skip
+    # (a struct column has one type: m4's coupon is the text "5" there, a planned type)
+    table = pa.Table.from_pylist([{**r, "properties": {"coupon": "5"}}
+                                  if r["messageId"] == "m4" else r for r in rows])  # fmt: skip
+    pq.write_table(table, tmp_path / "structs.parquet")
+    as_text = [{**r, "properties": json.dumps(r["properties"])} if "properties" in r else r
+               for r in rows]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(as_text), tmp_path / "text.parquet")
+    in_structs = {**expected}
+    del in_structs[("Order Completed", "properties.coupon", "wrong type")]
+    for source, want in ((str(tmp_path / "structs.parquet"), in_structs),
+                         (table, in_structs), (pl.from_arrow(table), in_structs),
+                         (str(tmp_path / "text.parquet"), expected)):  # fmt: skip
+        assert groups(audit(plan, source)) == want, type(source)
+    for source, want in ((pl.from_arrow(table), 2), (table, 2)):
+        checked = check_messages(PlanValidator(plan), source)
+        assert checked.checked == 5 and len(checked.violations) == want, type(source)
+    explicit = [{**rows[0], "properties": json.dumps({"order_id": "o", "coupon": None})}]
+    pq.write_table(pa.Table.from_pylist(explicit), tmp_path / "null.parquet")
+    assert groups(audit(plan, str(tmp_path / "null.parquet"))) == {
+        ("Order Completed", "properties.coupon", "wrong type"): 1
+    }  # JSON's null is null
+    files_module = importlib.import_module("segment_magics.plan.audit_files")
+    with pytest.MonkeyPatch.context() as older:  # a DuckDB without json_strip_nulls
+        older.setattr(files_module, "_strips_nulls", lambda con: False)
+        assert audit(plan, str(tmp_path / "text.parquet")).messages == 5
+    shell = make_shell()
+    shell.user_ns["structs"] = pl.from_arrow(table)
+    shell.run_cell("%segment_plan load ecommerce")
+    inferred = run(shell, "%segment_plan infer --from structs -o inferred")
+    assert inferred.error is None
+    assert "null in" not in " ".join(shell.user_ns["inferred"].notes)
+
+
 def test_a_parquet_file_with_json_text_objects_is_audited_as_the_dataframe_is(tmp_path):
     """Properties kept as JSON text (as Spark and Dask are told to keep them) were read
     by DuckDB as strings: every message a "wrong type". They read as the DataFrame of

@@ -34,7 +34,7 @@ from .audit_documents import document_by_rows, split_documents
 from .audit_duckdb import MEMORY_LIMIT, connect, ctrl_c, fetch
 from .audit_feed import DAMAGED, Lines, feedable, file_size
 from .audit_feed import SQL as FEED_SQL
-from .audit_files import file_source, find_files, parquet_rows
+from .audit_files import file_source, find_files, parquet_lines
 from .audit_lines import (
     file_by_rows,
     list_bad_lines,
@@ -403,7 +403,7 @@ def _source_sql(con: Any, files: list[str], kind: str) -> str:
     """A chunk's lines: ``f`` the file, ``l`` the text of one message."""
     listed = "[" + ", ".join(sql_text(f) for f in files) + "]"
     if kind == "parquet":
-        return f"SELECT '' AS f, to_json(t)::VARCHAR AS l FROM ({parquet_rows(con, listed)}) AS t"
+        return f"SELECT '' AS f, l FROM ({parquet_lines(con, listed)})"
     return (
         "SELECT filename AS f, l FROM read_csv("
         f"{listed}, columns={{'l': 'VARCHAR'}}, delim='\\x1f', quote='', escape='', "

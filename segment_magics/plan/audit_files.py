@@ -74,9 +74,9 @@ def export_rows(
         for name in parquet:  # one at a time: a file DuckDB cannot read is left out
             number, shown = 0, where(name)
             try:
-                rows = parquet_rows(con, f"[{sql_text(name)}]")
+                query = parquet_lines(con, f"[{sql_text(name)}]")
                 with ctrl_c():
-                    cursor = con.execute(f"SELECT to_json(t)::VARCHAR FROM ({rows}) AS t")
+                    cursor = con.execute(query)
                 while batch := _next(cursor):
                     for (line,) in batch:
                         number += 1
@@ -161,19 +161,50 @@ def _hidden(path: Path) -> bool:
     return any(part.startswith((".", "_")) for part in path.parts)
 
 
-def parquet_rows(con: Any, listed: str) -> str:
-    """Parquet files' rows. In rows that are messages (they have a ``type``), an object
-    field held as JSON text (as Spark and Dask keep them, and as tables of exports often
-    do) is read as the JSON it holds, as a DataFrame's is (:func:`.tables.message_rows`);
-    text that is no JSON stays text, for the checks to name."""
+def parquet_lines(con: Any, listed: str) -> str:
+    """Parquet files' rows, each as the JSON of its message (one column, ``l``), read
+    as a DataFrame's rows are (:func:`.tables.message_rows`):
+
+    - a column that is null is a field left out, and so is a null member of a struct:
+      a table holds a member that some messages lack as null in all the others, which
+      read as JSON null made each of them a "wrong type";
+    - in rows that are messages (they have a ``type``), an object field held as JSON
+      text (as Spark and Dask keep them, and tables of exports often do) is the JSON it
+      holds, its nulls kept; text that is no JSON stays text, for the checks to name.
+
+    Without ``json_strip_nulls`` (DuckDB before 1.5) nulls are kept as JSON null."""
     rows = f"read_parquet({listed})"
     types = {name: kind for name, kind, *_ in fetch(con, f"DESCRIBE SELECT * FROM {rows}")}
     texts = [name for name in OBJECT_FIELDS if types.get(name) == "VARCHAR"]
-    if "type" not in types or not texts:
-        return f"SELECT * FROM {rows}"
-    read = ", ".join(
-        f"CASE WHEN left({q}, 1) IN ('{{', '[') AND json_valid({q}) "
-        f"THEN {q}::JSON ELSE to_json({q}) END AS {q}"
-        for q in (f'"{name}"' for name in texts)  # (plain names)
-    )
-    return f"SELECT * REPLACE ({read}) FROM {rows}"
+    if "type" not in types:
+        texts = []
+    read = {name: f"CASE WHEN left({q}, 1) IN ('{{', '[') AND json_valid({q}) "
+                  f"THEN {q}::JSON ELSE to_json({q}) END"
+            for name in texts for q in (_column(name),)}  # fmt: skip
+    if not _strips_nulls(con):
+        replaced = ", ".join(f"{sql} AS {_column(name)}" for name, sql in read.items())
+        table = f"SELECT * REPLACE ({replaced}) FROM {rows}" if read else f"SELECT * FROM {rows}"
+        return f"SELECT to_json(t)::VARCHAR AS l FROM ({table}) AS t"
+    others = [name for name in types if name not in read]
+    parts = []
+    if others:
+        packed = ", ".join(f"{_column(name)} := {_column(name)}" for name in others)
+        parts.append(
+            f"nullif((json_strip_nulls(to_json(struct_pack({packed})))::VARCHAR)[2:-2], '')"
+        )
+    for name, sql in read.items():
+        key = sql_text(orjson.dumps(name).decode() + ":")
+        parts.append(f"CASE WHEN {_column(name)} IS NOT NULL THEN {key} || ({sql})::VARCHAR END")
+    members = f"list_filter([{', '.join(parts)}], lambda x: x IS NOT NULL)"
+    return f"SELECT '{{' || array_to_string({members}, ',') || '}}' AS l FROM {rows}"
+
+
+def _column(name: str) -> str:
+    """A column's name as SQL quotes it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _strips_nulls(con: Any) -> bool:
+    found = fetch(con, "SELECT 1 FROM duckdb_functions() WHERE function_name = "
+                       "'json_strip_nulls' LIMIT 1")  # fmt: skip
+    return bool(found)

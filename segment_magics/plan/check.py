@@ -19,7 +19,14 @@ from ..messages import (
 from ..messages.frames import is_table
 from .load import PlanSource
 from .report import CheckReport, Where
-from .tables import OBJECT_FIELDS, json_or_text, message_rows, nest_dotted
+from .tables import (
+    OBJECT_FIELDS,
+    holds_structs,
+    json_or_text,
+    message_rows,
+    nest_dotted,
+    without_nulls,
+)
 from .validate import PlanValidator
 
 MAX_LISTED = 1_000
@@ -91,15 +98,20 @@ def labelled_rows(source: Any) -> Iterator[tuple[Any, Any]]:
     if not is_table(source):
         yield from pairs  # messages built in Python: as they are (the checks' own speed)
         return
+    structs = holds_structs(source)
     for label, row in pairs:
-        yield label, _objects_read(row)
+        yield label, _objects_read(row, structs)
 
 
-def _objects_read(row: Any) -> Any:
-    """A message-shaped row whose object fields are JSON text, with them parsed, and
-    its dotted columns (:func:`.tables.nest_dotted`) nested."""
+def _objects_read(row: Any, structs: bool = False) -> Any:
+    """A message-shaped row whose object fields are JSON text, with them parsed, its
+    dotted columns (:func:`.tables.nest_dotted`) nested, and, from a table of structs,
+    its null members left out (:func:`.tables.without_nulls`)."""
     if not isinstance(row, Mapping) or "type" not in row:
         return row
+    if structs:
+        row = {key: without_nulls(value) if isinstance(value, dict | list) else value
+               for key, value in row.items()}  # fmt: skip
     row = nest_dotted(row)
     texts = [k for k in OBJECT_FIELDS if isinstance(row.get(k), str) and row[k][:1] == "{"]
     if not texts:

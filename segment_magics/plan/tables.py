@@ -91,6 +91,7 @@ def message_rows(source: Any) -> Iterator[Any]:
     the object columns (``properties``, ``context``...) of rows that are messages (they
     have a ``type``; a flat row's text is sent as text, and read so). A field that is
     None is a field left out, as a send leaves it out."""
+    structs = holds_structs(source)
     for row in table_rows(source):
         if not isinstance(row, dict):
             yield row
@@ -103,11 +104,31 @@ def message_rows(source: Any) -> Iterator[Any]:
             if (parse and isinstance(value, str) and value[:1] in "{["
                     and key not in ("event", "name")):  # fmt: skip
                 value = json_or_text(value)
+            elif structs and isinstance(value, dict | list):
+                value = without_nulls(value)
             elif value is not None and type(value).__module__ == "numpy":
                 value = value.tolist() if hasattr(value, "tolist") else value
             if value is not None and value == value:  # NaN: a missing cell
                 message[key] = _json_value(value, key)
         yield message
+
+
+def holds_structs(source: Any) -> bool:
+    """Whether a table's nested values are structs (Polars, Arrow, Spark), which hold a
+    member that some rows lack as null in the others: such a null is a member left out
+    (:func:`without_nulls`), as a null column is a field left out. pandas and Dask keep
+    the objects they were given, and JSON text says what it holds: their nulls stay."""
+    return type(source).__module__.startswith(("polars", "pyarrow", "pyspark"))
+
+
+def without_nulls(value: Any) -> Any:
+    """A struct's value without its null members, at every depth (a list keeps its
+    null items, as JSON's ``json_strip_nulls`` keeps them)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
 
 
 def nest_dotted(row: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from ...plan import Plan
 from ...plan.audit import Window, register_engine
 from ...plan.audit_report import AuditReport, Tally
-from ...plan.tables import message_rows
+from ...plan.tables import message_rows, without_nulls
 from ...plan.validate import PlanValidator
 
 
@@ -35,18 +35,9 @@ def tally_partition(plan: Plan, window: Window, rows: Iterable[Any]) -> Tally:
     return tally
 
 
-def _present(value: Any) -> Any:
-    """A Spark row as the message it was: a struct column holds every field any message
-    had, null where this one had none, so nulls are fields that were not there."""
-    if isinstance(value, dict):
-        return {k: _present(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_present(v) for v in value]
-    return value
-
-
 def _spark_partition(plan: Plan, window: Window, rows: Iterator[Any]) -> Iterator[bytes]:
-    messages = [_present(row.asDict(recursive=True)) for row in rows]
+    # a struct column holds every field any message had, null where this one had none
+    messages = [without_nulls(row.asDict(recursive=True)) for row in rows]
     yield pickle.dumps(tally_partition(plan, window, messages))
 
 
