@@ -136,9 +136,10 @@ BAR_AFTER = 2.0  # seconds of reading before a progress bar is shown
 @contextmanager
 def _bar(files: list[str], shown: bool) -> Iterator[Callable[[int], None]]:
     """A progress bar over the files' bytes, made once reading them has taken
-    :data:`BAR_AFTER` seconds (made sooner, importing tqdm alone would cost a short
-    audit 5 %); advanced from this thread (a notebook's widget is best shown from the
-    cell's), a pass of files at a time. Yields the function that advances it."""
+    :data:`BAR_AFTER` seconds and some are left (made sooner, importing tqdm alone would
+    cost a short audit 5 %; made at the end, it would only flash); advanced from this
+    thread (a notebook's widget is best shown from the cell's), a pass of files at a
+    time. Yields the function that advances it."""
     total = sum(file_size(name) for name in files)
     started, done = time.monotonic(), 0
     bar: Any = None
@@ -148,7 +149,7 @@ def _bar(files: list[str], shown: bool) -> Iterator[Callable[[int], None]]:
         done += count
         if bar is not None:
             bar.update(count)
-        elif shown and time.monotonic() - started >= BAR_AFTER:
+        elif shown and done < total and time.monotonic() - started >= BAR_AFTER:
             bar = progress_bar(total, "audit", unit="B", unit_scale=True, unit_divisor=1024,
                                leave=False, initial=min(done, total))  # fmt: skip
 
