@@ -233,7 +233,7 @@ def test_tab_completes_options_plan_events_keys_and_variables(ip):
     assert "count" in complete(ip, "cou")  # ordinary Python completion is untouched
     # %segment_plan offers the options its command reads, and refuses the others
     assert complete(ip, "%segment_plan audit exports --") == [
-        "--events", "--from", "--output", "--since", "--until"]  # fmt: skip
+        "--events", "--from", "--no-progress", "--output", "--since", "--until"]  # fmt: skip
     assert "--required-share" in complete(ip, "%segment_plan infer --")
     assert "--since" not in complete(ip, "%segment_plan check frame --")
     assert complete(ip, "%%segment_plan --") == ["--merge", "--output"]
