@@ -18,6 +18,7 @@ from .audit_report import Tally
 from .validate import PlanValidator
 
 LARGEST = 64 << 20  # a larger file is read a line at a time, as NDJSON
+HEAD = 64 << 10  # read first, to tell NDJSON from one document
 _SPACE = b" \t\r\n"
 
 
@@ -27,17 +28,22 @@ def json_document(name: str) -> list[Any] | None:
     whole JSON value), for a file that is no JSON as a whole, and for other names."""
     if not name.lower().endswith(".json"):
         return None
+    path = Path(name)
     try:
-        if Path(name).stat().st_size > LARGEST:
+        if path.stat().st_size > LARGEST:
             return None
-        data = Path(name).read_bytes().removeprefix(BOM)
+        with path.open("rb") as file:  # NDJSON is told by its start: read no more
+            head = file.read(HEAD).removeprefix(BOM)
+            start = head.lstrip(_SPACE)[:1]
+            if start not in (b"[", b"{"):
+                return None
+            if start == b"{" and b"\n" in head and _whole_value(head.split(b"\n", 1)[0]):
+                return None  # NDJSON: a message a line
+            data = head + file.read()
     except OSError:
         return None  # read as lines, where why it cannot be read is said
-    start = data.lstrip(_SPACE)[:1]
-    if start not in (b"[", b"{"):
-        return None
     if start == b"{" and _whole_value(data.split(b"\n", 1)[0]):
-        return None  # NDJSON: a message a line
+        return None  # NDJSON whose first line is longer than the head
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError:
