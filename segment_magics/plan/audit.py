@@ -34,7 +34,7 @@ from .audit_documents import document_by_rows, split_documents
 from .audit_duckdb import MEMORY_LIMIT, connect, ctrl_c, fetch
 from .audit_feed import DAMAGED, Lines, feedable, file_size
 from .audit_feed import SQL as FEED_SQL
-from .audit_files import file_source, find_files, parquet_lines
+from .audit_files import file_source, find_files, nameable, parquet_lines
 from .audit_lines import (
     file_by_rows,
     list_bad_lines,
@@ -180,6 +180,12 @@ def _audit_found(
     if fed:
         taken = set(fed)
         text = [f for f in text if f not in taken]  # the rest: DuckDB's own reader
+    for name in [f for f in text + parquet if not nameable(f)]:  # DuckDB cannot open it
+        if name in text:
+            file_by_rows(name, tally, validator, window)
+        else:
+            tally.bad_file(name, "DuckDB cannot open a file whose name is not UTF-8: rename it")
+    text, parquet = [f for f in text if nameable(f)], [f for f in parquet if nameable(f)]
     if text and reads_cut_files_whole():  # what DuckDB does not see, found before it reads
         text = whole_files(text, tally, validator, window)
     for files, kind in ((fed, FED), (text, "text"), (parquet, "parquet")):

@@ -20,7 +20,7 @@ import orjson
 from ..display import plural
 from ..errors import ValidationError, require
 from .audit_documents import json_document
-from .audit_duckdb import connect, ctrl_c, fetch
+from .audit_duckdb import connect, ctrl_c
 from .audit_lines import file_lines
 from .audit_sql import sql_text
 from .audit_window import Window
@@ -71,8 +71,8 @@ def export_rows(
     if parquet:
         duckdb = require("duckdb", "reading Parquet files", "audit")
         con = connect()
-        for name in parquet:  # one at a time: a file DuckDB cannot read is left out
-            number, shown = 0, where(name)
+        for name in filter(nameable, parquet):  # one at a time: a file DuckDB cannot
+            number, shown = 0, where(name)  # read (or name) is left out
             try:
                 query = parquet_lines(con, f"[{sql_text(name)}]")
                 with ctrl_c():
@@ -103,6 +103,16 @@ def export_rows(
                 continue
             if isinstance(message, dict) and (window is None or window.takes(message)):
                 yield f"{shown}:{number}", message
+
+
+def nameable(name: str) -> bool:
+    """Whether DuckDB can be given this file's name: one that is not UTF-8 (Python
+    holds it with lone surrogates) cannot be put in its SQL."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _next(cursor: Any) -> list[tuple[Any, ...]]:
@@ -172,43 +182,59 @@ def parquet_lines(con: Any, listed: str) -> str:
       text (as Spark and Dask keep them, and tables of exports often do) is the JSON it
       holds, its nulls kept; text that is no JSON stays text, for the checks to name.
 
-    Each member is written on its own, and only a nested one is stripped of its nulls:
-    stripping the whole row's JSON took twice as long. Without ``json_strip_nulls``
-    (DuckDB before 1.5) a struct's null members are kept as JSON null."""
+    The JSON is written member by member from the columns' types (:func:`_json_of`):
+    DuckDB's ``json_strip_nulls`` is newer than the DuckDB Python 3.10 gets (1.5), and
+    stripping a whole row's JSON took twice as long."""
     rows = f"read_parquet({listed})"
-    types = {name: kind for name, kind, *_ in fetch(con, f"DESCRIBE SELECT * FROM {rows}")}
-    texts = {name for name in OBJECT_FIELDS if types.get(name) == "VARCHAR"}
-    if "type" not in types:
-        texts = set()
-    strip = _strips_nulls(con)
+    with ctrl_c():
+        relation = con.sql(f"SELECT * FROM {rows}")
+        columns = list(zip(relation.columns, relation.types, strict=True))
+    names = {name for name, _ in columns}
     members = []
-    for name, kind in types.items():
+    for name, kind in columns:
         q = _column(name)
-        if name in texts:
+        if "type" in names and name in OBJECT_FIELDS and str(kind) == "VARCHAR":
             value = (f"(CASE WHEN left({q}, 1) IN ('{{', '[') AND json_valid({q}) "
-                     f"THEN {q}::JSON ELSE to_json({q}) END)")  # fmt: skip
-        elif strip and _nested(kind):
-            value = f"json_strip_nulls(to_json({q}))"
+                     f"THEN {q}::JSON ELSE to_json({q}) END)::VARCHAR")  # fmt: skip
         else:
-            value = f"to_json({q})"
-        key = sql_text(orjson.dumps(name).decode() + ":")
-        members.append(f"CASE WHEN {q} IS NOT NULL THEN {key} || {value}::VARCHAR END")
+            value = _json_of(q, kind)
+        members.append(f"CASE WHEN {q} IS NOT NULL THEN {_key(name)} || {value} END")
     # concat_ws leaves out the members that are NULL
     return f"SELECT '{{' || concat_ws(',', {', '.join(members)}) || '}}' AS l FROM {rows}"
 
 
-def _nested(kind: str) -> bool:
-    """Whether a DuckDB type holds members (a struct, a map, a list or an array)."""
-    return kind.startswith(("STRUCT", "MAP", "UNION")) or kind.endswith("]")
+def _json_of(expr: str, kind: Any, depth: int = 0) -> str:
+    """SQL for the JSON text of ``expr`` (of DuckDB type ``kind``, not NULL) with its
+    structs' null members left out, at every depth; a list keeps its null items."""
+    if kind.id == "struct":
+        members = []
+        for name, child in kind.children:
+            value = f"struct_extract({expr}, {sql_text(name)})"
+            members.append(f"CASE WHEN {value} IS NOT NULL THEN {_key(name)} || "
+                           f"{_json_of(value, child, depth)} END")  # fmt: skip
+        return f"('{{' || concat_ws(',', {', '.join(members)}) || '}}')"
+    if kind.id in ("list", "array") and _holds_structs(kind.children[0][1]):
+        item = f"x{depth}"
+        inner = _json_of(item, kind.children[0][1], depth + 1)
+        items = (
+            f"list_transform({expr}, lambda {item}: CASE WHEN {item} IS NULL THEN 'null' "
+            f"ELSE {inner} END)"
+        )
+        return f"('[' || array_to_string({items}, ',') || ']')"
+    return f"to_json({expr})::VARCHAR"
+
+
+def _holds_structs(kind: Any) -> bool:
+    if kind.id == "struct":
+        return True
+    return kind.id in ("list", "array") and _holds_structs(kind.children[0][1])
+
+
+def _key(name: str) -> str:
+    """A member's name as JSON writes it, with its colon, as SQL text."""
+    return sql_text(orjson.dumps(name).decode() + ":")
 
 
 def _column(name: str) -> str:
     """A column's name as SQL quotes it."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _strips_nulls(con: Any) -> bool:
-    """Whether this DuckDB has ``json_strip_nulls``."""
-    found = fetch(con, "SELECT 1 FROM duckdb_functions() WHERE function_name = "
-                       "'json_strip_nulls' LIMIT 1")  # fmt: skip
-    return bool(found)
