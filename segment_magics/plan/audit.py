@@ -252,11 +252,11 @@ def _duckdb_pass(
     budget = PASS_BYTES_ROWS if others or compiled.by_rows or compiled.rows_for_all else PASS_BYTES
     try:
         if kind != FED:
-            for chunk in _passes(files, budget):
+            for chunk, size in _passes(files, budget):
                 _read(con, chunk, kind, compiled, validator, window, tally, others)
-                advance(sum(file_size(name) for name in chunk))
+                advance(size)
             return
-        for chunk in _passes(files, budget):
+        for chunk, size in _passes(files, budget):
             lines = Lines(chunk)
             try:
                 with ctrl_c():
@@ -276,7 +276,7 @@ def _duckdb_pass(
             for name, why in lines.aside:  # as when DuckDB's own reader stops on them
                 (salvaged if why == DAMAGED else file_by_rows)(name, tally, validator,
                                                                      window)  # fmt: skip
-            advance(sum(file_size(name) for name in chunk))
+            advance(size)
     finally:
         con.close()
 
@@ -331,18 +331,18 @@ def _set_aside(
     return [rest] if rest else []
 
 
-def _passes(files: list[str], budget: int) -> Iterator[list[str]]:
-    """The files in passes of about ``budget`` bytes each."""
+def _passes(files: list[str], budget: int) -> Iterator[tuple[list[str], int]]:
+    """The files in passes of about ``budget`` bytes each, with each pass's bytes."""
     chunk: list[str] = []
     size = 0
     for name in files:
         chunk.append(name)
         size += file_size(name)
         if size >= budget or len(chunk) >= PASS_FILES:
-            yield chunk
+            yield chunk, size
             chunk, size = [], 0
     if chunk:
-        yield chunk
+        yield chunk, size
 
 
 def _fold(rows: list[tuple[Any, ...]], compiled: Compiled, validator: PlanValidator,

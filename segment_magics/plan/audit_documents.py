@@ -42,7 +42,7 @@ def json_document(name: str) -> list[Any] | None:
             data = head + file.read()
     except OSError:
         return None  # read as lines, where why it cannot be read is said
-    if start == b"{" and _whole_value(data.split(b"\n", 1)[0]):
+    if start == b"{" and b"\n" not in head and _whole_value(data.split(b"\n", 1)[0]):
         return None  # NDJSON whose first line is longer than the head
     try:
         document = orjson.loads(data)

@@ -122,8 +122,9 @@ def holds_structs(source: Any) -> bool:
 
 
 def without_nulls(value: Any) -> Any:
-    """A struct's value without its null members, at every depth (a list keeps its
-    null items, as JSON's ``json_strip_nulls`` keeps them)."""
+    """A struct's value without its null members, at every depth; a list keeps its
+    null items (they are items, not members), as :func:`.audit_files.parquet_lines`
+    keeps them."""
     if isinstance(value, dict):
         return {key: without_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
